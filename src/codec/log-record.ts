@@ -1,0 +1,102 @@
+import type { ClusterConfig, Entry, EntryKind } from '../core/types.js';
+import { ByteReader, fromUtf8, utf8 } from '../shared/bytes.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
+import { limits } from '../shared/limits.js';
+import { crc32c } from './crc32c.js';
+
+/**
+ * One log record on disk: [length u32][crc32c u32][index u64][term u64][kind u8][payload].
+ * `length` counts the bytes after the crc; the crc covers those same bytes.
+ */
+export const recordHeaderBytes = 8;
+const bodyFixedBytes = 17;
+/** The largest record body accepted: a value, its key, and the command's framing. */
+export const recordBodyBytesMax = limits.valueBytesMax + limits.keyBytesMax + 4096;
+
+const kindCodes: Record<EntryKind, number> = { command: 1, config: 2, noop: 3 };
+const kindsByCode: Record<number, EntryKind> = { 1: 'command', 2: 'config', 3: 'noop' };
+
+/** Encodes one entry as a record. */
+export function encodeRecord(entry: Entry): Uint8Array {
+  const payload = entry.kind === 'config' ? utf8(JSON.stringify(entry.config)) : entry.data;
+  const bodyBytes = bodyFixedBytes + payload.length;
+  const record = new Uint8Array(recordHeaderBytes + bodyBytes);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, bodyBytes, true);
+  view.setUint32(8, entry.index % 0x100000000, true);
+  view.setUint32(12, Math.floor(entry.index / 0x100000000), true);
+  view.setUint32(16, entry.term % 0x100000000, true);
+  view.setUint32(20, Math.floor(entry.term / 0x100000000), true);
+  view.setUint8(24, kindCodes[entry.kind]);
+  record.set(payload, 25);
+  view.setUint32(4, crc32c(record.subarray(recordHeaderBytes)), true);
+  return record;
+}
+
+/** What decoding the bytes at one offset found. */
+export type RecordRead =
+  | { readonly kind: 'record'; readonly entry: Entry; readonly bytes: number }
+  /** The bytes end inside a record: a torn write, if this is the end of the log. */
+  | { readonly kind: 'short' }
+  /** The record is complete but wrong (bad length or checksum). */
+  | { readonly kind: 'bad'; readonly reason: string };
+
+/** Decodes the record starting at `offset`, checking the length before it reads the body. */
+export function decodeRecord(buffer: Uint8Array, offset: number): RecordRead {
+  if (buffer.length - offset < recordHeaderBytes) return { kind: 'short' };
+  const view = new DataView(buffer.buffer, buffer.byteOffset + offset, buffer.length - offset);
+  const bodyBytes = view.getUint32(0, true);
+  if (bodyBytes < bodyFixedBytes || bodyBytes > recordBodyBytesMax) return { kind: 'bad', reason: `record length ${bodyBytes} is out of range` };
+  if (buffer.length - offset < recordHeaderBytes + bodyBytes) return { kind: 'short' };
+  const body = buffer.subarray(offset + recordHeaderBytes, offset + recordHeaderBytes + bodyBytes);
+  const expected = view.getUint32(4, true);
+  const actual = crc32c(body);
+  if (expected !== actual) return { kind: 'bad', reason: `checksum ${actual.toString(16)} does not match ${expected.toString(16)}` };
+  const r = new ByteReader(body, 'log record');
+  const index = r.u64();
+  const term = r.u64();
+  const kind = kindsByCode[r.u8()];
+  if (kind === undefined) return { kind: 'bad', reason: 'unknown entry kind' };
+  const payload = r.raw(r.remaining);
+  if (kind === 'config') {
+    const config = parseConfig(payload);
+    return { kind: 'record', entry: { index, term, kind, data: new Uint8Array(0), config }, bytes: recordHeaderBytes + bodyBytes };
+  }
+  return { kind: 'record', entry: { index, term, kind, data: payload }, bytes: recordHeaderBytes + bodyBytes };
+}
+
+function parseConfig(payload: Uint8Array): ClusterConfig {
+  const value = JSON.parse(fromUtf8(payload)) as { voters?: unknown; learners?: unknown };
+  const ids = (list: unknown): string[] => {
+    if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) throw new TandemError(ErrorCode.corrupt, 'config record: bad member list');
+    return list as string[];
+  };
+  return { voters: ids(value.voters), learners: ids(value.learners) };
+}
+
+/**
+ * Decodes a whole log file. A short or bad record at the very end is a torn write and is cut
+ * (`validBytes` says where); damage before the last record throws CORRUPT with the offset.
+ */
+export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entry[]; validBytes: number; tornBytes: number } {
+  const entries: Entry[] = [];
+  let offset = 0;
+  while (offset < buffer.length) {
+    const read = decodeRecord(buffer, offset);
+    if (read.kind === 'record') {
+      entries.push(read.entry);
+      offset += read.bytes;
+      continue;
+    }
+    if (read.kind === 'short' || isLastRecord(buffer, offset)) break;
+    throw new TandemError(ErrorCode.corrupt, `${fileName}: ${read.reason} at offset ${offset}; the log is damaged before its end`, { file: fileName, offset });
+  }
+  return { entries, validBytes: offset, tornBytes: buffer.length - offset };
+}
+
+/** True when a bad record at `offset` claims to reach the end of the buffer (a torn last write). */
+function isLastRecord(buffer: Uint8Array, offset: number): boolean {
+  const view = new DataView(buffer.buffer, buffer.byteOffset + offset);
+  const bodyBytes = view.getUint32(0, true);
+  return offset + recordHeaderBytes + bodyBytes >= buffer.length;
+}

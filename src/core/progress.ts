@@ -1,0 +1,70 @@
+import type { NodeId } from './types.js';
+
+/**
+ * How the leader sends to one follower:
+ * `probe` — one append at a time until the follower's match point is found;
+ * `replicate` — pipelined appends, up to the in-flight limit;
+ * `snapshot` — a snapshot is on its way, appends wait.
+ */
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+/** The leader's view of one follower. Invariant: match < next. */
+export class Progress {
+  readonly id: NodeId;
+  /** The highest index known durable on the follower and agreeing with the leader. */
+  match = 0;
+  /** The next index to send. */
+  next: number;
+  state: ProgressState = 'probe';
+  /** In probe state: an append is out and unanswered, so wait. */
+  probeSent = false;
+  /** Last index of each append in flight (replicate state), oldest first. */
+  readonly inflight: number[] = [];
+  /** The snapshot index being sent (snapshot state). */
+  pendingSnapshot = 0;
+  /** The leader's tick when the snapshot was sent, to resend one that was lost. */
+  snapshotSentTick = 0;
+  /** Heard from since the last check-quorum. */
+  recentActive = false;
+  /** The leader's tick of the last response from this follower. */
+  lastAckTick = -1;
+  /** The highest read round this follower has confirmed. */
+  readRoundAcked = 0;
+
+  constructor(id: NodeId, next: number) {
+    this.id = id;
+    this.next = next;
+  }
+
+  becomeProbe(): void {
+    this.state = 'probe';
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.next = Math.max(this.next, this.match + 1);
+    if (this.pendingSnapshot > 0) this.next = Math.max(this.match, this.pendingSnapshot) + 1;
+    this.pendingSnapshot = 0;
+  }
+
+  becomeReplicate(): void {
+    this.state = 'replicate';
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.next = this.match + 1;
+  }
+
+  becomeSnapshot(index: number, tick: number): void {
+    this.state = 'snapshot';
+    this.inflight.length = 0;
+    this.pendingSnapshot = index;
+    this.snapshotSentTick = tick;
+  }
+
+  /** Records an acknowledged index; returns true when it moved match forward. */
+  acknowledge(index: number): boolean {
+    while (this.inflight.length > 0 && (this.inflight[0] as number) <= index) this.inflight.shift();
+    if (index <= this.match) return false;
+    this.match = index;
+    this.next = Math.max(this.next, index + 1);
+    return true;
+  }
+}

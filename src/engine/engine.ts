@@ -1,0 +1,351 @@
+import { Raft, type MembershipChange, type RaftOptions, type Role } from '../core/raft.js';
+import type { Ack, ClusterConfig, Consistency, Entry, Message, NodeId, Ready, Snapshot, SnapshotMeta } from '../core/types.js';
+import type { Applied, KvStateMachine } from '../kv/machine.js';
+import type { Reply } from '../kv/commands.js';
+import { assert } from '../shared/assert.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
+import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
+
+/** Settings of the ready loop around one node's core. */
+export interface EngineOptions {
+  readonly raft: RaftOptions;
+  readonly bootstrap: ClusterConfig;
+  /** How often the core ticks. */
+  readonly tickMs: number;
+  /** How long a write or read may wait before its caller hears TIMEOUT. */
+  readonly requestTimeoutMs: number;
+  /** Take a state-machine snapshot after this many applied entries. */
+  readonly snapshotEveryEntries: number;
+  /** Entries kept in the log behind a snapshot, so a slightly slow follower needs no snapshot. */
+  readonly snapshotKeepEntries: number;
+}
+
+/** The outcome of a write: its position in the log and, once applied, the state machine's reply. */
+export type WriteResult =
+  | { readonly ok: true; readonly index: number; readonly term: number; readonly reply: Reply | null }
+  | { readonly ok: false; readonly error: TandemError };
+
+/** The outcome of a read: served (the caller reads the state machine in the callback) or refused. */
+export type ReadResult = { readonly ok: true; readonly appliedIndex: number } | { readonly ok: false; readonly error: TandemError };
+
+/** Observers for status pages, metrics and the simulator's checkers; they must not change state. */
+export interface EngineObserver {
+  applied?(entry: Entry, result: Applied, digest: string): void;
+  snapshotInstalled?(meta: SnapshotMeta, digest: string): void;
+  roleChanged?(role: Role | 'learner', term: number, leader: NodeId | null): void;
+  truncated?(entries: readonly Entry[]): void;
+  persisted?(work: PersistWork): void;
+  fatal?(error: Error): void;
+}
+
+interface PendingWrite {
+  readonly term: number;
+  readonly needsResult: boolean;
+  readonly callback: (result: WriteResult) => void;
+  readonly cancelTimer: () => void;
+  acked: boolean;
+  applied: Applied | null;
+}
+
+interface PendingRead {
+  readonly callback: (result: ReadResult) => void;
+  readonly cancelTimer: () => void;
+}
+
+/**
+ * The ready loop: feeds ticks, messages and requests into the core, then persists, sends and
+ * applies what it returns, in the order DESIGN.md §3 gives. The same code runs over real disk,
+ * network and timers and over the simulator's.
+ */
+export class Engine {
+  readonly id: NodeId;
+  readonly raft: Raft;
+  readonly kv: KvStateMachine;
+  private readonly options: EngineOptions;
+  private readonly storage: Storage;
+  private readonly transport: Transport;
+  private readonly runtime: Runtime;
+  private readonly observer: EngineObserver;
+
+  private persisting = false;
+  private readyScheduled = false;
+  private halted = false;
+  private cancelTick: (() => void) | null = null;
+  private latestSnapshot: Snapshot | null;
+  private snapshotToSave: { snapshot: Snapshot; compactTo: number } | null = null;
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingReads = new Map<number, PendingRead>();
+  private nextReadId = 1;
+  private seenRole: string;
+
+  constructor(
+    options: EngineOptions,
+    recovered: Recovered,
+    kv: KvStateMachine,
+    storage: Storage,
+    transport: Transport,
+    runtime: Runtime,
+    observer: EngineObserver = {},
+  ) {
+    this.id = options.raft.id;
+    this.options = options;
+    this.kv = kv;
+    this.storage = storage;
+    this.transport = transport;
+    this.runtime = runtime;
+    this.observer = observer;
+    this.latestSnapshot = recovered.snapshot;
+    if (recovered.snapshot !== null && kv.appliedIndex < recovered.snapshot.meta.index) kv.restore(recovered.snapshot.data);
+    this.raft = new Raft(options.raft, {
+      hardState: recovered.hardState,
+      snapshot: recovered.snapshot?.meta ?? null,
+      entries: recovered.entries,
+      applied: kv.appliedIndex,
+      bootstrap: options.bootstrap,
+    });
+    this.seenRole = this.roleKey();
+  }
+
+  /** Starts ticking. */
+  start(): void {
+    const tick = (): void => {
+      if (this.halted) return;
+      this.raft.tick();
+      this.afterInput();
+      this.cancelTick = this.runtime.setTimeout(tick, this.options.tickMs);
+    };
+    this.cancelTick = this.runtime.setTimeout(tick, this.options.tickMs);
+    this.afterInput();
+  }
+
+  /** Stops at once, as a crash does: no callback fires again, nothing more is written. */
+  halt(): void {
+    this.halted = true;
+    this.cancelTick?.();
+    for (const pending of this.pendingWrites.values()) pending.cancelTimer();
+    for (const pending of this.pendingReads.values()) pending.cancelTimer();
+    this.pendingWrites.clear();
+    this.pendingReads.clear();
+  }
+
+  get isHalted(): boolean {
+    return this.halted;
+  }
+
+  /** A message from a peer. */
+  receive(message: Message): void {
+    if (this.halted) return;
+    this.raft.step(message);
+    this.afterInput();
+  }
+
+  /**
+   * Proposes a command. `needsResult` keeps the reply until the entry is applied (for replies
+   * that carry an outcome); otherwise an `ack` below a majority is answered once durable.
+   */
+  write(data: Uint8Array, ack: Ack, needsResult: boolean, callback: (result: WriteResult) => void): void {
+    this.propose(() => this.raft.propose(data, ack), needsResult, callback);
+  }
+
+  /** Proposes a one-node membership change; answered once a majority has it. */
+  changeMembership(change: MembershipChange, callback: (result: WriteResult) => void): void {
+    this.propose(() => this.raft.changeMembership(change), false, callback);
+  }
+
+  /** Asks the core to hand leadership to `target`; throws a TandemError when it cannot. */
+  transferLeadership(target: NodeId): void {
+    this.raft.transferLeadership(target);
+    this.afterInput();
+  }
+
+  /** Serves a read at `consistency`: the callback runs at the moment the state may be read. */
+  read(consistency: Consistency, callback: (result: ReadResult) => void): void {
+    if (this.halted) return;
+    const requestId = this.nextReadId++;
+    const cancelTimer = this.runtime.setTimeout(() => {
+      if (!this.pendingReads.delete(requestId)) return;
+      callback({ ok: false, error: new TandemError(ErrorCode.timeout, `read not served within ${this.options.requestTimeoutMs} ms`, { leader: this.raft.leader }) });
+    }, this.options.requestTimeoutMs);
+    this.pendingReads.set(requestId, { callback, cancelTimer });
+    this.raft.read(requestId, consistency);
+    this.afterInput();
+  }
+
+  private propose(proposal: () => { index: number; term: number }, needsResult: boolean, callback: (result: WriteResult) => void): void {
+    if (this.halted) return;
+    let proposed: { index: number; term: number };
+    try {
+      proposed = proposal();
+    } catch (error) {
+      if (!(error instanceof TandemError)) throw error;
+      callback({ ok: false, error });
+      return;
+    }
+    const { index, term } = proposed;
+    const cancelTimer = this.runtime.setTimeout(() => {
+      if (!this.pendingWrites.delete(index)) return;
+      const message = `write at index ${index} did not reach its ack level within ${this.options.requestTimeoutMs} ms; it may still commit`;
+      callback({ ok: false, error: new TandemError(ErrorCode.timeout, message, { index, term }) });
+    }, this.options.requestTimeoutMs);
+    this.pendingWrites.set(index, { term, needsResult, callback, cancelTimer, acked: false, applied: null });
+    this.afterInput();
+  }
+
+  private afterInput(): void {
+    this.noticeRoleChange();
+    if (this.readyScheduled || this.persisting || this.halted) return;
+    this.readyScheduled = true;
+    this.runtime.defer(() => {
+      this.readyScheduled = false;
+      this.processReady();
+    });
+  }
+
+  private processReady(): void {
+    if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
+    const ready = this.raft.ready();
+    for (const message of ready.messagesNow) this.sendMessage(message);
+    const save = this.snapshotToSave;
+    this.snapshotToSave = null;
+    const work: PersistWork = {
+      hardState: ready.hardState,
+      installSnapshot: ready.snapshot,
+      saveSnapshot: save?.snapshot ?? null,
+      compactTo: save?.compactTo ?? null,
+      truncateFrom: ready.truncateFrom,
+      entries: ready.entries,
+      rollback: ready.truncated,
+      sync: ready.mustSync || save !== null,
+    };
+    if (ready.truncated.length > 0) this.observer.truncated?.(ready.truncated);
+    const nothingToWrite = !work.sync && work.rollback.length === 0;
+    if (nothingToWrite) {
+      this.afterPersist(ready);
+      return;
+    }
+    this.persisting = true;
+    this.storage.persist(work, (error) => {
+      if (this.halted) return;
+      this.persisting = false;
+      if (error !== null) {
+        this.fail(error);
+        return;
+      }
+      this.observer.persisted?.(work);
+      this.afterPersist(ready);
+    });
+  }
+
+  private afterPersist(ready: Ready): void {
+    for (const message of ready.messages) this.sendMessage(message);
+    if (ready.snapshot !== null) {
+      this.kv.restore(ready.snapshot.data);
+      this.latestSnapshot = ready.snapshot;
+      this.observer.snapshotInstalled?.(ready.snapshot.meta, this.kv.digest());
+    }
+    this.applyCommitted(ready.committed);
+    for (const read of ready.reads) this.finishRead(read.requestId, { ok: true, appliedIndex: this.kv.appliedIndex });
+    for (const failed of ready.failedReads) {
+      const message = failed.code === 'NOT_LEADER' ? `node ${this.id} cannot confirm a leader for this read` : `node ${this.id} is not caught up within the bound`;
+      const code = failed.code === 'NOT_LEADER' ? ErrorCode.notLeader : ErrorCode.staleRead;
+      this.finishRead(failed.requestId, { ok: false, error: new TandemError(code, message, { leader: failed.leaderHint }) });
+    }
+    for (const acked of ready.acked) {
+      const pending = this.pendingWrites.get(acked.index);
+      if (pending === undefined || pending.term !== acked.term) continue;
+      pending.acked = true;
+      this.maybeFinishWrite(acked.index, pending);
+    }
+    for (const abandoned of ready.abandoned) {
+      const pending = this.pendingWrites.get(abandoned.index);
+      if (pending === undefined || pending.term !== abandoned.term) continue;
+      this.pendingWrites.delete(abandoned.index);
+      pending.cancelTimer();
+      const message = `node ${this.id} lost leadership before the write at index ${abandoned.index} reached its ack level; it may still commit`;
+      pending.callback({ ok: false, error: new TandemError(ErrorCode.leaderChanged, message, { index: abandoned.index, term: abandoned.term, leader: this.raft.leader }) });
+    }
+    this.raft.persisted(ready);
+    if (ready.snapshot !== null) this.raft.applied(ready.snapshot.meta.index);
+    this.raft.applied(this.kv.appliedIndex);
+    this.maybeSnapshot();
+    this.afterInput();
+  }
+
+  private applyCommitted(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0] as Entry;
+    // Entries a snapshot install already covers are skipped.
+    const fresh = first.index <= this.kv.appliedIndex ? entries.filter((e) => e.index > this.kv.appliedIndex) : entries;
+    const results = this.kv.applyBatch(fresh);
+    if (this.observer.applied !== undefined) {
+      // The digest after each entry is only known at the batch's end; observers that want every
+      // index see the end-of-batch digest on the last entry and an empty one before it.
+      for (let k = 0; k < fresh.length; k++) {
+        this.observer.applied(fresh[k] as Entry, results[k] as Applied, k === fresh.length - 1 ? this.kv.digest() : '');
+      }
+    }
+    for (let k = 0; k < fresh.length; k++) {
+      const entry = fresh[k] as Entry;
+      const pending = this.pendingWrites.get(entry.index);
+      if (pending === undefined || pending.term !== entry.term) continue;
+      pending.applied = results[k] as Applied;
+      this.maybeFinishWrite(entry.index, pending);
+    }
+  }
+
+  private maybeFinishWrite(index: number, pending: PendingWrite): void {
+    if (!pending.acked || (pending.needsResult && pending.applied === null)) return;
+    this.pendingWrites.delete(index);
+    pending.cancelTimer();
+    pending.callback({ ok: true, index, term: pending.term, reply: pending.applied?.reply ?? null });
+  }
+
+  private finishRead(requestId: number, result: ReadResult): void {
+    const pending = this.pendingReads.get(requestId);
+    if (pending === undefined) return;
+    this.pendingReads.delete(requestId);
+    pending.cancelTimer();
+    pending.callback(result);
+  }
+
+  private maybeSnapshot(): void {
+    const applied = this.kv.appliedIndex;
+    const last = this.latestSnapshot?.meta.index ?? 0;
+    if (applied - last < this.options.snapshotEveryEntries) return;
+    const data = this.kv.snapshot();
+    const meta = this.raft.compact(applied, this.options.snapshotKeepEntries);
+    this.latestSnapshot = { meta, data };
+    this.snapshotToSave = { snapshot: this.latestSnapshot, compactTo: this.raft.log.snapshotIndex };
+  }
+
+  private sendMessage(message: Message): void {
+    if (message.type !== 'snapshot') {
+      this.transport.send(message);
+      return;
+    }
+    const snapshot = this.latestSnapshot;
+    assert(snapshot !== null && snapshot.meta.index === message.meta.index, 'the snapshot to send is the latest one');
+    this.transport.send({ ...message, data: snapshot.data });
+  }
+
+  private fail(error: Error): void {
+    this.observer.fatal?.(error);
+    const pendingWrites = [...this.pendingWrites.values()];
+    const pendingReads = [...this.pendingReads.values()];
+    this.halt();
+    const failure = new TandemError(ErrorCode.timeout, `node ${this.id} stopped: ${error.message}`, {}, error);
+    for (const pending of pendingWrites) pending.callback({ ok: false, error: failure });
+    for (const pending of pendingReads) pending.callback({ ok: false, error: failure });
+  }
+
+  private roleKey(): string {
+    return `${this.raft.role}/${this.raft.term}/${this.raft.leader ?? ''}`;
+  }
+
+  private noticeRoleChange(): void {
+    const key = this.roleKey();
+    if (key === this.seenRole) return;
+    this.seenRole = key;
+    this.observer.roleChanged?.(this.raft.role, this.raft.term, this.raft.leader);
+  }
+}

@@ -1,0 +1,44 @@
+import type { Entry, HardState, Message, Snapshot } from '../core/types.js';
+
+/** What the engine needs of time: the same interface is backed by real timers or the simulator. */
+export interface Runtime {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Runs `fn` once the current turn of the event loop is done (group commit gathers a turn). */
+  defer(fn: () => void): void;
+  /** Runs `fn` after `ms`; the returned function cancels it. */
+  setTimeout(fn: () => void, ms: number): () => void;
+}
+
+/** One unit of durable work, applied in this order: hard state, snapshots, truncation, append, fsync. */
+export interface PersistWork {
+  readonly hardState: HardState | null;
+  /** A snapshot received from the leader: it replaces the whole log. */
+  readonly installSnapshot: Snapshot | null;
+  /** A snapshot this node took; after saving it, drop log entries up to `compactTo`. */
+  readonly saveSnapshot: Snapshot | null;
+  readonly compactTo: number | null;
+  readonly truncateFrom: number | null;
+  readonly entries: readonly Entry[];
+  /** Entries cut from the log, to keep in rollback/ with their index, term and payload. */
+  readonly rollback: readonly Entry[];
+  readonly sync: boolean;
+}
+
+/** The durable log, hard state and snapshots of one node. */
+export interface Storage {
+  /** Does `work` and calls `done` once it is durable (or with the error that stopped it). */
+  persist(work: PersistWork, done: (error: Error | null) => void): void;
+}
+
+/** What recovery found on disk at start. */
+export interface Recovered {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+}
+
+/** Sends messages to peers; delivery is best effort (the protocol retries). */
+export interface Transport {
+  send(message: Message): void;
+}

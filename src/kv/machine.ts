@@ -1,0 +1,199 @@
+import type { Entry } from '../core/types.js';
+import { ByteReader, ByteWriter } from '../shared/bytes.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
+import { fnv1a, hex32 } from '../shared/hash.js';
+import { decodeCommand, decodeReply, encodeReply, type Command, type Reply } from './commands.js';
+import type { KvStore, Space } from './store.js';
+
+/** The result of applying one entry: the reply, and whether it was a retry answered from the session table. */
+export interface Applied {
+  readonly index: number;
+  readonly reply: Reply | null;
+  readonly command: Command | null;
+  readonly deduplicated: boolean;
+}
+
+const snapshotVersion = 1;
+const seedA = 0x811c9dc5;
+const seedB = 0x050c5d1f;
+const spaceTags: Record<Space, number> = { data: 1, session: 2, meta: 3 };
+
+/**
+ * The deterministic state machine: applies committed entries in order, keeps the client-session
+ * table for exactly-once writes, and a running digest of its whole state (data and sessions)
+ * that two replicas at the same applied index can compare.
+ */
+export class KvStateMachine {
+  private readonly store: KvStore;
+  private appliedValue: number;
+  /** Sum over every item of its hash, in two independent 32-bit lanes. */
+  private digestA: number;
+  private digestB: number;
+
+  constructor(store: KvStore) {
+    this.store = store;
+    const meta = store.get('meta', 'state');
+    if (meta === undefined) {
+      this.appliedValue = 0;
+      this.digestA = 0;
+      this.digestB = 0;
+    } else {
+      const r = new ByteReader(meta, 'state-machine meta');
+      this.appliedValue = r.u64();
+      this.digestA = r.u32();
+      this.digestB = r.u32();
+    }
+  }
+
+  /** The index of the last entry applied. */
+  get appliedIndex(): number {
+    return this.appliedValue;
+  }
+
+  /** The state digest at the applied index, as 16 hex digits. */
+  digest(): string {
+    return hex32(this.digestA) + hex32(this.digestB);
+  }
+
+  /** The value of `key`, or undefined. */
+  get(key: string): Uint8Array | undefined {
+    return this.store.get('data', key);
+  }
+
+  /** How many keys are stored. */
+  get size(): number {
+    return this.store.count('data');
+  }
+
+  /** Applies consecutive committed entries in one store transaction. */
+  applyBatch(entries: readonly Entry[]): Applied[] {
+    const results: Applied[] = [];
+    if (entries.length === 0) return results;
+    this.store.batch(() => {
+      for (const entry of entries) {
+        if (entry.index !== this.appliedValue + 1) {
+          throw new TandemError(ErrorCode.corrupt, `state machine: entry ${entry.index} follows applied index ${this.appliedValue}`);
+        }
+        results.push(this.applyOne(entry));
+        this.appliedValue = entry.index;
+      }
+      this.saveMeta();
+    });
+    return results;
+  }
+
+  private applyOne(entry: Entry): Applied {
+    if (entry.kind !== 'command') return { index: entry.index, reply: null, command: null, deduplicated: false };
+    let command: Command;
+    try {
+      command = decodeCommand(entry.data);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { index: entry.index, reply: { kind: 'error', code: ErrorCode.badRequest, message }, command: null, deduplicated: false };
+    }
+    if (command.clientId !== '') {
+      const previous = this.store.get('session', command.clientId);
+      if (previous !== undefined) {
+        const r = new ByteReader(previous, 'session');
+        const seq = r.u64();
+        if (command.seq === seq) return { index: entry.index, reply: decodeReply(r.raw(r.remaining)), command, deduplicated: true };
+        if (command.seq < seq) {
+          const reply: Reply = { kind: 'error', code: ErrorCode.staleRequest, message: `request ${command.seq} of client ${command.clientId} is older than its latest (${seq})` };
+          return { index: entry.index, reply, command, deduplicated: true };
+        }
+      }
+    }
+    const reply = this.execute(command);
+    if (command.clientId !== '') {
+      this.write('session', command.clientId, new ByteWriter(24).u64(command.seq).raw(encodeReply(reply)).finish());
+    }
+    return { index: entry.index, reply, command, deduplicated: false };
+  }
+
+  private execute(command: Command): Reply {
+    const operation = command.operation;
+    switch (operation.op) {
+      case 'put':
+        this.write('data', operation.key, operation.value);
+        return { kind: 'ok' };
+      case 'del':
+        return { kind: 'deleted', count: this.write('data', operation.key, null) ? 1 : 0 };
+      case 'cas': {
+        const current = this.store.get('data', operation.key) ?? null;
+        if (!sameValue(current, operation.expected)) return { kind: 'cas', swapped: false };
+        this.write('data', operation.key, operation.value);
+        return { kind: 'cas', swapped: true };
+      }
+    }
+  }
+
+  /** Writes (or, with null, deletes) one item and keeps the digest in step. Returns whether it existed. */
+  private write(space: Space, key: string, value: Uint8Array | null): boolean {
+    const old = this.store.get(space, key);
+    if (old !== undefined) this.mixDigest(space, key, old, -1);
+    if (value === null) {
+      if (old !== undefined) this.store.delete(space, key);
+    } else {
+      this.store.put(space, key, value);
+      this.mixDigest(space, key, value, 1);
+    }
+    return old !== undefined;
+  }
+
+  private mixDigest(space: Space, key: string, value: Uint8Array, sign: 1 | -1): void {
+    const keyBytes = Buffer.from(key, 'latin1');
+    const tag = Uint8Array.of(spaceTags[space], keyBytes.length & 0xff, (keyBytes.length >>> 8) & 0xff);
+    const a = fnv1a(value, fnv1a(keyBytes, fnv1a(tag, seedA)));
+    const b = fnv1a(value, fnv1a(keyBytes, fnv1a(tag, seedB)));
+    this.digestA = (this.digestA + sign * a) >>> 0;
+    this.digestB = (this.digestB + sign * b) >>> 0;
+  }
+
+  private saveMeta(): void {
+    this.store.put('meta', 'state', new ByteWriter(16).u64(this.appliedValue).u32(this.digestA).u32(this.digestB).finish());
+  }
+
+  /** Serializes the whole state at the applied index. */
+  snapshot(): Uint8Array {
+    const w = new ByteWriter(1024);
+    w.u8(snapshotVersion).u64(this.appliedValue).u32(this.digestA).u32(this.digestB);
+    for (const space of ['data', 'session'] as const) {
+      w.u32(this.store.count(space));
+      for (const [key, value] of this.store.entries(space)) w.bytes(Buffer.from(key, 'latin1')).bytes(value);
+    }
+    return w.finish();
+  }
+
+  /** Replaces the whole state with a snapshot's, checking its digest; throws CORRUPT on a mismatch. */
+  restore(data: Uint8Array): void {
+    const r = new ByteReader(data, 'snapshot');
+    const version = r.u8();
+    if (version !== snapshotVersion) throw new TandemError(ErrorCode.corrupt, `snapshot: unknown version ${version}`);
+    const applied = r.u64();
+    const expectedA = r.u32();
+    const expectedB = r.u32();
+    this.store.batch(() => {
+      this.store.clear();
+      this.digestA = 0;
+      this.digestB = 0;
+      for (const space of ['data', 'session'] as const) {
+        const count = r.u32();
+        for (let i = 0; i < count; i++) {
+          const key = Buffer.from(r.bytes()).toString('latin1');
+          this.write(space, key, r.bytes());
+        }
+      }
+      r.end();
+      if (this.digestA !== expectedA || this.digestB !== expectedB) {
+        throw new TandemError(ErrorCode.corrupt, `snapshot at ${applied}: digest ${this.digest()} does not match ${hex32(expectedA)}${hex32(expectedB)}`);
+      }
+      this.appliedValue = applied;
+      this.saveMeta();
+    });
+  }
+}
+
+function sameValue(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return Buffer.compare(a, b) === 0;
+}

@@ -1,0 +1,156 @@
+import { TandemError, ErrorCode } from './errors.js';
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 bytes of a string. */
+export function utf8(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+/** The string of UTF-8 bytes; throws a TandemError on invalid UTF-8. */
+export function fromUtf8(bytes: Uint8Array): string {
+  try {
+    return textDecoder.decode(bytes);
+  } catch (error) {
+    throw new TandemError(ErrorCode.badRequest, 'invalid UTF-8', {}, error);
+  }
+}
+
+/** True when two byte arrays hold the same bytes. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Appends little-endian fields to a growing buffer. */
+export class ByteWriter {
+  private buffer: Uint8Array;
+  private view: DataView;
+  private length = 0;
+
+  constructor(initialBytes = 64) {
+    this.buffer = new Uint8Array(initialBytes);
+    this.view = new DataView(this.buffer.buffer);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + bytes) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buffer.subarray(0, this.length));
+    this.buffer = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(value: number): this {
+    this.reserve(1);
+    this.view.setUint8(this.length, value);
+    this.length += 1;
+    return this;
+  }
+
+  u32(value: number): this {
+    this.reserve(4);
+    this.view.setUint32(this.length, value, true);
+    this.length += 4;
+    return this;
+  }
+
+  /** An unsigned integer up to 2^53 - 1, as 8 bytes. */
+  u64(value: number): this {
+    this.reserve(8);
+    this.view.setUint32(this.length, value % 0x100000000, true);
+    this.view.setUint32(this.length + 4, Math.floor(value / 0x100000000), true);
+    this.length += 8;
+    return this;
+  }
+
+  /** Length-prefixed (u32) bytes. */
+  bytes(value: Uint8Array): this {
+    this.u32(value.length);
+    this.raw(value);
+    return this;
+  }
+
+  raw(value: Uint8Array): this {
+    this.reserve(value.length);
+    this.buffer.set(value, this.length);
+    this.length += value.length;
+    return this;
+  }
+
+  string(value: string): this {
+    return this.bytes(utf8(value));
+  }
+
+  finish(): Uint8Array {
+    return this.buffer.slice(0, this.length);
+  }
+}
+
+/** Reads what ByteWriter wrote, checking every length against what remains before allocating. */
+export class ByteReader {
+  private readonly view: DataView;
+  private offset = 0;
+
+  constructor(private readonly buffer: Uint8Array, private readonly what = 'record') {
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+
+  private need(bytes: number): void {
+    if (bytes < 0 || this.offset + bytes > this.buffer.length) {
+      throw new TandemError(ErrorCode.corrupt, `${this.what}: needs ${bytes} bytes at offset ${this.offset}, has ${this.buffer.length - this.offset}`);
+    }
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.offset++);
+  }
+
+  u32(): number {
+    this.need(4);
+    const value = this.view.getUint32(this.offset, true);
+    this.offset += 4;
+    return value;
+  }
+
+  u64(): number {
+    this.need(8);
+    const low = this.view.getUint32(this.offset, true);
+    const high = this.view.getUint32(this.offset + 4, true);
+    this.offset += 8;
+    const value = high * 0x100000000 + low;
+    if (!Number.isSafeInteger(value)) throw new TandemError(ErrorCode.corrupt, `${this.what}: integer too large at offset ${this.offset - 8}`);
+    return value;
+  }
+
+  bytes(maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
+    const length = this.u32();
+    if (length > maxBytes) throw new TandemError(ErrorCode.tooLarge, `${this.what}: field of ${length} bytes exceeds the limit of ${maxBytes}`);
+    return this.raw(length);
+  }
+
+  raw(length: number): Uint8Array {
+    this.need(length);
+    const value = this.buffer.slice(this.offset, this.offset + length);
+    this.offset += length;
+    return value;
+  }
+
+  string(maxBytes = Number.MAX_SAFE_INTEGER): string {
+    return fromUtf8(this.bytes(maxBytes));
+  }
+
+  get remaining(): number {
+    return this.buffer.length - this.offset;
+  }
+
+  /** Throws unless every byte was consumed. */
+  end(): void {
+    if (this.remaining !== 0) throw new TandemError(ErrorCode.corrupt, `${this.what}: ${this.remaining} trailing bytes`);
+  }
+}

@@ -1,0 +1,61 @@
+import type { PlantedBugs } from '../core/raft.js';
+import { runSeed, type SimResult } from './run.js';
+
+/** The totals of many seeds. */
+export interface BatchSummary {
+  seeds: number;
+  failedSeeds: { seed: number; violations: readonly string[] }[];
+  opsChecked: number;
+  faults: number;
+  leaderChanges: number;
+  entriesApplied: number;
+  simulatedMs: number;
+  lostLeaderAckWritesRecorded: number;
+  tornTailsCut: number;
+}
+
+export function emptySummary(): BatchSummary {
+  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0 };
+}
+
+/** Adds one run to the totals. */
+export function addResult(summary: BatchSummary, result: SimResult): void {
+  summary.seeds++;
+  if (result.violations.length > 0) summary.failedSeeds.push({ seed: result.seed, violations: result.violations });
+  summary.opsChecked += result.opsChecked;
+  summary.faults += result.faults;
+  summary.leaderChanges += result.leaderChanges;
+  summary.entriesApplied += result.entriesApplied;
+  summary.simulatedMs += result.simulatedMs;
+  summary.lostLeaderAckWritesRecorded += result.lostLeaderAckWritesRecorded;
+  summary.tornTailsCut += result.tornTailsCut;
+}
+
+/** Merges totals from workers. */
+export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
+  into.seeds += from.seeds;
+  into.failedSeeds.push(...from.failedSeeds);
+  into.opsChecked += from.opsChecked;
+  into.faults += from.faults;
+  into.leaderChanges += from.leaderChanges;
+  into.entriesApplied += from.entriesApplied;
+  into.simulatedMs += from.simulatedMs;
+  into.lostLeaderAckWritesRecorded += from.lostLeaderAckWritesRecorded;
+  into.tornTailsCut += from.tornTailsCut;
+}
+
+/** Runs the seeds first, first + step, first + 2·step, … below first + count. */
+export function runSeeds(first: number, count: number, step: number, offset: number, nodes: number | undefined, bugs: PlantedBugs): BatchSummary {
+  const summary = emptySummary();
+  for (let k = offset; k < count; k += step) {
+    const seed = first + k;
+    try {
+      addResult(summary, runSeed(nodes === undefined ? { seed, bugs } : { seed, nodes, bugs }));
+    } catch (error) {
+      // An assertion inside the protocol is a bug found: report the seed like any violation.
+      summary.seeds++;
+      summary.failedSeeds.push({ seed, violations: [`crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`] });
+    }
+  }
+  return summary;
+}

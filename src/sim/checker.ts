@@ -1,0 +1,105 @@
+import type { Entry, NodeId, SnapshotMeta } from '../core/types.js';
+import type { Applied } from '../kv/machine.js';
+import { fnv1a } from '../shared/hash.js';
+
+/** A write the client heard OK for, with the durability it asked for. */
+export interface AckedWrite {
+  readonly index: number;
+  readonly term: number;
+  /** Voters that had to hold it durably before the OK. */
+  readonly votersNeeded: number;
+  readonly votersAtTheTime: number;
+  readonly description: string;
+}
+
+/**
+ * The invariants checked while a simulation runs (one leader per term, identical committed
+ * prefixes, equal digests at equal indexes, exactly-once effects) and at its end (no
+ * acknowledged write lost, every lost `leader`-ack write in some rollback/).
+ */
+export class InvariantChecker {
+  readonly violations: string[] = [];
+  private readonly leaders = new Map<number, NodeId>();
+  /** What was applied at each index: term and a hash of the entry. */
+  private readonly committed = new Map<number, string>();
+  private readonly digests = new Map<number, { digest: string; node: NodeId }>();
+  /** For each (clientId, seq): the index whose entry took effect. */
+  private readonly effects = new Map<string, number>();
+  /** Entries applied, counted once per index. */
+  appliedEntries = 0;
+  leaderChanges = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  private violation(text: string): void {
+    this.violations.push(`t=${this.now().toFixed(1)}ms ${text}`);
+  }
+
+  leaderElected(node: NodeId, term: number): void {
+    this.leaderChanges++;
+    const existing = this.leaders.get(term);
+    if (existing !== undefined && existing !== node) this.violation(`two leaders in term ${term}: ${existing} and ${node}`);
+    this.leaders.set(term, node);
+  }
+
+  applied(node: NodeId, entry: Entry, result: Applied, digest: string): void {
+    const identity = `${entry.term}:${entry.kind}:${fnv1a(entry.data)}`;
+    const existing = this.committed.get(entry.index);
+    if (existing === undefined) {
+      this.committed.set(entry.index, identity);
+      this.appliedEntries++;
+    } else if (existing !== identity) {
+      this.violation(`committed entries differ at index ${entry.index}: ${existing} vs ${identity} on ${node}`);
+    }
+    if (digest !== '') this.digestAt(node, entry.index, digest);
+    const command = result.command;
+    if (command !== null && command.clientId !== '' && !result.deduplicated) {
+      const key = `${command.clientId}:${command.seq}`;
+      const first = this.effects.get(key);
+      if (first === undefined) this.effects.set(key, entry.index);
+      else if (first !== entry.index) this.violation(`request ${key} took effect twice: at ${first} and ${entry.index}`);
+    }
+    if (result.reply?.kind === 'error' && result.reply.code === 'STALE_REQUEST') this.violation(`${node}: ${result.reply.message}`);
+  }
+
+  snapshotInstalled(node: NodeId, meta: SnapshotMeta, digest: string): void {
+    this.digestAt(node, meta.index, digest);
+  }
+
+  private digestAt(node: NodeId, index: number, digest: string): void {
+    const existing = this.digests.get(index);
+    if (existing === undefined) this.digests.set(index, { digest, node });
+    else if (existing.digest !== digest) this.violation(`state digests differ at index ${index}: ${existing.node} ${existing.digest} vs ${node} ${digest}`);
+  }
+
+  /** The term of the entry applied at `index`, or null when none was. */
+  committedTerm(index: number): number | null {
+    const identity = this.committed.get(index);
+    return identity === undefined ? null : Number(identity.slice(0, identity.indexOf(':')));
+  }
+
+  /** No write acknowledged at a quorum-sized ack may be missing from the committed log. */
+  checkAckedWrites(writes: readonly AckedWrite[]): void {
+    for (const w of writes) {
+      const durable = w.votersNeeded >= Math.floor(w.votersAtTheTime / 2) + 1;
+      if (durable && this.committedTerm(w.index) !== w.term) {
+        this.violation(`acknowledged write lost: ${w.description} at index ${w.index} term ${w.term} (committed term there: ${this.committedTerm(w.index)})`);
+      }
+    }
+  }
+
+  /**
+   * A lost write acknowledged below a quorum must be accounted for: in some node's rollback/,
+   * or still in the log of a node that left the cluster.
+   */
+  checkRollback(writes: readonly AckedWrite[], rollbacks: ReadonlySet<string>, heldByNonMembers: ReadonlySet<string>): { lostAndRecorded: number } {
+    let lostAndRecorded = 0;
+    for (const w of writes) {
+      if (this.committedTerm(w.index) === w.term) continue;
+      const key = `${w.index}:${w.term}`;
+      if (rollbacks.has(key) || heldByNonMembers.has(key)) lostAndRecorded++;
+      else this.violation(`lost ${w.description} at index ${w.index} term ${w.term} is in no rollback/ record`);
+    }
+    return { lostAndRecorded };
+  }
+}

@@ -1,0 +1,120 @@
+import { decodeLog, encodeRecord } from '../codec/log-record.js';
+import type { Entry, HardState, Snapshot } from '../core/types.js';
+import type { PersistWork, Recovered, Storage } from '../engine/interfaces.js';
+import type { Prng } from '../shared/prng.js';
+
+/** An entry cut from the log, as kept in a node's rollback/ folder. */
+export interface RollbackRecord {
+  readonly index: number;
+  readonly term: number;
+  readonly data: Uint8Array;
+}
+
+interface DurableState {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  /** The log file as records; the last one may be torn (fewer bytes than it claims). */
+  records: { index: number; bytes: Uint8Array }[];
+  rollback: RollbackRecord[];
+}
+
+/** Latency of one persist, in simulated ms. */
+export interface DiskTiming {
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** Chance that one persist is slow (a stalled disk), and how slow. */
+  readonly slowChance: number;
+  readonly slowMs: number;
+}
+
+/**
+ * A simulated disk for one node. Work becomes durable only when its persist completes; a crash
+ * before that keeps an arbitrary part of it: nothing, or the hard state, or a prefix of the new
+ * records, the last possibly torn — as a real file system may after power loss.
+ */
+export class SimDisk implements Storage {
+  private durable: DurableState = { hardState: { term: 0, votedFor: null }, snapshot: null, records: [], rollback: [] };
+  private inflight: PersistWork | null = null;
+  /** Torn tails cut at recovery, for the checkers and the trace. */
+  tornTailsCut = 0;
+
+  constructor(
+    private readonly prng: Prng,
+    private readonly timing: DiskTiming,
+    private readonly schedule: (delayMs: number, fn: () => void) => void,
+  ) {}
+
+  persist(work: PersistWork, done: (error: Error | null) => void): void {
+    this.inflight = work;
+    const { minMs, maxMs, slowChance, slowMs } = this.timing;
+    const latency = this.prng.chance(slowChance) ? slowMs : minMs + this.prng.float() * (maxMs - minMs);
+    this.schedule(latency, () => {
+      this.apply(work, work.entries.length);
+      this.inflight = null;
+      done(null);
+    });
+  }
+
+  /** The node died: unsynced work survives only in part. */
+  crash(): void {
+    const work = this.inflight;
+    this.inflight = null;
+    if (work === null || this.prng.chance(0.4)) return;
+    if (work.hardState !== null && this.prng.chance(0.5)) this.durable.hardState = work.hardState;
+    if ((work.installSnapshot !== null || work.saveSnapshot !== null) && this.prng.chance(0.5)) return;
+    const kept = this.prng.int(0, work.entries.length);
+    this.apply({ ...work, hardState: null }, kept);
+    const torn = work.entries[kept];
+    if (torn !== undefined && this.prng.chance(0.5)) {
+      const bytes = encodeRecord(torn);
+      this.durable.records.push({ index: torn.index, bytes: bytes.subarray(0, this.prng.int(1, bytes.length - 1)) });
+    }
+  }
+
+  /** Reads back what survived, cutting a torn tail exactly as the real recovery does. */
+  recover(): Recovered {
+    const total = this.durable.records.reduce((sum, r) => sum + r.bytes.length, 0);
+    const file = new Uint8Array(total);
+    let offset = 0;
+    for (const record of this.durable.records) {
+      file.set(record.bytes, offset);
+      offset += record.bytes.length;
+    }
+    const { entries, tornBytes } = decodeLog(file, 'sim-log');
+    if (tornBytes > 0) {
+      this.tornTailsCut++;
+      this.durable.records = this.durable.records.slice(0, entries.length);
+    }
+    return { hardState: this.durable.hardState, snapshot: this.durable.snapshot, entries };
+  }
+
+  /** Every rollback record written so far. */
+  get rollback(): readonly RollbackRecord[] {
+    return this.durable.rollback;
+  }
+
+  /** The last index in the durable log (for tests). */
+  get lastIndex(): number {
+    const last = this.durable.records[this.durable.records.length - 1];
+    return last?.index ?? this.durable.snapshot?.meta.index ?? 0;
+  }
+
+  private apply(work: PersistWork, entriesKept: number): void {
+    const d = this.durable;
+    if (work.hardState !== null) d.hardState = work.hardState;
+    for (const entry of work.rollback) d.rollback.push({ index: entry.index, term: entry.term, data: entry.data });
+    if (work.installSnapshot !== null) {
+      d.snapshot = work.installSnapshot;
+      d.records = [];
+    }
+    if (work.saveSnapshot !== null) {
+      if (d.snapshot === null || d.snapshot.meta.index < work.saveSnapshot.meta.index) d.snapshot = work.saveSnapshot;
+      const compactTo = work.compactTo ?? 0;
+      d.records = d.records.filter((r) => r.index > compactTo);
+    }
+    const firstNew = work.entries[0];
+    const cutFrom = Math.min(work.truncateFrom ?? Number.MAX_SAFE_INTEGER, firstNew?.index ?? Number.MAX_SAFE_INTEGER);
+    if (cutFrom !== Number.MAX_SAFE_INTEGER) d.records = d.records.filter((r) => r.index < cutFrom);
+    for (const entry of work.entries.slice(0, entriesKept) as Entry[]) d.records.push({ index: entry.index, bytes: encodeRecord(entry) });
+  }
+}

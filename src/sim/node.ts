@@ -1,0 +1,141 @@
+import type { ClusterConfig, Message, NodeId } from '../core/types.js';
+import { Engine, type EngineObserver, type EngineOptions } from '../engine/engine.js';
+import type { Runtime } from '../engine/interfaces.js';
+import { KvStateMachine } from '../kv/machine.js';
+import { MemoryStore } from '../kv/store.js';
+import type { PlantedBugs } from '../core/raft.js';
+import type { Prng } from '../shared/prng.js';
+import { SimDisk, type DiskTiming } from './disk.js';
+import type { Scheduler } from './scheduler.js';
+
+/** Timing and behaviour shared by every simulated node of one run. */
+export interface SimNodeSettings {
+  readonly tickMs: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatTicks: number;
+  readonly requestTimeoutMs: number;
+  readonly snapshotEveryEntries: number;
+  readonly snapshotKeepEntries: number;
+  readonly disk: DiskTiming;
+  readonly bootstrap: ClusterConfig;
+  readonly bugs: PlantedBugs;
+  readonly appendEntriesMax: number;
+  readonly inflightMessagesMax: number;
+}
+
+/**
+ * One simulated process: a disk that outlives it, and an engine that a crash throws away. A
+ * paused node (SIGSTOP) holds every event addressed to it until it resumes.
+ */
+export class SimNode {
+  readonly id: NodeId;
+  readonly disk: SimDisk;
+  engine: Engine | null = null;
+  paused = false;
+  private incarnation = 0;
+  private frozen: (() => void)[] = [];
+  /** State-machine memory: lost on a crash (the state is rebuilt from snapshot and log). */
+  private readonly prng: Prng;
+
+  constructor(
+    id: NodeId,
+    prng: Prng,
+    private readonly scheduler: Scheduler,
+    private readonly settings: SimNodeSettings,
+    private readonly send: (message: Message) => void,
+    private readonly observer: EngineObserver,
+    readonly priority: number,
+  ) {
+    this.id = id;
+    this.prng = prng;
+    this.disk = new SimDisk(prng.fork(), settings.disk, (delay, fn) => this.scheduler.after(delay, this.guard(fn)));
+  }
+
+  get up(): boolean {
+    return this.engine !== null;
+  }
+
+  /** Starts (or restarts) the process from what its disk holds. */
+  start(): void {
+    const s = this.settings;
+    const options: EngineOptions = {
+      raft: {
+        id: this.id,
+        prng: this.prng.fork(),
+        electionTimeoutTicks: s.electionTimeoutTicks,
+        heartbeatTicks: s.heartbeatTicks,
+        tickMs: s.tickMs,
+        priority: this.priority,
+        bugs: s.bugs,
+        appendEntriesMax: s.appendEntriesMax,
+        inflightMessagesMax: s.inflightMessagesMax,
+      },
+      bootstrap: s.bootstrap,
+      tickMs: s.tickMs,
+      requestTimeoutMs: s.requestTimeoutMs,
+      snapshotEveryEntries: s.snapshotEveryEntries,
+      snapshotKeepEntries: s.snapshotKeepEntries,
+    };
+    const runtime: Runtime = {
+      now: () => this.scheduler.now,
+      defer: (fn) => this.scheduler.after(0, this.guard(fn)),
+      setTimeout: (fn, ms) => {
+        let cancelled = false;
+        this.scheduler.after(ms, this.guard(() => {
+          if (!cancelled) fn();
+        }));
+        return () => {
+          cancelled = true;
+        };
+      },
+    };
+    const recovered = this.disk.recover();
+    const kv = new KvStateMachine(new MemoryStore());
+    this.engine = new Engine(options, recovered, kv, this.disk, { send: this.send }, runtime, this.observer);
+    this.engine.start();
+  }
+
+  /** kill -9: the engine and its memory are gone; unsynced disk work survives only in part. */
+  crash(): void {
+    this.engine?.halt();
+    this.engine = null;
+    this.incarnation++;
+    this.paused = false;
+    this.frozen = [];
+    this.disk.crash();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** SIGCONT: everything held while paused runs now, in order. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.frozen;
+    this.frozen = [];
+    for (const fn of held) this.scheduler.after(0, fn);
+  }
+
+  /** Runs `fn` against this process now, or when it resumes; never after it crashed. */
+  deliver(fn: (engine: Engine) => void): void {
+    this.guard(() => {
+      if (this.engine !== null) fn(this.engine);
+    })();
+  }
+
+  /** Wraps `fn` so it is dropped after a crash and held while paused. */
+  private guard(fn: () => void): () => void {
+    const incarnation = this.incarnation;
+    const guarded = (): void => {
+      if (incarnation !== this.incarnation) return;
+      if (this.paused) {
+        this.frozen.push(guarded);
+        return;
+      }
+      fn();
+    };
+    return guarded;
+  }
+}

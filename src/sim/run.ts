@@ -1,0 +1,242 @@
+import type { PlantedBugs } from '../core/raft.js';
+import type { Message, NodeId } from '../core/types.js';
+import type { EngineObserver } from '../engine/engine.js';
+import { encodeCommand } from '../kv/commands.js';
+import { Prng } from '../shared/prng.js';
+import { InvariantChecker } from './checker.js';
+import { checkKeyValueHistory } from './linearizability.js';
+import { SimNetwork } from './network.js';
+import { SimNode, type SimNodeSettings } from './node.js';
+import { Nemesis } from './nemesis.js';
+import { Scheduler } from './scheduler.js';
+import { Workload } from './workload.js';
+
+/** What one simulated run does. Everything not given is drawn from the seed. */
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes?: number;
+  readonly workloadMs?: number;
+  /** Keep every trace line (otherwise only the last few hundred, shown on a violation). */
+  readonly trace?: boolean;
+  readonly bugs?: PlantedBugs;
+  /** Turn the fault schedule off (for scenario tests). */
+  readonly faults?: boolean;
+}
+
+/** The outcome of one run. */
+export interface SimResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly learners: number;
+  readonly violations: readonly string[];
+  readonly opsChecked: number;
+  readonly counts: { ok: number; failed: number; unknown: number; retries: number };
+  readonly faults: number;
+  readonly leaderChanges: number;
+  readonly entriesApplied: number;
+  readonly simulatedMs: number;
+  readonly events: number;
+  readonly lostLeaderAckWritesRecorded: number;
+  readonly tornTailsCut: number;
+  readonly trace: readonly string[];
+}
+
+const traceRingMax = 400;
+const livenessMs = 15_000;
+/** A run that needs more events than this is stuck in a loop; it is reported, not waited for. */
+const eventsMax = 2_000_000;
+
+/** Runs one seed: a random cluster, workload and fault schedule, then every check. */
+export function runSeed(options: SimOptions): SimResult {
+  const prng = new Prng(options.seed);
+  const scheduler = new Scheduler();
+  const trace: string[] = [];
+  const log = (line: string): void => {
+    trace.push(`t=${scheduler.now.toFixed(1)} ${line}`);
+    if (!options.trace && trace.length > traceRingMax * 2) trace.splice(0, trace.length - traceRingMax);
+  };
+
+  const nodeCount = options.nodes ?? prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5, 6, 7]);
+  const learnerCount = nodeCount >= 3 && prng.chance(0.3) ? 1 : 0;
+  const ids = Array.from({ length: nodeCount }, (_, k) => `n${k + 1}`);
+  const voters = ids.slice(0, nodeCount - learnerCount);
+  const settings: SimNodeSettings = {
+    tickMs: 10,
+    electionTimeoutTicks: 10,
+    heartbeatTicks: 2,
+    requestTimeoutMs: 1000,
+    snapshotEveryEntries: prng.pick([25, 60, 400]),
+    snapshotKeepEntries: prng.pick([0, 5, 30]),
+    disk: { minMs: 0.05, maxMs: prng.pick([0.5, 2]), slowChance: prng.pick([0, 0.01]), slowMs: 40 },
+    bootstrap: { voters, learners: ids.slice(nodeCount - learnerCount) },
+    bugs: options.bugs ?? {},
+    appendEntriesMax: prng.pick([1, 2, 8, 64]),
+    inflightMessagesMax: prng.pick([1, 4, 256]),
+  };
+  const neverCandidate = voters.length >= 3 && prng.chance(0.2) ? prng.pick(voters) : null;
+
+  const checker = new InvariantChecker(() => scheduler.now);
+  const nodes = new Map<NodeId, SimNode>();
+  let nemesis: Nemesis | null = null;
+  const network = new SimNetwork(scheduler, prng.fork(), { delayMinMs: 0.1, delayMaxMs: prng.pick([1, 3, 10]), dropRate: prng.pick([0, 0.01, 0.05]), duplicateRate: 0.01 }, (m: Message) => {
+    nodes.get(m.to)?.deliver((engine) => engine.receive(m));
+  });
+  for (const id of ids) {
+    const observer: EngineObserver = {
+      roleChanged(role, term, leader) {
+        log(`${id}: ${role} term ${term}${leader !== null && role !== 'leader' ? ` leader ${leader}` : ''}`);
+        if (role === 'leader') {
+          checker.leaderElected(id, term);
+          nemesis?.leaderElected(id);
+        }
+      },
+      applied: (entry, result, digest) => checker.applied(id, entry, result, digest),
+      snapshotInstalled(meta, digest) {
+        log(`${id}: installed snapshot at ${meta.index}`);
+        checker.snapshotInstalled(id, meta, digest);
+      },
+      truncated: (entries) => log(`${id}: truncated ${entries.length} entries from ${entries[0]?.index}`),
+      fatal: (error) => checker.violations.push(`${id} stopped: ${error.message}`),
+    };
+    const node = new SimNode(id, prng.fork(), scheduler, settings, (m) => network.send(m), observer, id === neverCandidate ? 0 : 1);
+    nodes.set(id, node);
+  }
+  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries} appendMax ${settings.appendEntriesMax} inflightMax ${settings.inflightMessagesMax}`);
+  for (const node of nodes.values()) node.start();
+
+  const leader = (): SimNode | null => {
+    let best: SimNode | null = null;
+    for (const node of nodes.values()) {
+      const engine = node.engine;
+      if (engine !== null && !node.paused && engine.raft.role === 'leader' && (best === null || engine.raft.term > (best.engine?.raft.term ?? 0))) best = node;
+    }
+    return best;
+  };
+  const votersNow = (): number => leader()?.engine?.raft.config.voters.length ?? voters.length;
+
+  const workloadMs = options.workloadMs ?? 2000;
+  const clientLink = prng.fork();
+  const workload = new Workload(
+    scheduler,
+    prng.fork(),
+    {
+      nodeIds: ids,
+      submit: (id, fn) => scheduler.after(0.1 + clientLink.float(), () => nodes.get(id)?.deliver(fn)),
+      respond: (fn) => scheduler.after(0.1 + clientLink.float(), fn),
+      votersNow,
+    },
+    { clients: prng.int(2, 5), keys: prng.int(1, 4), endMs: workloadMs, attemptTimeoutMs: 300, opDeadlineMs: 1500 },
+    options.trace ? log : () => {},
+  );
+  workload.start();
+
+  const faults = new Nemesis(scheduler, prng.fork(), nodes, network, leader, log);
+  nemesis = faults;
+  if (options.faults !== false && nodeCount > 1) faults.schedule(100, workloadMs - 100);
+  const runaway = (): boolean => scheduler.eventsRun > eventsMax;
+  scheduler.run(workloadMs, runaway);
+  faults.healAll();
+  log('healed: every node up, every link restored');
+
+  // Liveness: after the faults heal, the cluster serves writes again and every member converges.
+  const probe = { sent: false, done: false };
+  const deadline = scheduler.now + livenessMs;
+  const converged = (): boolean => {
+    if (workload.busy || !probe.done) return false;
+    const current = leader()?.engine;
+    if (current === undefined || current === null) return false;
+    const members = [...current.raft.config.voters, ...current.raft.config.learners];
+    const target = current.raft.commitIndex;
+    if (target !== current.raft.lastIndex) return false;
+    const digest = current.kv.digest();
+    return members.every((id) => {
+      const engine = nodes.get(id)?.engine;
+      return engine !== undefined && engine !== null && engine.kv.appliedIndex === target && engine.kv.digest() === digest;
+    });
+  };
+  const sendProbe = (): void => {
+    if (probe.done || scheduler.now > deadline) return;
+    const current = leader();
+    const data = encodeCommand({ clientId: 'probe', seq: 1, operation: { op: 'put', key: '__probe', value: Buffer.from('alive') } });
+    current?.deliver((engine) =>
+      engine.write(data, 'majority', true, (result) => {
+        if (result.ok) {
+          probe.done = true;
+          log(`probe write committed at ${result.index}`);
+        }
+      }),
+    );
+    scheduler.after(100, sendProbe);
+  };
+  const startProbe = (): void => {
+    if (workload.busy) {
+      scheduler.after(50, startProbe);
+      return;
+    }
+    probe.sent = true;
+    sendProbe();
+  };
+  startProbe();
+  const check = (): void => {
+    if (!converged() && scheduler.now < deadline) scheduler.after(20, check);
+  };
+  check();
+  scheduler.run(deadline, () => converged() || runaway());
+  if (runaway()) checker.violations.push(`runaway: more than ${eventsMax} events (a message storm or a busy loop)`);
+  else if (!converged()) {
+    const current = leader();
+    const state = [...nodes.values()].map((n) => `${n.id}:${n.engine?.raft.role ?? 'down'}@${n.engine?.raft.term ?? '-'} applied ${n.engine?.kv.appliedIndex ?? '-'} commit ${n.engine?.raft.commitIndex ?? '-'} last ${n.engine?.raft.lastIndex ?? '-'}`);
+    checker.violations.push(`liveness: no convergence ${livenessMs} ms after healing (probe ${probe.done ? 'ok' : 'failed'}, leader ${current?.id ?? 'none'}; ${state.join('; ')})`);
+  }
+
+  // The end-of-run checks.
+  checker.checkAckedWrites(workload.ackedWrites);
+  const rollbacks = new Set<string>();
+  const heldByNonMembers = new Set<string>();
+  const members = new Set(leader()?.engine?.raft.config.voters.concat(leader()?.engine?.raft.config.learners ?? []) ?? ids);
+  let tornTailsCut = 0;
+  for (const node of nodes.values()) {
+    tornTailsCut += node.disk.tornTailsCut;
+    for (const record of node.disk.rollback) rollbacks.add(`${record.index}:${record.term}`);
+    if (!members.has(node.id) && node.engine !== null) {
+      for (let i = node.engine.raft.commitIndex + 1; i <= node.engine.raft.lastIndex; i++) {
+        heldByNonMembers.add(`${i}:${node.engine.raft.log.termAt(i)}`);
+      }
+    }
+  }
+  const { lostAndRecorded } = checker.checkRollback(
+    workload.ackedWrites.filter((w) => w.votersNeeded < Math.floor(w.votersAtTheTime / 2) + 1),
+    rollbacks,
+    heldByNonMembers,
+  );
+  const linearizable = workload.history.filter((op) => op.linearizable);
+  const { violations, unknown } = checkKeyValueHistory(linearizable.map((op) => ({ ...op, id: op.id })));
+  for (const key of violations) {
+    checker.violations.push(`history of key ${key} is not linearizable`);
+    for (const op of linearizable.filter((o) => o.key === key)) {
+      log(`history ${key}: client ${op.client} ${op.label} [${op.call.toFixed(1)}, ${op.ret === Infinity ? '?' : op.ret.toFixed(1)}] -> ${op.output === undefined ? '?' : String(op.output)}`);
+    }
+  }
+  for (const key of unknown) checker.violations.push(`history of key ${key}: linearizability undecided within the search budget`);
+  for (const op of workload.history) {
+    if (op.linearizable || op.output === null || op.output === undefined) continue;
+    if (!workload.written.get(op.key)?.has(String(op.output))) checker.violations.push(`${op.label} returned ${String(op.output)}, a value never written to ${op.key}`);
+  }
+
+  return {
+    seed: options.seed,
+    nodes: nodeCount,
+    learners: learnerCount,
+    violations: checker.violations,
+    opsChecked: workload.history.length,
+    counts: workload.counts,
+    faults: faults.faultsInjected,
+    leaderChanges: checker.leaderChanges,
+    entriesApplied: checker.appliedEntries,
+    simulatedMs: scheduler.now,
+    events: scheduler.eventsRun,
+    lostLeaderAckWritesRecorded: lostAndRecorded,
+    tornTailsCut,
+    trace,
+  };
+}
