@@ -75,8 +75,9 @@ function parseConfig(payload: Uint8Array): ClusterConfig {
 }
 
 /**
- * Decodes a whole log file. A short or bad record at the very end is a torn write and is cut
- * (`validBytes` says where); damage before the last record throws CORRUPT with the offset.
+ * Decodes a whole log file. What a crash can leave at the end is cut (`validBytes` says where):
+ * a record cut short, a last record whose checksum fails, or a zero-filled tail. Damage anywhere
+ * else throws CORRUPT naming the file and offset: nothing is silently dropped.
  */
 export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entry[]; validBytes: number; tornBytes: number } {
   const entries: Entry[] = [];
@@ -88,15 +89,18 @@ export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entr
       offset += read.bytes;
       continue;
     }
-    if (read.kind === 'short' || isLastRecord(buffer, offset)) break;
+    if (read.kind === 'short' || isTornTail(buffer, offset)) break;
     throw new TandemError(ErrorCode.corrupt, `${fileName}: ${read.reason} at offset ${offset}; the log is damaged before its end`, { file: fileName, offset });
   }
   return { entries, validBytes: offset, tornBytes: buffer.length - offset };
 }
 
-/** True when a bad record at `offset` claims to reach the end of the buffer (a torn last write). */
-function isLastRecord(buffer: Uint8Array, offset: number): boolean {
+/** True when a bad record at `offset` looks like an interrupted last write rather than damage. */
+function isTornTail(buffer: Uint8Array, offset: number): boolean {
   const view = new DataView(buffer.buffer, buffer.byteOffset + offset);
   const bodyBytes = view.getUint32(0, true);
-  return offset + recordHeaderBytes + bodyBytes >= buffer.length;
+  const inRange = bodyBytes >= bodyFixedBytes && bodyBytes <= recordBodyBytesMax;
+  if (inRange) return offset + recordHeaderBytes + bodyBytes === buffer.length;
+  for (let i = offset; i < buffer.length; i++) if (buffer[i] !== 0) return false;
+  return true;
 }

@@ -28,6 +28,8 @@ export class Progress {
   recentActive = false;
   /** The leader's tick of the last response from this follower. */
   lastAckTick = -1;
+  /** The highest commit index this follower has been told of. */
+  commitSent = 0;
   /** The highest read round this follower has confirmed. */
   readRoundAcked = 0;
 

@@ -428,7 +428,7 @@ export class Raft {
       this.unstableFrom <= this.log.lastIndex() ||
       this.appliedHanded < Math.min(this.commitValue, this.log.lastIndex()) ||
       o.messagesNow.length + o.messages.length + o.truncated.length + o.acked.length + o.abandoned.length + o.reads.length + o.failedReads.length > 0 ||
-      (this.roleValue === 'leader' && (this.canStartReadRound() || this.hasEntriesToSend()))
+      (this.roleValue === 'leader' && (this.canStartReadRound() || this.hasEntriesToSend() || this.hasCommitToSend()))
     );
   }
 
@@ -437,6 +437,7 @@ export class Raft {
     if (this.roleValue === 'leader') {
       this.startReadRound();
       this.broadcastAppends();
+      this.sendCommitUpdates();
     }
     const hardState = this.hardStateDirty ? { term: this.termValue, votedFor: this.votedFor } : null;
     const entries = this.unstableFrom <= this.log.lastIndex() ? this.log.slice(this.unstableFrom, this.log.lastIndex()) : [];
@@ -692,6 +693,11 @@ export class Raft {
     return false;
   }
 
+  private hasCommitToSend(): boolean {
+    for (const p of this.progress.values()) if (p.commitSent < Math.min(p.match, this.commitValue)) return true;
+    return false;
+  }
+
   private broadcastAppends(): void {
     for (const p of this.progress.values()) {
       while (p.next <= this.log.lastIndex() && this.sendAppend(p)) {
@@ -715,6 +721,7 @@ export class Raft {
     if (entries.length === 0 && !allowEmpty && p.state === 'replicate') return false;
     const message: AppendMessage = { type: 'append', from: this.id, to: p.id, term: this.termValue, prevIndex, prevTerm, entries, commit: this.commitValue };
     this.send(message, true);
+    p.commitSent = Math.max(p.commitSent, Math.min(this.commitValue, prevIndex + entries.length));
     if (p.state === 'replicate' && entries.length > 0) {
       const last = (entries[entries.length - 1] as Entry).index;
       p.next = last + 1;
@@ -738,17 +745,20 @@ export class Raft {
   }
 
   private broadcastHeartbeats(): void {
+    for (const p of this.progress.values()) this.sendHeartbeat(p);
+  }
+
+  private sendHeartbeat(p: Progress): void {
+    const commit = Math.min(p.match, this.commitValue);
+    const message: HeartbeatMessage = { type: 'heartbeat', from: this.id, to: p.id, term: this.termValue, commit, leaderCommit: this.commitValue, readRound: this.readRound };
+    p.commitSent = Math.max(p.commitSent, commit);
+    this.send(message, true);
+  }
+
+  /** Tells followers of a commit index they have not heard yet, so they apply without waiting for a heartbeat. */
+  private sendCommitUpdates(): void {
     for (const p of this.progress.values()) {
-      const message: HeartbeatMessage = {
-        type: 'heartbeat',
-        from: this.id,
-        to: p.id,
-        term: this.termValue,
-        commit: Math.min(p.match, this.commitValue),
-        leaderCommit: this.commitValue,
-        readRound: this.readRound,
-      };
-      this.send(message, true);
+      if (p.commitSent < Math.min(p.match, this.commitValue)) this.sendHeartbeat(p);
     }
   }
 
@@ -856,12 +866,12 @@ export class Raft {
     let entries = m.entries;
     if (prevIndex < this.commitValue) {
       // Our committed prefix agrees with every leader's log: keep only what lies beyond it.
+      const atCommit = m.entries[this.commitValue - m.prevIndex - 1];
+      assert(atCommit === undefined || atCommit.term === this.log.termAt(this.commitValue), `leader ${m.from} disagrees with committed entry ${this.commitValue}`);
       if (m.prevIndex + m.entries.length <= this.commitValue) {
         reply(true, this.commitValue);
         return;
       }
-      const atCommit = m.entries[this.commitValue - m.prevIndex - 1];
-      assert(atCommit === undefined || atCommit.term === this.log.termAt(this.commitValue), `leader ${m.from} disagrees with committed entry ${this.commitValue}`);
       entries = m.entries.slice(this.commitValue - m.prevIndex);
       prevIndex = this.commitValue;
     } else if (this.log.termAt(prevIndex) !== m.prevTerm) {

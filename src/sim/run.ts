@@ -78,7 +78,7 @@ export function runSeed(options: SimOptions): SimResult {
   const checker = new InvariantChecker(() => scheduler.now);
   const nodes = new Map<NodeId, SimNode>();
   let nemesis: Nemesis | null = null;
-  const network = new SimNetwork(scheduler, prng.fork(), { delayMinMs: 0.1, delayMaxMs: prng.pick([1, 3, 10]), dropRate: prng.pick([0, 0.01, 0.05]), duplicateRate: 0.01 }, (m: Message) => {
+  const network = new SimNetwork(scheduler, prng.fork(), { delayMinMs: 0.1, delayMaxMs: prng.pick([1, 3, 10, 40]), dropRate: prng.pick([0, 0.01, 0.05]), duplicateRate: 0.01 }, (m: Message) => {
     nodes.get(m.to)?.deliver((engine) => engine.receive(m));
   });
   for (const id of ids) {

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { crc32c } from '../src/codec/crc32c.js';
+import { decodeLog, encodeRecord } from '../src/codec/log-record.js';
+import { RaftLog, termFromHistory } from '../src/core/log.js';
+import { ackCount, indexReachedBy, majority } from '../src/core/quorum.js';
+import type { Entry } from '../src/core/types.js';
+import { decodeCommand, encodeCommand, validateCommand, type Command } from '../src/kv/commands.js';
+import { ErrorCode, TandemError } from '../src/shared/errors.js';
+import { Prng } from '../src/shared/prng.js';
+
+const entry = (index: number, term: number, text = ''): Entry => ({ index, term, kind: 'command', data: new TextEncoder().encode(text) });
+
+describe('quorum arithmetic', () => {
+  it('a majority is more than half', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(majority), [1, 2, 2, 3, 3, 4, 4]);
+  });
+
+  it('the index reached by k voters is the k-th largest', () => {
+    assert.equal(indexReachedBy([5, 9, 7], 2), 7);
+    assert.equal(indexReachedBy([5, 9, 7], 3), 5);
+    assert.equal(indexReachedBy([5, 9], 3), 0);
+    fc.assert(
+      fc.property(fc.array(fc.nat(1000), { minLength: 1, maxLength: 7 }), fc.integer({ min: 1, max: 7 }), (indexes, k) => {
+        const reached = indexReachedBy(indexes, k);
+        if (k > indexes.length) return reached === 0;
+        return indexes.filter((i) => i >= reached).length >= k && indexes.filter((i) => i > reached).length < k;
+      }),
+    );
+  });
+
+  it('maps ack levels to voter counts and refuses impossible ones', () => {
+    assert.equal(ackCount('leader', 3), 1);
+    assert.equal(ackCount('majority', 3), 2);
+    assert.equal(ackCount('all', 3), 3);
+    assert.equal(ackCount(2, 3), 2);
+    assert.equal(ackCount(4, 3), null);
+    assert.equal(ackCount(0, 3), null);
+    assert.equal(ackCount(1.5, 3), null);
+  });
+});
+
+describe('the in-memory log', () => {
+  it('appends, finds terms, and cuts a conflicting suffix', () => {
+    const log = RaftLog.restore(null, [entry(1, 1), entry(2, 1), entry(3, 2)]);
+    assert.equal(log.lastIndex(), 3);
+    assert.equal(log.termAt(0), 0);
+    assert.equal(log.termAt(3), 2);
+    assert.equal(log.termAt(4), null);
+    const { truncateFrom, removed } = log.appendMatching([entry(2, 1), entry(3, 3), entry(4, 3)]);
+    assert.equal(truncateFrom, 3);
+    assert.deepEqual(removed.map((e) => e.term), [2]);
+    assert.equal(log.lastIndex(), 4);
+    assert.equal(log.termAt(3), 3);
+  });
+
+  it('ignores entries it already has (duplicated or reordered messages)', () => {
+    const log = RaftLog.restore(null, [entry(1, 1), entry(2, 1)]);
+    const result = log.appendMatching([entry(1, 1), entry(2, 1)]);
+    assert.equal(result.truncateFrom, null);
+    assert.equal(log.lastIndex(), 2);
+  });
+
+  it('finds where two logs may agree a whole term back', () => {
+    const log = RaftLog.restore(null, [entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2), entry(5, 4)]);
+    assert.equal(log.findConflictByTerm(5, 3), 4);
+    assert.equal(log.findConflictByTerm(5, 1), 2);
+    assert.equal(log.findConflictByTerm(9, 9), 5);
+  });
+
+  it('compacts, keeps the boundary term, and keeps a term history for snapshots', () => {
+    const log = RaftLog.restore(null, [entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 3)]);
+    log.compact(3);
+    assert.equal(log.termAt(3), 2);
+    assert.equal(log.termAt(2), null);
+    const history = log.termStartsUpTo(4);
+    assert.equal(termFromHistory(history, 2), 1);
+    assert.equal(termFromHistory(history, 3), 2);
+    assert.equal(termFromHistory(history, 4), 3);
+    assert.equal(termFromHistory([[5, 10]], 3), null);
+  });
+});
+
+describe('the seeded PRNG', () => {
+  it('replays exactly from its seed and spreads values', () => {
+    const a = new Prng(42);
+    const b = new Prng(42);
+    const xs = Array.from({ length: 100 }, () => a.nextU32());
+    assert.deepEqual(xs, Array.from({ length: 100 }, () => b.nextU32()));
+    assert.notDeepEqual(xs, Array.from({ length: 100 }, () => new Prng(43).nextU32()));
+    const r = new Prng(7);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 4000; i++) counts[r.int(0, 3)]!++;
+    for (const n of counts) assert.ok(n > 800 && n < 1200, `uneven: ${counts.join(',')}`);
+  });
+});
+
+describe('CRC32C and log records', () => {
+  it('computes the standard check value', () => {
+    assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);
+  });
+
+  it('round-trips records of every kind', () => {
+    const entries: Entry[] = [entry(1, 1, 'hello'), { index: 2, term: 1, kind: 'noop', data: new Uint8Array(0) }, { index: 3, term: 2, kind: 'config', data: new Uint8Array(0), config: { voters: ['a', 'b'], learners: ['c'] } }];
+    const file = Buffer.concat(entries.map(encodeRecord));
+    const { entries: back, tornBytes } = decodeLog(file, 'log');
+    assert.equal(tornBytes, 0);
+    assert.deepEqual(back.map((e) => [e.index, e.term, e.kind]), entries.map((e) => [e.index, e.term, e.kind]));
+    assert.deepEqual(back[2]?.config, { voters: ['a', 'b'], learners: ['c'] });
+    assert.equal(Buffer.from(back[0]!.data).toString(), 'hello');
+  });
+
+  it('cuts a torn last record at any length', () => {
+    const records = [encodeRecord(entry(1, 1, 'aaaa')), encodeRecord(entry(2, 1, 'bbbbbbbb'))];
+    const full = Buffer.concat(records);
+    for (let cut = records[0]!.length; cut < full.length; cut++) {
+      const { entries, validBytes, tornBytes } = decodeLog(full.subarray(0, cut), 'log');
+      assert.equal(entries.length, 1, `cut at ${cut}`);
+      assert.equal(validBytes, records[0]!.length);
+      assert.equal(tornBytes, cut - records[0]!.length);
+    }
+  });
+
+  it('refuses damage before the end of the log, naming the file and offset', () => {
+    const records = [encodeRecord(entry(1, 1, 'aaaa')), encodeRecord(entry(2, 1, 'bbbb')), encodeRecord(entry(3, 1, 'cccc'))];
+    const file = Buffer.concat(records);
+    const offset = records[0]!.length + 12;
+    file[offset] = file[offset]! ^ 0xff;
+    assert.throws(() => decodeLog(file, 'segment-1.log'), (error: unknown) => {
+      assert.ok(error instanceof TandemError);
+      assert.equal(error.code, ErrorCode.corrupt);
+      assert.match(error.message, /segment-1\.log/);
+      assert.match(error.message, new RegExp(`offset ${records[0]!.length}`));
+      return true;
+    });
+  });
+
+  it('a length field that claims too much is refused before anything is allocated', () => {
+    const record = encodeRecord(entry(1, 1, 'x'));
+    const middle = Buffer.concat([record, record, record]);
+    middle.writeUInt32LE(0xfffffff0, record.length);
+    assert.throws(() => decodeLog(middle, 'log'), /out of range at offset/);
+  });
+
+  it('treats a zero-filled tail (preallocated space after a crash) as torn, not as damage', () => {
+    const record = encodeRecord(entry(1, 1, 'x'));
+    const { entries, tornBytes } = decodeLog(Buffer.concat([record, Buffer.alloc(100)]), 'log');
+    assert.equal(entries.length, 1);
+    assert.equal(tornBytes, 100);
+  });
+});
+
+describe('commands', () => {
+  it('round-trips every operation, including binary keys and values', () => {
+    const commands: Command[] = [
+      { clientId: 'c1', seq: 7, operation: { op: 'put', key: '\u0000\u00ff\u0080k', value: Uint8Array.of(0, 255, 1) } },
+      { clientId: '', seq: 0, operation: { op: 'del', key: 'k' } },
+      { clientId: 'c2', seq: 2 ** 40, operation: { op: 'cas', key: 'k', expected: null, value: Uint8Array.of(1) } },
+    ];
+    for (const command of commands) assert.deepEqual(decodeCommand(encodeCommand(command)), command);
+  });
+
+  it('refuses empty keys and oversized keys or values with a clear error', () => {
+    assert.throws(() => validateCommand({ clientId: '', seq: 0, operation: { op: 'del', key: '' } }), /key is empty/);
+    assert.throws(() => validateCommand({ clientId: '', seq: 0, operation: { op: 'del', key: 'k'.repeat(2000) } }), /key is 2000 bytes/);
+    assert.throws(() => validateCommand({ clientId: '', seq: 0, operation: { op: 'put', key: 'k', value: new Uint8Array(2 * 1024 * 1024) } }), /limit/);
+  });
+
+  it('refuses garbage as a command', () => {
+    assert.throws(() => decodeCommand(Uint8Array.of(9, 9, 9)), (e: unknown) => e instanceof TandemError && e.code === ErrorCode.corrupt);
+    assert.throws(() => decodeCommand(Uint8Array.of(1, 255, 255, 255, 255)), (e: unknown) => e instanceof TandemError);
+  });
+});
