@@ -1,13 +1,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runSeeds } from '../sim/batch.js';
 
-/** Runs every `step`-th seed of a batch in a worker thread and posts the totals back. */
-const { first, count, step, offset, nodes, bugs } = workerData as {
-  first: number;
-  count: number;
-  step: number;
-  offset: number;
-  nodes: number | undefined;
-  bugs: Record<string, boolean>;
-};
-parentPort?.postMessage(runSeeds(first, count, step, offset, nodes, bugs));
+/**
+ * A simulator worker: asks for a chunk of seeds, runs them, posts the totals, asks again. Handing
+ * out small chunks keeps both cores busy even when some seeds take much longer than others.
+ */
+const { nodes, bugs } = workerData as { nodes: number | undefined; bugs: Record<string, boolean> };
+const port = parentPort;
+if (port !== null) {
+  port.on('message', (chunk: { first: number; count: number } | null) => {
+    if (chunk === null) {
+      port.close();
+      return;
+    }
+    port.postMessage(runSeeds(chunk.first, chunk.count, 1, 0, nodes, bugs));
+  });
+  port.postMessage(null);
+}

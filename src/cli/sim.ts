@@ -78,16 +78,28 @@ function replay(seed: number, nodes: number | undefined, bugs: PlantedBugs, trac
 
 async function runParallel(first: number, count: number, workers: number, nodes: number | undefined, bugs: PlantedBugs): Promise<BatchSummary> {
   const summary = emptySummary();
-  const parts = await Promise.all(
-    Array.from({ length: workers }, (_, offset) =>
-      new Promise<BatchSummary>((resolve, reject) => {
-        const worker = new Worker(new URL('./sim-worker.js', import.meta.url), { workerData: { first, count, step: workers, offset, nodes, bugs } });
-        worker.once('message', resolve);
+  const chunkSeeds = Math.max(1, Math.min(50, Math.ceil(count / (workers * 8))));
+  let next = first;
+  const end = first + count;
+  await Promise.all(
+    Array.from({ length: workers }, () =>
+      new Promise<void>((resolve, reject) => {
+        const worker = new Worker(new URL('./sim-worker.js', import.meta.url), { workerData: { nodes, bugs } });
+        worker.on('message', (part: BatchSummary | null) => {
+          if (part !== null) mergeSummaries(summary, part);
+          if (next >= end) {
+            worker.postMessage(null);
+            return;
+          }
+          const chunk = { first: next, count: Math.min(chunkSeeds, end - next) };
+          next += chunk.count;
+          worker.postMessage(chunk);
+        });
         worker.once('error', reject);
+        worker.once('exit', () => resolve());
       }),
     ),
   );
-  for (const part of parts) mergeSummaries(summary, part);
   summary.failedSeeds.sort((a, b) => a.seed - b.seed);
   return summary;
 }

@@ -255,18 +255,11 @@ export class Raft {
   /** Proposes a client command; throws a TandemError when this node cannot take it. */
   propose(data: Uint8Array, ack: Ack): Proposed {
     this.checkCanPropose();
-    const needed = this.bugs.ackMajorityOnLeaderFsync && ack === 'majority' ? 1 : ackCount(ack, this.configValue.voters.length);
-    if (needed === null) {
+    if (ackCount(ack, this.configValue.voters.length) === null) {
       throw new TandemError(ErrorCode.ackUnsatisfiable, `ack ${String(ack)} needs more voters than the ${this.configValue.voters.length} in the cluster`);
     }
     const entry = this.appendOwn('command', data);
-    const key = `n${needed}`;
-    let queue = this.pendingWrites.get(key);
-    if (queue === undefined) {
-      queue = [];
-      this.pendingWrites.set(key, queue);
-    }
-    queue.push({ index: entry.index, term: entry.term });
+    this.awaitAck(entry, this.bugs.ackMajorityOnLeaderFsync === true && ack === 'majority' ? 'leader' : ack);
     return { index: entry.index, term: entry.term };
   }
 
@@ -279,11 +272,22 @@ export class Raft {
     }
     const config = nextConfig(this.configValue, change, (id) => this.progress.get(id)?.match ?? 0, this.commitValue);
     const entry = this.appendOwn('config', new Uint8Array(0), config);
-    const key = `n${majority(config.voters.length)}`;
-    const queue = this.pendingWrites.get(key) ?? [];
-    queue.push({ index: entry.index, term: entry.term });
-    this.pendingWrites.set(key, queue);
+    this.awaitAck(entry, 'majority');
     return { index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Queues the write's ack. The level stays symbolic: `majority` and `all` are counted against
+   * the voters at the time the ack is released, since a membership change may come in between.
+   */
+  private awaitAck(entry: Entry, ack: Ack): void {
+    const key = String(ack);
+    let queue = this.pendingWrites.get(key);
+    if (queue === undefined) {
+      queue = [];
+      this.pendingWrites.set(key, queue);
+    }
+    queue.push({ index: entry.index, term: entry.term });
   }
 
   /** Hands leadership to `target`: writes pause, the target is brought up to date, then told to campaign. */
@@ -835,11 +839,19 @@ export class Raft {
     if (!this.isVoter(this.id) && this.configIndex() <= this.commitValue) this.becomeFollower(this.termValue, null);
   }
 
+  /**
+   * Releases the acks whose level is met. `matches` holds each current voter's durable index
+   * (this node's own fsynced index among them). A level of a majority or more also waits for the
+   * commit index, which is what makes it survive a failover.
+   */
   private releaseAcks(matches: number[]): void {
+    const voters = matches.length;
     for (const [key, queue] of this.pendingWrites) {
-      const needed = Number(key.slice(1));
-      // A voter removed since the proposal lowers what `all` can mean, never below one.
-      const durable = needed === 1 ? this.persistedIndex : indexReachedBy(matches, Math.min(needed, matches.length));
+      const ack: Ack = key === 'leader' || key === 'majority' || key === 'all' ? key : Number(key);
+      // A voter removed since the proposal lowers what a count can mean, never below one.
+      const needed = Math.max(1, Math.min(ackCount(ack, voters) ?? voters, voters));
+      let durable = ack === 'leader' ? this.persistedIndex : indexReachedBy(matches, needed);
+      if (needed >= majority(voters)) durable = Math.min(durable, this.commitValue);
       let k = 0;
       while (k < queue.length && (queue[k] as PendingWrite).index <= durable) {
         const w = queue[k] as PendingWrite;
