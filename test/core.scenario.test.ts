@@ -246,3 +246,140 @@ describe('the current-term commit rule (Raft paper, Figure 8)', () => {
     assert.throws(() => figure8({ skipCurrentTermCommitRule: true }), /disagrees with committed entry 2/);
   });
 });
+
+describe('reads', () => {
+  it('a linearizable read on the leader waits for one quorum round, shared by every read waiting then', () => {
+    const c = electedCluster();
+    const leader = c.core('n1');
+    leader.read(1, { kind: 'linearizable' });
+    leader.read(2, { kind: 'linearizable' });
+    const readies = c.flush('n1');
+    const heartbeats = readies.flatMap((r) => r.messagesNow).filter((m) => m.type === 'heartbeat');
+    assert.equal(heartbeats.length, 2, 'one heartbeat per follower for both reads');
+    assert.equal(c.reads.get('n1')?.has(1), false, 'not served before a quorum confirms');
+    c.deliver(CoreCluster.within(['n1', 'n2']));
+    assert.equal(c.reads.get('n1')?.get(1), leader.commitIndex);
+    assert.equal(c.reads.get('n1')?.get(2), leader.commitIndex);
+  });
+
+  it('a leader cut off from its quorum never serves a linearizable read', () => {
+    const c = electedCluster();
+    c.core('n1').read(7, { kind: 'linearizable' });
+    for (let i = 0; i < 30; i++) {
+      c.core('n1').tick();
+      c.deliver(CoreCluster.within(['n1'], ['n2', 'n3']));
+    }
+    assert.equal(c.reads.get('n1')?.has(7), false);
+    assert.equal(c.failedReads.get('n1')?.get(7), 'NOT_LEADER', 'it is refused once the leader steps down');
+  });
+
+  it('a follower serves a linearizable read at the read index it gets from the leader', () => {
+    const c = electedCluster();
+    c.core('n1').propose(payload('x'), 'majority');
+    c.deliver();
+    c.core('n3').read(9, { kind: 'linearizable' });
+    c.deliver();
+    assert.equal(c.reads.get('n3')?.get(9), c.core('n1').commitIndex);
+    assert.ok(c.core('n3').appliedIndex >= c.core('n1').commitIndex);
+  });
+
+  it('session and after:<index> reads wait until the replica has applied that index', () => {
+    const c = electedCluster();
+    const { index } = c.core('n1').propose(payload('x'), 'majority');
+    c.flush('n1');
+    c.core('n3').read(3, { kind: 'after', index });
+    c.core('n3').read(4, { kind: 'session', index });
+    c.flush('n3');
+    assert.equal(c.reads.get('n3')?.has(3), false);
+    c.deliver();
+    assert.equal(c.reads.get('n3')?.get(3), index);
+    assert.equal(c.reads.get('n3')?.get(4), index);
+  });
+
+  it('a bounded read is refused by a follower that has not heard from the leader within the bound', () => {
+    const c = electedCluster();
+    c.core('n3').read(5, { kind: 'bounded', ms: 50 });
+    c.flush('n3');
+    assert.ok(c.reads.get('n3')?.has(5), 'fresh follower serves it');
+    for (let i = 0; i < 8; i++) c.core('n3').tick();
+    c.core('n3').read(6, { kind: 'bounded', ms: 50 });
+    c.flush('n3');
+    assert.equal(c.failedReads.get('n3')?.get(6), 'STALE_READ');
+    c.core('n3').read(8, { kind: 'stale' });
+    c.flush('n3');
+    assert.ok(c.reads.get('n3')?.has(8), 'stale reads are served at once');
+  });
+});
+
+describe('leader transfer', () => {
+  it('pauses writes, brings the target up to date, and hands over', () => {
+    const c = electedCluster();
+    c.core('n1').propose(payload('a'), 'majority');
+    c.flush('n1');
+    c.core('n1').transferLeadership('n3');
+    assert.equal(codes(() => c.core('n1').propose(payload('b'), 'majority')), ErrorCode.transferInProgress);
+    c.deliver();
+    assert.equal(c.core('n3').role, 'leader');
+    assert.equal(c.core('n1').role, 'follower');
+    assert.equal(c.core('n3').log.termAt(2), 1, 'the target had every entry before it campaigned');
+  });
+
+  it('refuses a target that is not a voter', () => {
+    const c = electedCluster(['n1', 'n2', 'n3'], { learners: ['n3'] });
+    assert.equal(codes(() => c.core('n1').transferLeadership('n3')), ErrorCode.badRequest);
+  });
+});
+
+describe('membership', () => {
+  it('adds a learner, refuses to promote it before it catches up, then promotes it', () => {
+    const c = electedCluster(['n1', 'n2', 'n3'], { learners: ['n3'] });
+    for (let i = 0; i < 5; i++) c.core('n1').propose(payload(`v${i}`), 'majority');
+    c.deliver(CoreCluster.within(['n1', 'n2']));
+    assert.match(catchMessage(() => c.core('n1').changeMembership({ type: 'promote', node: 'n3' })), /not caught up/);
+    c.heartbeat();
+    c.core('n1').changeMembership({ type: 'promote', node: 'n3' });
+    assert.equal(codes(() => c.core('n1').changeMembership({ type: 'remove', node: 'n2' })), ErrorCode.membershipChangeInProgress, 'one change at a time');
+    c.deliver();
+    assert.deepEqual([...c.core('n1').config.voters].sort(), ['n1', 'n2', 'n3']);
+    assert.equal(c.core('n3').role, 'follower');
+  });
+
+  it('a removed leader steps down once its removal commits', () => {
+    const c = electedCluster();
+    c.core('n1').changeMembership({ type: 'remove', node: 'n1' });
+    c.deliver();
+    c.heartbeat();
+    assert.notEqual(c.core('n1').role, 'leader');
+    assert.deepEqual([...c.core('n2').config.voters].sort(), ['n2', 'n3']);
+  });
+});
+
+describe('snapshots', () => {
+  it('a follower that needs compacted entries is sent a snapshot and continues from it', () => {
+    const c = electedCluster();
+    c.crash('n3');
+    for (let i = 0; i < 20; i++) c.core('n1').propose(payload(`v${i}`), 'majority');
+    c.deliver();
+    c.heartbeat();
+    const leader = c.core('n1');
+    const meta = leader.compact(leader.appliedIndex);
+    assert.equal(meta.index, leader.appliedIndex);
+    c.start('n3');
+    c.heartbeat();
+    c.heartbeat();
+    assert.equal(c.snapshots.get('n3'), meta.index);
+    assert.equal(c.core('n3').lastIndex, leader.lastIndex);
+    c.core('n1').propose(payload('after'), 'all');
+    c.deliver();
+    assert.equal(c.core('n3').commitIndex, leader.commitIndex);
+  });
+});
+
+function catchMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return '';
+}

@@ -21,6 +21,7 @@ describe('the simulator', () => {
     assert.ok(summary.faults > seeds * 5, `only ${summary.faults} faults were injected`);
     assert.ok(summary.leaderChanges > seeds, `only ${summary.leaderChanges} leader changes`);
     assert.ok(summary.tornTailsCut > 0, 'no crash ever left a torn record to cut');
+    assert.ok(summary.snapshotsInstalled > 0, 'no follower ever caught up by snapshot');
   });
 
   it('replays a seed exactly: the same trace twice', () => {

@@ -12,10 +12,11 @@ export interface BatchSummary {
   simulatedMs: number;
   lostLeaderAckWritesRecorded: number;
   tornTailsCut: number;
+  snapshotsInstalled: number;
 }
 
 export function emptySummary(): BatchSummary {
-  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0 };
+  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0 };
 }
 
 /** Adds one run to the totals. */
@@ -29,6 +30,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
   summary.simulatedMs += result.simulatedMs;
   summary.lostLeaderAckWritesRecorded += result.lostLeaderAckWritesRecorded;
   summary.tornTailsCut += result.tornTailsCut;
+  summary.snapshotsInstalled += result.snapshotsInstalled;
 }
 
 /** Merges totals from workers. */
@@ -42,6 +44,7 @@ export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
   into.simulatedMs += from.simulatedMs;
   into.lostLeaderAckWritesRecorded += from.lostLeaderAckWritesRecorded;
   into.tornTailsCut += from.tornTailsCut;
+  into.snapshotsInstalled += from.snapshotsInstalled;
 }
 
 /** Runs the seeds first, first + step, first + 2·step, … below first + count. */

@@ -28,6 +28,7 @@ export class InvariantChecker {
   /** Entries applied, counted once per index. */
   appliedEntries = 0;
   leaderChanges = 0;
+  snapshotsInstalled = 0;
 
   constructor(private readonly now: () => number) {}
 
@@ -63,6 +64,7 @@ export class InvariantChecker {
   }
 
   snapshotInstalled(node: NodeId, meta: SnapshotMeta, digest: string): void {
+    this.snapshotsInstalled++;
     this.digestAt(node, meta.index, digest);
   }
 

@@ -96,7 +96,7 @@ export class Nemesis {
     if (!node.up) return;
     this.log(`nemesis: crash ${node.id}`);
     node.crash();
-    this.later(20, 600, () => {
+    this.later(20, this.prng.chance(0.3) ? 1500 : 600, () => {
       if (node.up) return;
       this.log(`nemesis: restart ${node.id}`);
       node.start();

@@ -38,6 +38,7 @@ export interface SimResult {
   readonly events: number;
   readonly lostLeaderAckWritesRecorded: number;
   readonly tornTailsCut: number;
+  readonly snapshotsInstalled: number;
   readonly trace: readonly string[];
 }
 
@@ -65,8 +66,8 @@ export function runSeed(options: SimOptions): SimResult {
     electionTimeoutTicks: 10,
     heartbeatTicks: 2,
     requestTimeoutMs: 1000,
-    snapshotEveryEntries: prng.pick([25, 60, 400]),
-    snapshotKeepEntries: prng.pick([0, 5, 30]),
+    snapshotEveryEntries: prng.pick([10, 25, 60, 400]),
+    snapshotKeepEntries: prng.pick([0, 0, 5, 30]),
     disk: { minMs: 0.05, maxMs: prng.pick([0.5, 2]), slowChance: prng.pick([0, 0.01]), slowMs: 40 },
     bootstrap: { voters, learners: ids.slice(nodeCount - learnerCount) },
     bugs: options.bugs ?? {},
@@ -237,6 +238,7 @@ export function runSeed(options: SimOptions): SimResult {
     events: scheduler.eventsRun,
     lostLeaderAckWritesRecorded: lostAndRecorded,
     tornTailsCut,
+    snapshotsInstalled: checker.snapshotsInstalled,
     trace,
   };
 }

@@ -19,6 +19,12 @@ export class CoreCluster {
   readonly applied = new Map<NodeId, Entry[]>();
   /** Writes each node acknowledged (index), across restarts. */
   readonly acked = new Map<NodeId, number[]>();
+  /** The index of the last snapshot each node installed. */
+  readonly snapshots = new Map<NodeId, number>();
+  /** Reads each node said it may serve now: requestId -> index. */
+  readonly reads = new Map<NodeId, Map<number, number>>();
+  /** Reads each node refused: requestId -> code. */
+  readonly failedReads = new Map<NodeId, Map<number, string>>();
   /** Entries each node reported cut from its log, across restarts. */
   readonly truncated = new Map<NodeId, Entry[]>();
   queue: Message[] = [];
@@ -85,15 +91,28 @@ export class CoreCluster {
       readies.push(ready);
       const durable = this.durable.get(id) as Durable;
       if (ready.hardState !== null) durable.hardState = ready.hardState;
+      if (ready.snapshot !== null) {
+        durable.entries = [];
+        this.snapshots.set(id, ready.snapshot.meta.index);
+      }
       const cut = Math.min(ready.truncateFrom ?? Infinity, ready.entries[0]?.index ?? Infinity);
       if (cut !== Infinity) durable.entries = durable.entries.filter((e) => e.index < cut);
       durable.entries.push(...ready.entries);
-      this.queue.push(...ready.messagesNow, ...ready.messages);
+      // The engine attaches the state machine's bytes to a snapshot message; a stand-in will do here.
+      const attach = (m: Message): Message => (m.type === 'snapshot' ? { ...m, data: Uint8Array.of(1) } : m);
+      this.queue.push(...ready.messagesNow.map(attach), ...ready.messages.map(attach));
       this.applied.get(id)?.push(...ready.committed);
       this.truncated.set(id, [...(this.truncated.get(id) ?? []), ...ready.truncated]);
       this.acked.set(id, [...(this.acked.get(id) ?? []), ...ready.acked.map((a) => a.index)]);
+      const reads = this.reads.get(id) ?? new Map<number, number>();
+      for (const r of ready.reads) reads.set(r.requestId, r.index);
+      this.reads.set(id, reads);
+      const failed = this.failedReads.get(id) ?? new Map<number, string>();
+      for (const r of ready.failedReads) failed.set(r.requestId, r.code);
+      this.failedReads.set(id, failed);
       core.persisted(ready);
       const last = ready.committed[ready.committed.length - 1];
+      if (ready.snapshot !== null) core.applied(ready.snapshot.meta.index);
       if (last !== undefined) core.applied(last.index);
     }
     return readies;
