@@ -21,30 +21,26 @@ export function emptySummary(): BatchSummary {
 
 /** Adds one run to the totals. */
 export function addResult(summary: BatchSummary, result: SimResult): void {
-  summary.seeds++;
-  if (result.violations.length > 0) summary.failedSeeds.push({ seed: result.seed, violations: result.violations });
-  summary.opsChecked += result.opsChecked;
-  summary.faults += result.faults;
-  summary.leaderChanges += result.leaderChanges;
-  summary.entriesApplied += result.entriesApplied;
-  summary.simulatedMs += result.simulatedMs;
-  summary.lostLeaderAckWritesRecorded += result.lostLeaderAckWritesRecorded;
-  summary.tornTailsCut += result.tornTailsCut;
-  summary.snapshotsInstalled += result.snapshotsInstalled;
+  mergeSummaries(summary, {
+    seeds: 1,
+    failedSeeds: result.violations.length > 0 ? [{ seed: result.seed, violations: result.violations }] : [],
+    opsChecked: result.opsChecked,
+    faults: result.faults,
+    leaderChanges: result.leaderChanges,
+    entriesApplied: result.entriesApplied,
+    simulatedMs: result.simulatedMs,
+    lostLeaderAckWritesRecorded: result.lostLeaderAckWritesRecorded,
+    tornTailsCut: result.tornTailsCut,
+    snapshotsInstalled: result.snapshotsInstalled,
+  });
 }
 
-/** Merges totals from workers. */
+/** Merges totals (from another run or a worker). */
 export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
-  into.seeds += from.seeds;
   into.failedSeeds.push(...from.failedSeeds);
-  into.opsChecked += from.opsChecked;
-  into.faults += from.faults;
-  into.leaderChanges += from.leaderChanges;
-  into.entriesApplied += from.entriesApplied;
-  into.simulatedMs += from.simulatedMs;
-  into.lostLeaderAckWritesRecorded += from.lostLeaderAckWritesRecorded;
-  into.tornTailsCut += from.tornTailsCut;
-  into.snapshotsInstalled += from.snapshotsInstalled;
+  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled'] as const) {
+    into[key] += from[key];
+  }
 }
 
 /** Runs the seeds first, first + step, first + 2·step, … below first + count. */
