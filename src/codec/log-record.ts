@@ -79,20 +79,22 @@ function parseConfig(payload: Uint8Array): ClusterConfig {
  * a record cut short, a last record whose checksum fails, or a zero-filled tail. Damage anywhere
  * else throws CORRUPT naming the file and offset: nothing is silently dropped.
  */
-export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entry[]; validBytes: number; tornBytes: number } {
+export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entry[]; offsets: number[]; validBytes: number; tornBytes: number } {
   const entries: Entry[] = [];
+  const offsets: number[] = [];
   let offset = 0;
   while (offset < buffer.length) {
     const read = decodeRecord(buffer, offset);
     if (read.kind === 'record') {
       entries.push(read.entry);
+      offsets.push(offset);
       offset += read.bytes;
       continue;
     }
     if (read.kind === 'short' || isTornTail(buffer, offset)) break;
     throw new TandemError(ErrorCode.corrupt, `${fileName}: ${read.reason} at offset ${offset}; the log is damaged before its end`, { file: fileName, offset });
   }
-  return { entries, validBytes: offset, tornBytes: buffer.length - offset };
+  return { entries, offsets, validBytes: offset, tornBytes: buffer.length - offset };
 }
 
 /** True when a bad record at `offset` looks like an interrupted last write rather than damage. */

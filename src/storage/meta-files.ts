@@ -1,0 +1,66 @@
+import { crc32c } from '../codec/crc32c.js';
+import type { HardState, Snapshot, SnapshotMeta } from '../core/types.js';
+import { fromUtf8, utf8 } from '../shared/bytes.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
+
+/**
+ * The on-disk forms of the hard state and of snapshots. Both start with a magic word and a
+ * CRC32C of everything after it, so a damaged file is refused by name, never half-read.
+ */
+
+const hardStateMagic = 0x54485331; // "THS1"
+const snapshotMagic = 0x54534e31; // "TSN1"
+
+function seal(magic: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, magic, true);
+  view.setUint32(4, crc32c(body), true);
+  out.set(body, 8);
+  return out;
+}
+
+function unseal(magic: number, bytes: Uint8Array, file: string): Uint8Array {
+  if (bytes.length < 8) throw new TandemError(ErrorCode.corrupt, `${file}: ${bytes.length} bytes is too short to be a Tandem file`, { file });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (view.getUint32(0, true) !== magic) throw new TandemError(ErrorCode.corrupt, `${file}: not a Tandem file of the expected kind (bad magic)`, { file });
+  const body = bytes.subarray(8);
+  const expected = view.getUint32(4, true);
+  const actual = crc32c(body);
+  if (expected !== actual) throw new TandemError(ErrorCode.corrupt, `${file}: checksum ${actual.toString(16)} does not match ${expected.toString(16)}`, { file, offset: 8 });
+  return body;
+}
+
+/** Encodes the hard state (term and vote). */
+export function encodeHardState(state: HardState): Uint8Array {
+  return seal(hardStateMagic, utf8(JSON.stringify(state)));
+}
+
+/** Decodes the hard state; throws CORRUPT naming `file` on damage. */
+export function decodeHardState(bytes: Uint8Array, file: string): HardState {
+  const value = JSON.parse(fromUtf8(unseal(hardStateMagic, bytes, file))) as { term?: unknown; votedFor?: unknown };
+  if (typeof value.term !== 'number' || !Number.isSafeInteger(value.term) || value.term < 0 || !(value.votedFor === null || typeof value.votedFor === 'string')) {
+    throw new TandemError(ErrorCode.corrupt, `${file}: hard state has bad fields`, { file });
+  }
+  return { term: value.term, votedFor: value.votedFor };
+}
+
+/** Encodes a snapshot: [magic][crc][meta length][meta JSON][state bytes]. */
+export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
+  const meta = utf8(JSON.stringify(snapshot.meta));
+  const body = new Uint8Array(4 + meta.length + snapshot.data.length);
+  new DataView(body.buffer).setUint32(0, meta.length, true);
+  body.set(meta, 4);
+  body.set(snapshot.data, 4 + meta.length);
+  return seal(snapshotMagic, body);
+}
+
+/** Decodes a snapshot file; throws CORRUPT naming `file` on damage. */
+export function decodeSnapshot(bytes: Uint8Array, file: string): Snapshot {
+  const body = unseal(snapshotMagic, bytes, file);
+  if (body.length < 4) throw new TandemError(ErrorCode.corrupt, `${file}: snapshot too short`, { file });
+  const metaBytes = new DataView(body.buffer, body.byteOffset, body.length).getUint32(0, true);
+  if (metaBytes > body.length - 4) throw new TandemError(ErrorCode.corrupt, `${file}: snapshot metadata length ${metaBytes} exceeds the file`, { file });
+  const meta = JSON.parse(fromUtf8(body.subarray(4, 4 + metaBytes))) as SnapshotMeta;
+  return { meta, data: body.slice(4 + metaBytes) };
+}

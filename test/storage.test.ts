@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { Entry } from '../src/core/types.js';
+import type { PersistWork } from '../src/engine/interfaces.js';
+import { ErrorCode, TandemError } from '../src/shared/errors.js';
+import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach(removeDataDir));
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-storage-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const entry = (index: number, term: number, text = `value-${index}`): Entry => ({ index, term, kind: 'command', data: Buffer.from(text) });
+const range = (from: number, to: number, term: number): Entry[] => Array.from({ length: to - from + 1 }, (_, k) => entry(from + k, term));
+
+function work(partial: Partial<PersistWork>): PersistWork {
+  return { hardState: null, installSnapshot: null, saveSnapshot: null, compactTo: null, truncateFrom: null, entries: [], rollback: [], sync: true, ...partial };
+}
+
+function persist(storage: FileStorage, w: Partial<PersistWork>): Promise<void> {
+  return new Promise((resolve, reject) => storage.persist(work(w), (error) => (error === null ? resolve() : reject(error))));
+}
+
+describe('the durable log', () => {
+  it('keeps entries and hard state across a restart, across segment files', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir, { segmentBytesMax: 200 });
+    await persist(storage, { hardState: { term: 3, votedFor: 'n2' }, entries: range(1, 5, 1) });
+    await persist(storage, { entries: range(6, 12, 2) });
+    await storage.close();
+    const { recovered, report } = FileStorage.open(dir, { segmentBytesMax: 200 });
+    assert.deepEqual(recovered.hardState, { term: 3, votedFor: 'n2' });
+    assert.deepEqual(recovered.entries.map((e) => [e.index, e.term]), [...range(1, 5, 1), ...range(6, 12, 2)].map((e) => [e.index, e.term]));
+    assert.ok(report.segments >= 2, `expected a second segment, got ${report.segments}`);
+    assert.equal(report.tornBytesCut, 0);
+  });
+
+  it('cuts a diverging suffix, across segments, and journals what it cut in rollback/', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir, { segmentBytesMax: 150 });
+    await persist(storage, { entries: range(1, 10, 1) });
+    await persist(storage, { truncateFrom: 4, entries: range(4, 6, 2), rollback: range(4, 10, 1) });
+    await storage.close();
+    const { recovered } = FileStorage.open(dir);
+    assert.deepEqual(recovered.entries.map((e) => `${e.index}:${e.term}`), ['1:1', '2:1', '3:1', '4:2', '5:2', '6:2']);
+    const journal = readFileSync(join(dir, 'rollback', 'rollback.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { index: number; term: number; payloadBase64: string });
+    assert.deepEqual(journal.map((r) => r.index), [4, 5, 6, 7, 8, 9, 10]);
+    assert.equal(Buffer.from(journal[0]!.payloadBase64, 'base64').toString(), 'value-4');
+  });
+
+  it('saves a snapshot, drops the segments it covers, and recovers snapshot plus tail', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir, { segmentBytesMax: 100 });
+    await persist(storage, { entries: range(1, 20, 1) });
+    const before = readdirSync(join(dir, 'log')).length;
+    const meta = { index: 15, term: 1, config: { voters: ['n1'], learners: [] }, termStarts: [[1, 1]] as [number, number][] };
+    await persist(storage, { saveSnapshot: { meta, data: Buffer.from('state@15') }, compactTo: 15 });
+    await storage.close();
+    assert.ok(readdirSync(join(dir, 'log')).length < before, 'covered segments were removed');
+    const { recovered } = FileStorage.open(dir);
+    assert.equal(recovered.snapshot?.meta.index, 15);
+    assert.equal(Buffer.from(recovered.snapshot!.data).toString(), 'state@15');
+    assert.equal(recovered.entries[recovered.entries.length - 1]?.index, 20);
+    assert.ok(recovered.entries[0]!.index <= 16, 'no gap between the snapshot and the log');
+  });
+
+  it('installing a received snapshot replaces the whole log', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 5, 1) });
+    const meta = { index: 100, term: 4, config: { voters: ['n1', 'n2', 'n3'], learners: [] }, termStarts: [[4, 90]] as [number, number][] };
+    await persist(storage, { installSnapshot: { meta, data: Buffer.from('s') } });
+    await persist(storage, { entries: range(101, 103, 4) });
+    await storage.close();
+    const { recovered } = FileStorage.open(dir);
+    assert.equal(recovered.snapshot?.meta.index, 100);
+    assert.deepEqual(recovered.entries.map((e) => e.index), [101, 102, 103]);
+  });
+
+  it('cuts a torn last record at start and repairs the file', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 3, 1) });
+    await storage.close();
+    const [segment] = readdirSync(join(dir, 'log'));
+    const path = join(dir, 'log', segment!);
+    const size = statSync(path).size;
+    truncateSync(path, size - 5);
+    const { recovered, report } = FileStorage.open(dir);
+    assert.deepEqual(recovered.entries.map((e) => e.index), [1, 2]);
+    assert.ok(report.tornBytesCut > 0);
+    assert.equal(report.tornFile, path);
+    assert.ok(statSync(path).size < size - 5, 'the torn bytes are gone from the file');
+    const again = FileStorage.open(dir);
+    assert.equal(again.report.tornBytesCut, 0, 'the second start finds a clean log');
+    await again.storage.close();
+  });
+
+  it('refuses to start on a flipped byte before the end, naming the file and offset', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 5, 1) });
+    await storage.close();
+    const [segment] = readdirSync(join(dir, 'log'));
+    const path = join(dir, 'log', segment!);
+    const bytes = readFileSync(path);
+    const recordBytes = bytes.length / 5;
+    bytes[recordBytes + 20] = bytes[recordBytes + 20]! ^ 0x40;
+    writeFileSync(path, bytes);
+    assert.throws(
+      () => FileStorage.open(dir),
+      (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(path) && error.message.includes(`offset ${recordBytes}`),
+    );
+  });
+
+  it('refuses a damaged hard state file by name', () => {
+    const dir = tempDir();
+    FileStorage.open(dir);
+    writeFileSync(join(dir, 'hardstate'), Buffer.from('not a hard state'));
+    assert.throws(() => FileStorage.open(dir), /hardstate: not a Tandem file/);
+  });
+});
