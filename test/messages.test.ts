@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { decodeMessage, encodeMessage } from '../src/codec/messages.js';
+import type { Entry, Message } from '../src/core/types.js';
+import { TandemError } from '../src/shared/errors.js';
+
+const id = fc.stringMatching(/^[a-z0-9-]{1,12}$/);
+const n = fc.nat(2 ** 40);
+const entryArb: fc.Arbitrary<Entry> = fc.oneof(
+  fc.record({ index: n, term: n, kind: fc.constant('command' as const), data: fc.uint8Array({ maxLength: 64 }) }),
+  fc.record({ index: n, term: n, kind: fc.constant('noop' as const), data: fc.constant(new Uint8Array(0)) }),
+  fc.record({
+    index: n,
+    term: n,
+    kind: fc.constant('config' as const),
+    data: fc.constant(new Uint8Array(0)),
+    config: fc.record({ voters: fc.array(id, { minLength: 1, maxLength: 5 }), learners: fc.array(id, { maxLength: 2 }) }),
+  }),
+);
+const base = { from: id, to: id, term: n };
+const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  fc.record({ type: fc.constant('append' as const), ...base, prevIndex: n, prevTerm: n, commit: n, entries: fc.array(entryArb, { maxLength: 5 }) }),
+  fc.record({ type: fc.constant('appendResp' as const), ...base, success: fc.boolean(), index: n, hintIndex: n, hintTerm: n }),
+  fc.record({ type: fc.constant('heartbeat' as const), ...base, commit: n, leaderCommit: n, readRound: n }),
+  fc.record({ type: fc.constant('heartbeatResp' as const), ...base, readRound: n }),
+  fc.record({ type: fc.constantFrom('vote' as const, 'preVote' as const), ...base, lastIndex: n, lastTerm: n, transfer: fc.boolean() }),
+  fc.record({ type: fc.constantFrom('voteResp' as const, 'preVoteResp' as const), ...base, granted: fc.boolean() }),
+  fc.record({
+    type: fc.constant('snapshot' as const),
+    ...base,
+    meta: fc.record({ index: n, term: n, config: fc.record({ voters: fc.array(id, { minLength: 1, maxLength: 3 }), learners: fc.constant([]) }), termStarts: fc.array(fc.tuple(n, n), { maxLength: 3 }) }),
+    data: fc.option(fc.uint8Array({ maxLength: 64 })),
+  }),
+  fc.record({ type: fc.constant('timeoutNow' as const), ...base }),
+  fc.record({ type: fc.constant('readIndex' as const), ...base, requestId: n }),
+  fc.record({ type: fc.constant('readIndexResp' as const), ...base, requestId: n, index: fc.option(n) }),
+);
+
+/** Compares after normalizing byte arrays (decoding yields Buffers or copies). */
+const plain = (m: Message): unknown => JSON.parse(JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v)));
+
+describe('peer message codec', () => {
+  it('round-trips every message type', () => {
+    fc.assert(fc.property(messageArb, (m) => assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m))));
+  });
+
+  it('refuses every truncation of a valid message with a TandemError, never a crash', () => {
+    fc.assert(
+      fc.property(messageArb, (m) => {
+        const bytes = encodeMessage(m);
+        for (let cut = 0; cut < bytes.length; cut++) {
+          assert.throws(() => decodeMessage(bytes.subarray(0, cut)), TandemError);
+        }
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('answers random bytes with a message or a TandemError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeMessage(bytes);
+        } catch (error) {
+          if (!(error instanceof TandemError)) throw error;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses an entry count the bytes cannot hold before allocating anything', () => {
+    const bytes = encodeMessage({ type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [] });
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    view.setUint32(bytes.length - 4, 0xffffffff, true);
+    assert.throws(() => decodeMessage(bytes), /cannot fit/);
+  });
+
+  it('catches a flipped bit inside an entry by its checksum', () => {
+    const bytes = encodeMessage({ type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 'command', data: Buffer.from('payload') }] });
+    bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0x01;
+    assert.throws(() => decodeMessage(bytes), /checksum/);
+  });
+});
