@@ -23,7 +23,7 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('append' as const), ...base, prevIndex: n, prevTerm: n, commit: n, entries: fc.array(entryArb, { maxLength: 5 }) }),
   fc.record({ type: fc.constant('appendResp' as const), ...base, success: fc.boolean(), index: n, hintIndex: n, hintTerm: n }),
   fc.record({ type: fc.constant('heartbeat' as const), ...base, commit: n, leaderCommit: n, readRound: n }),
-  fc.record({ type: fc.constant('heartbeatResp' as const), ...base, readRound: n }),
+  fc.record({ type: fc.constant('heartbeatResp' as const), ...base, readRound: n, lastIndex: n }),
   fc.record({ type: fc.constantFrom('vote' as const, 'preVote' as const), ...base, lastIndex: n, lastTerm: n, transfer: fc.boolean() }),
   fc.record({ type: fc.constantFrom('voteResp' as const, 'preVoteResp' as const), ...base, granted: fc.boolean() }),
   fc.record({

@@ -14,13 +14,25 @@ export type FlagValues = Record<string, string | number | boolean | undefined>;
 
 /** Parses `--name value`, `--name=value` and `--switch`; returns the values by name. */
 export function parseFlags(argv: readonly string[], specs: Readonly<Record<string, FlagSpec>>): FlagValues {
+  const { values, args } = parseArgs(argv, specs, 0);
+  void args;
+  return values;
+}
+
+/** Like parseFlags, and also takes up to `positionalMax` plain arguments, in order. */
+export function parseArgs(argv: readonly string[], specs: Readonly<Record<string, FlagSpec>>, positionalMax: number): { values: FlagValues; args: string[] } {
+  const args: string[] = [];
   const values: FlagValues = {};
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.type !== 'switch' && spec.default !== undefined) values[name] = spec.default;
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
+    if (!arg.startsWith('--')) {
+      if (args.length >= positionalMax) throw new UsageError(`unexpected argument '${arg}'`);
+      args.push(arg);
+      continue;
+    }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const spec = specs[name];
@@ -40,7 +52,7 @@ export function parseFlags(argv: readonly string[], specs: Readonly<Record<strin
     if (!Number.isInteger(n) || n < spec.min || n > spec.max) throw new UsageError(`--${name} must be a whole number from ${spec.min} to ${spec.max}, not '${raw}'`);
     values[name] = n;
   }
-  return values;
+  return { values, args };
 }
 
 /** The help text of a command's flags. */

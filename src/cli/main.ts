@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 import { TandemError } from '../shared/errors.js';
 import { UsageError } from './args.js';
+import { demoCommand } from './demo.js';
+import { kvCommand, statusCommand } from './kv-commands.js';
 import { simCommand } from './sim.js';
+import { startCommand } from './start.js';
 
 const usage = `tandem: a leader-follower replicated key-value store
 
 Commands:
-  sim       run the deterministic simulator over many seeds (tandem sim --help)
+  demo      start a local three-node cluster and keep it running until Ctrl-C
+  start     run one node
+  status    show every node of a cluster
+  put       write a key            get   read a key            del   delete a key
+  sim       run the deterministic simulator over many seeds
 
 Run 'tandem COMMAND --help' for a command's flags.
 `;
@@ -16,6 +23,16 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'sim':
       return simCommand(rest);
+    case 'start':
+      return startCommand(rest);
+    case 'demo':
+      return demoCommand(rest);
+    case 'status':
+      return statusCommand(rest);
+    case 'put':
+    case 'get':
+    case 'del':
+      return kvCommand(command, rest);
     case undefined:
     case '--help':
     case 'help':

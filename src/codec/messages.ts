@@ -50,7 +50,7 @@ export function encodeMessage(m: Message): Uint8Array {
       w.u64(m.commit).u64(m.leaderCommit).u64(m.readRound);
       break;
     case 'heartbeatResp':
-      w.u64(m.readRound);
+      w.u64(m.readRound).u64(m.lastIndex);
       break;
     case 'vote':
     case 'preVote':
@@ -120,7 +120,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
       message = { type, ...base, commit: r.u64(), leaderCommit: r.u64(), readRound: r.u64() };
       break;
     case 'heartbeatResp':
-      message = { type, ...base, readRound: r.u64() };
+      message = { type, ...base, readRound: r.u64(), lastIndex: r.u64() };
       break;
     case 'vote':
     case 'preVote':

@@ -229,6 +229,10 @@ export class Raft {
   get config(): ClusterConfig {
     return this.configValue;
   }
+  /** The index of the latest snapshot this core knows of (taken here or received). */
+  get snapshotIndex(): number {
+    return this.snapshotMeta?.index ?? 0;
+  }
   get tickCount(): number {
     return this.ticks;
   }
@@ -815,6 +819,12 @@ export class Raft {
     p.recentActive = true;
     p.lastAckTick = this.ticks;
     p.probeSent = false;
+    if (m.lastIndex < p.match) {
+      // The follower lost entries it had acknowledged (its disk cut a damaged tail): send them again.
+      p.match = m.lastIndex;
+      p.next = m.lastIndex + 1;
+      p.becomeProbe();
+    }
     if (p.state === 'snapshot' && this.ticks - p.snapshotSentTick >= this.options.electionTimeoutTicks) p.becomeProbe();
     // A full pipeline may be waiting on a lost append: free a slot so one more goes out, and a
     // gap (if there is one) comes back as a refusal that restarts probing.
@@ -907,7 +917,7 @@ export class Raft {
   private handleHeartbeat(m: HeartbeatMessage): void {
     this.heardFromLeader(m);
     this.followerCommit(Math.min(m.commit, this.log.lastIndex()), m.commit === m.leaderCommit ? m.leaderCommit : null);
-    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.termValue, readRound: m.readRound }, true);
+    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.termValue, readRound: m.readRound, lastIndex: this.log.lastIndex() }, true);
   }
 
   /** Moves the follower's commit forward; `caughtUpTo` is set when it holds all the leader committed. */

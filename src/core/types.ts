@@ -109,6 +109,8 @@ export interface HeartbeatMessage extends MessageBase {
 export interface HeartbeatResponse extends MessageBase {
   readonly type: 'heartbeatResp';
   readonly readRound: number;
+  /** The follower's last log index, so a leader notices a follower that lost its tail (a damaged disk). */
+  readonly lastIndex: number;
 }
 
 /** Candidate → voter. For a pre-vote, `term` is the term the candidate would campaign in. */

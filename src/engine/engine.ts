@@ -34,6 +34,8 @@ export interface EngineObserver {
   snapshotInstalled?(meta: SnapshotMeta, digest: string): void;
   roleChanged?(role: Role | 'learner', term: number, leader: NodeId | null): void;
   truncated?(entries: readonly Entry[]): void;
+  /** The state machine was ahead of the recovered log and is being rebuilt from snapshot and log. */
+  stateRebuilt?(applied: number, logEnd: number): void;
   persisted?(work: PersistWork): void;
   fatal?(error: Error): void;
 }
@@ -95,7 +97,14 @@ export class Engine {
     this.runtime = runtime;
     this.observer = observer;
     this.latestSnapshot = recovered.snapshot;
-    if (recovered.snapshot !== null && kv.appliedIndex < recovered.snapshot.meta.index) kv.restore(recovered.snapshot.data);
+    const logEnd = recovered.entries[recovered.entries.length - 1]?.index ?? recovered.snapshot?.meta.index ?? 0;
+    if (kv.appliedIndex > logEnd) {
+      // The state is ahead of the log (a damaged log lost entries already applied): the log is
+      // the record, so rebuild the state from the snapshot and replay; peers resend the rest.
+      observer.stateRebuilt?.(kv.appliedIndex, logEnd);
+      if (recovered.snapshot === null) kv.reset();
+    }
+    if (recovered.snapshot !== null && (kv.appliedIndex < recovered.snapshot.meta.index || kv.appliedIndex > logEnd)) kv.restore(recovered.snapshot.data);
     this.raft = new Raft(options.raft, {
       hardState: recovered.hardState,
       snapshot: recovered.snapshot?.meta ?? null,
@@ -204,6 +213,8 @@ export class Engine {
   private processReady(): void {
     if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
     const ready = this.raft.ready();
+    // A received snapshot is the latest one from now on, even before it is on disk.
+    if (ready.snapshot !== null) this.latestSnapshot = ready.snapshot;
     for (const message of ready.messagesNow) this.sendMessage(message);
     const save = this.snapshotToSave;
     this.snapshotToSave = null;
@@ -240,7 +251,6 @@ export class Engine {
     for (const message of ready.messages) this.sendMessage(message);
     if (ready.snapshot !== null) {
       this.kv.restore(ready.snapshot.data);
-      this.latestSnapshot = ready.snapshot;
       this.observer.snapshotInstalled?.(ready.snapshot.meta, this.kv.digest());
     }
     this.applyCommitted(ready.committed);
@@ -310,7 +320,8 @@ export class Engine {
 
   private maybeSnapshot(): void {
     const applied = this.kv.appliedIndex;
-    const last = this.latestSnapshot?.meta.index ?? 0;
+    // A snapshot received but not yet installed is newer than anything taken here.
+    const last = Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex);
     if (applied - last < this.options.snapshotEveryEntries) return;
     const data = this.kv.snapshot();
     const meta = this.raft.compact(applied, this.options.snapshotKeepEntries);

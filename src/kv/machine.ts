@@ -164,6 +164,17 @@ export class KvStateMachine {
     return w.finish();
   }
 
+  /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */
+  reset(): void {
+    this.store.batch(() => {
+      this.store.clear();
+      this.digestA = 0;
+      this.digestB = 0;
+      this.appliedValue = 0;
+      this.saveMeta();
+    });
+  }
+
   /** Replaces the whole state with a snapshot's, checking its digest; throws CORRUPT on a mismatch. */
   restore(data: Uint8Array): void {
     const r = new ByteReader(data, 'snapshot');

@@ -1,0 +1,111 @@
+import { flagHelp, parseArgs, parseFlags, UsageError, type FlagSpec } from './args.js';
+
+/**
+ * `tandem put|get|del|status`: thin commands over a node's HTTP API. (The full client library,
+ * with leader discovery and exactly-once retries, is a later piece of work.)
+ */
+
+const common: Record<string, FlagSpec> = {
+  node: { type: 'string', help: "any node's HTTP address", default: '127.0.0.1:8001' },
+  'timeout-ms': { type: 'int', help: 'give up after this long', min: 1, max: 600_000, default: 10_000 },
+  help: { type: 'switch', help: 'show this help' },
+};
+const putFlags: Record<string, FlagSpec> = { ...common, ack: { type: 'string', help: 'leader | majority | all | N (default: the node’s)' } };
+const getFlags: Record<string, FlagSpec> = { ...common, consistency: { type: 'string', help: 'linearizable | session | after:<index> | bounded:<ms> | stale', default: 'linearizable' } };
+
+async function call(node: string, method: string, path: string, timeoutMs: number, body?: string): Promise<Response> {
+  try {
+    return await fetch(`http://${node}${path}`, { method, body, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new UsageError(`cannot reach ${node}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+  }
+}
+
+async function failWith(response: Response): Promise<number> {
+  const text = await response.text();
+  try {
+    const { error } = JSON.parse(text) as { error: { code: string; message: string } };
+    process.stderr.write(`tandem: ${error.code}: ${error.message}\n`);
+  } catch {
+    process.stderr.write(`tandem: HTTP ${response.status}: ${text}\n`);
+  }
+  return 1;
+}
+
+const keyPath = (key: string): string => `/v1/kv/${encodeURIComponent(key)}`;
+
+/** `tandem put KEY VALUE`, `tandem get KEY`, `tandem del KEY`. */
+export async function kvCommand(command: 'put' | 'get' | 'del', argv: readonly string[]): Promise<number> {
+  const specs = command === 'put' ? putFlags : command === 'get' ? getFlags : common;
+  const { values, args } = parseArgs(argv, specs, command === 'put' ? 2 : 1);
+  if (values['help'] === true) {
+    process.stdout.write(`Usage: tandem ${command} ${command === 'put' ? 'KEY VALUE' : 'KEY'} [--node HOST:PORT]\n\n${flagHelp(specs)}\n`);
+    return 0;
+  }
+  const [key, value] = args;
+  if (key === undefined || (command === 'put' && value === undefined)) throw new UsageError(`tandem ${command} needs ${command === 'put' ? 'KEY VALUE' : 'KEY'}`);
+  const node = values['node'] as string;
+  const timeoutMs = values['timeout-ms'] as number;
+  if (command === 'get') {
+    const response = await call(node, 'GET', `${keyPath(key)}?consistency=${encodeURIComponent(values['consistency'] as string)}`, timeoutMs);
+    if (response.status === 404) {
+      process.stderr.write(`tandem: ${key}: no such key\n`);
+      return 1;
+    }
+    if (!response.ok) return failWith(response);
+    process.stdout.write(Buffer.from(await response.arrayBuffer()));
+    if (process.stdout.isTTY) process.stdout.write('\n');
+    return 0;
+  }
+  const ack = values['ack'] === undefined ? '' : `?ack=${encodeURIComponent(values['ack'] as string)}`;
+  const response = await call(node, command === 'put' ? 'PUT' : 'DELETE', `${keyPath(key)}${ack}`, timeoutMs, command === 'put' ? (value as string) : undefined);
+  if (!response.ok) return failWith(response);
+  const result = (await response.json()) as { index: number; term: number; deleted?: number };
+  process.stdout.write(command === 'put' ? `OK index ${result.index} term ${result.term}\n` : `deleted ${result.deleted ?? 0} (index ${result.index} term ${result.term})\n`);
+  return 0;
+}
+
+interface Status {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  members: { id: string; httpAddress: string | null }[];
+  followers: { id: string; lagEntries: number; lagMs: number }[];
+}
+
+/** `tandem status`: a table of every node, asked of each node in turn. */
+export async function statusCommand(argv: readonly string[]): Promise<number> {
+  const values = parseFlags(argv, common);
+  if (values['help'] === true) {
+    process.stdout.write(`Usage: tandem status [--node HOST:PORT]\n\n${flagHelp(common)}\n`);
+    return 0;
+  }
+  const timeoutMs = values['timeout-ms'] as number;
+  const first = (await (await call(values['node'] as string, 'GET', '/v1/status', timeoutMs)).json()) as Status;
+  const rows: string[][] = [['node', 'http', 'role', 'term', 'leader', 'last', 'commit', 'applied', 'lag']];
+  const lagOf = new Map<string, string>();
+  for (const member of first.members) {
+    let status: Status | null = null;
+    if (member.httpAddress !== null) {
+      try {
+        status = (await (await call(member.httpAddress, 'GET', '/v1/status', Math.min(timeoutMs, 2000))).json()) as Status;
+      } catch {
+        status = null;
+      }
+    }
+    if (status?.role === 'leader') for (const f of status.followers) lagOf.set(f.id, `${f.lagEntries} entries / ${f.lagMs} ms`);
+    rows.push(
+      status === null
+        ? [member.id, member.httpAddress ?? '?', 'unreachable', '', '', '', '', '', '']
+        : [status.id, member.httpAddress ?? '?', status.role, String(status.term), status.leader ?? '-', String(status.lastIndex), String(status.commitIndex), String(status.appliedIndex), ''],
+    );
+  }
+  for (const row of rows.slice(1)) row[8] = lagOf.get(row[0] as string) ?? (row[2] === 'leader' ? '-' : '?');
+  const widths = (rows[0] as string[]).map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ')}\n`);
+  return 0;
+}

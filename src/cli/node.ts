@@ -1,0 +1,185 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Ack, NodeId } from '../core/types.js';
+import { Engine } from '../engine/engine.js';
+import type { Runtime } from '../engine/interfaces.js';
+import { KvStateMachine } from '../kv/machine.js';
+import { TcpTransport, type PeerAddress } from '../net/transport.js';
+import { createHttpServer } from '../server/http.js';
+import { Metrics } from '../server/metrics.js';
+import { Prng } from '../shared/prng.js';
+import { FileStorage } from '../storage/file-storage.js';
+import { LmdbStore } from '../storage/lmdb-store.js';
+import type { Logger } from './log.js';
+
+/** Everything `tandem start` needs to run one node. */
+export interface NodeConfig {
+  readonly id: NodeId;
+  readonly dir: string;
+  readonly clusterId: string;
+  readonly peers: ReadonlyMap<NodeId, PeerAddress>;
+  readonly learners: readonly NodeId[];
+  readonly httpHost: string;
+  readonly httpPort: number;
+  readonly ack: Ack;
+  readonly tickMs: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatTicks: number;
+  readonly priority: number;
+  readonly requestTimeoutMs: number;
+  readonly snapshotEveryEntries: number;
+}
+
+/** A running node. */
+export interface RunningNode {
+  readonly engine: Engine;
+  readonly httpAddress: string;
+  close(): Promise<void>;
+}
+
+/** Real time for the engine: a monotonic clock, setImmediate for "after this turn", timers. */
+const realRuntime: Runtime = {
+  now: () => performance.now(),
+  defer: (fn) => setImmediate(fn),
+  setTimeout: (fn, ms) => {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+/** Opens the data directory, recovers, and starts the engine, the peer transport and the HTTP API. */
+export async function startNode(config: NodeConfig, log: Logger, onFatal: (error: Error) => void): Promise<RunningNode> {
+  const metrics = new Metrics();
+  const started = performance.now();
+  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000) });
+  if (report.tornBytesCut > 0) log('warn', 'torn tail cut at recovery', { file: report.tornFile, bytes: report.tornBytesCut });
+  const store = new LmdbStore(join(config.dir, 'state'));
+  const kv = new KvStateMachine(store);
+  log('info', 'recovered', {
+    term: recovered.hardState.term,
+    snapshot: recovered.snapshot?.meta.index ?? 0,
+    entries: report.entries,
+    segments: report.segments,
+    applied: kv.appliedIndex,
+    ms: Math.round(performance.now() - started),
+  });
+
+  const httpAddress = `${config.httpHost}:${config.httpPort}`;
+  let engine: Engine | null = null;
+  const transport = new TcpTransport({
+    id: config.id,
+    clusterId: config.clusterId,
+    peers: config.peers,
+    httpAddress,
+    onMessage: (message) => engine?.receive(message),
+    log: (level, event, fields) => log(level, event, fields),
+  });
+  let lastLeader: NodeId | null = null;
+  const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
+  engine = new Engine(
+    {
+      raft: {
+        id: config.id,
+        prng: new Prng(Number.parseInt(config.id.replace(/\W/g, '').slice(0, 6), 36) ^ Math.floor(Date.now() % 1e9)),
+        electionTimeoutTicks: config.electionTimeoutTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        tickMs: config.tickMs,
+        priority: config.priority,
+      },
+      bootstrap: { voters, learners: [...config.learners] },
+      tickMs: config.tickMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      snapshotEveryEntries: config.snapshotEveryEntries,
+      snapshotKeepEntries: Math.floor(config.snapshotEveryEntries / 10),
+    },
+    recovered,
+    kv,
+    storage,
+    transport,
+    realRuntime,
+    {
+      roleChanged(role, term, leader) {
+        log('info', 'role changed', { role, term, leader });
+        metrics.term.set(term);
+        metrics.isLeader.set(role === 'leader' ? 1 : 0);
+        if (role === 'candidate') metrics.elections.inc();
+        if (leader !== null && leader !== lastLeader) metrics.leaderChanges.inc();
+        lastLeader = leader ?? lastLeader;
+      },
+      truncated(entries) {
+        metrics.truncated.inc(entries.length);
+        log('warn', 'entries cut from the log and written to rollback/', { from: entries[0]?.index, count: entries.length, term: entries[0]?.term });
+      },
+      stateRebuilt(applied, logEnd) {
+        log('warn', 'state machine is ahead of the recovered log; rebuilding it from the snapshot and the log', { applied, logEnd });
+      },
+      snapshotInstalled(meta) {
+        log('info', 'snapshot installed', { index: meta.index, term: meta.term });
+      },
+      fatal(error) {
+        log('error', 'storage failed; the node stops', { error: error.message });
+        onFatal(error);
+      },
+    },
+  );
+  await transport.start();
+
+  const caughtUpAt = new Map<NodeId, number>();
+  const status = (): Record<string, unknown> => {
+    const raft = (engine as Engine).raft;
+    const now = performance.now();
+    const followers = raft.followers().map((f) => {
+      const lag = Math.max(0, raft.lastIndex - f.match);
+      if (lag === 0 || !caughtUpAt.has(f.id)) caughtUpAt.set(f.id, now);
+      const lagMs = lag === 0 ? 0 : Math.round(now - (caughtUpAt.get(f.id) as number));
+      const lastContactMs = f.lastAckTick < 0 ? null : (raft.tickCount - f.lastAckTick) * config.tickMs;
+      metrics.followerLagEntries.set({ follower: f.id }, lag);
+      metrics.followerLagMs.set({ follower: f.id }, lagMs);
+      return { id: f.id, matchIndex: f.match, lagEntries: lag, lagMs, lastContactMs, state: f.state, httpAddress: transport.httpAddresses.get(f.id) ?? null };
+    });
+    metrics.commitIndex.set(raft.commitIndex);
+    metrics.appliedIndex.set(kv.appliedIndex);
+    metrics.bytesSent.set(transport.stats.bytesSent);
+    return {
+      id: config.id,
+      pid: process.pid,
+      clusterId: config.clusterId,
+      role: raft.role,
+      term: raft.term,
+      leader: raft.leader,
+      leaderHttpAddress: leaderHttp(),
+      commitIndex: raft.commitIndex,
+      appliedIndex: kv.appliedIndex,
+      lastIndex: raft.lastIndex,
+      digest: kv.digest(),
+      config: raft.config,
+      members: [...config.peers.keys()].map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
+      followers,
+    };
+  };
+  const leaderHttp = (): string | null => {
+    const leader = (engine as Engine).raft.leader;
+    if (leader === null) return null;
+    return leader === config.id ? httpAddress : (transport.httpAddresses.get(leader) ?? null);
+  };
+  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, leaderHttpAddress: leaderHttp, status });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.httpPort, config.httpHost, () => resolve());
+  });
+  engine.start();
+  log('info', 'started', { http: httpAddress, peers: Object.fromEntries([...config.peers].map(([id, a]) => [id, `${a.host}:${a.port}`])) });
+  const running = engine;
+  return {
+    engine: running,
+    httpAddress,
+    async close() {
+      running.halt();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await transport.close();
+      await storage.close();
+      await store.close();
+    },
+  };
+}

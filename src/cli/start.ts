@@ -1,0 +1,129 @@
+import type { NodeId } from '../core/types.js';
+import type { PeerAddress } from '../net/transport.js';
+import { parseAck, splitAddress } from '../server/http.js';
+import { TandemError } from '../shared/errors.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { createLogger, type LogFormat } from './log.js';
+import { startNode, type NodeConfig } from './node.js';
+
+const flags: Record<string, FlagSpec> = {
+  id: { type: 'string', help: "this node's id (one of the ids in --peers)" },
+  dir: { type: 'string', help: 'data directory (log, snapshots, state, rollback/)' },
+  peers: { type: 'string', help: 'every node of the cluster, this one included: ID=HOST:PORT,… (peer ports)' },
+  'http-port': { type: 'int', help: 'HTTP API port', min: 1, max: 65535 },
+  'http-host': { type: 'string', help: 'HTTP API address to listen on', default: '127.0.0.1' },
+  learners: { type: 'string', help: 'ids among --peers that are learners (non-voting), comma-separated; the same on every node', default: '' },
+  'cluster-id': { type: 'string', help: 'refuse peers of any other cluster', default: 'tandem' },
+  ack: { type: 'string', help: 'default ack level for writes: leader | majority | all | N', default: 'majority' },
+  'tick-ms': { type: 'int', help: 'length of a protocol tick', min: 1, max: 10_000, default: 25 },
+  'election-ticks': { type: 'int', help: 'election timeout in ticks (randomized up to twice this)', min: 3, max: 10_000, default: 12 },
+  'heartbeat-ticks': { type: 'int', help: 'heartbeat interval in ticks', min: 1, max: 1000, default: 2 },
+  priority: { type: 'int', help: '0 = never a candidate (except as a last resort)', min: 0, max: 100, default: 1 },
+  'request-timeout-ms': { type: 'int', help: 'how long a write or read may wait for its level', min: 10, max: 600_000, default: 5000 },
+  'snapshot-every': { type: 'int', help: 'take a snapshot after this many applied entries', min: 10, max: 100_000_000, default: 100_000 },
+  'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },
+  help: { type: 'switch', help: 'show this help' },
+};
+
+const usage = `tandem start: run one node
+
+Usage: tandem start --id ID --dir DIR --peers ID=HOST:PORT,... --http-port P [options]
+
+The node's own peer port is its entry in --peers. Every node of a cluster must be started with
+the same --peers, --learners and --cluster-id.
+
+${flagHelp(flags)}
+`;
+
+/** Parses --peers; throws a UsageError naming the bad part. */
+export function parsePeers(text: string): Map<NodeId, PeerAddress> {
+  const peers = new Map<NodeId, PeerAddress>();
+  for (const part of text.split(',').filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--peers entry '${part}' is not ID=HOST:PORT`);
+    const id = part.slice(0, eq);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new UsageError(`--peers: node id '${id}' may use only letters, digits, '_', '.', '-' (at most 64)`);
+    if (peers.has(id)) throw new UsageError(`--peers names ${id} twice`);
+    let host: string;
+    let port: number;
+    try {
+      [host, port] = splitAddress(part.slice(eq + 1));
+    } catch {
+      throw new UsageError(`--peers entry '${part}' is not ID=HOST:PORT`);
+    }
+    peers.set(id, { host, port });
+  }
+  if (peers.size === 0) throw new UsageError('--peers is empty');
+  if (peers.size > 7) throw new UsageError(`--peers names ${peers.size} nodes; at most 7 are supported`);
+  return peers;
+}
+
+/** Turns flags into a node configuration; throws a UsageError naming the problem. */
+export function configFromFlags(argv: readonly string[]): NodeConfig | null {
+  const v = parseFlags(argv, flags);
+  if (v['help'] === true) return null;
+  for (const required of ['id', 'dir', 'peers', 'http-port']) if (v[required] === undefined) throw new UsageError(`--${required} is required`);
+  const peers = parsePeers(v['peers'] as string);
+  const id = v['id'] as string;
+  if (!peers.has(id)) throw new UsageError(`--id ${id} is not one of the ids in --peers (${[...peers.keys()].join(', ')})`);
+  const learners = (v['learners'] as string).split(',').filter((x) => x !== '');
+  for (const learner of learners) if (!peers.has(learner)) throw new UsageError(`--learners names ${learner}, which is not in --peers`);
+  if (learners.length >= peers.size) throw new UsageError('--learners leaves no voter');
+  let ack;
+  try {
+    ack = parseAck(v['ack'] as string, 'majority');
+  } catch (error) {
+    throw new UsageError(`--ack: ${(error as TandemError).message}`);
+  }
+  const electionTicks = v['election-ticks'] as number;
+  const heartbeatTicks = v['heartbeat-ticks'] as number;
+  if (heartbeatTicks >= electionTicks) throw new UsageError('--heartbeat-ticks must be less than --election-ticks');
+  return {
+    id,
+    dir: v['dir'] as string,
+    clusterId: v['cluster-id'] as string,
+    peers,
+    learners,
+    httpHost: v['http-host'] as string,
+    httpPort: v['http-port'] as number,
+    ack,
+    tickMs: v['tick-ms'] as number,
+    electionTimeoutTicks: electionTicks,
+    heartbeatTicks,
+    priority: v['priority'] as number,
+    requestTimeoutMs: v['request-timeout-ms'] as number,
+    snapshotEveryEntries: v['snapshot-every'] as number,
+  };
+}
+
+/** `tandem start`: runs until SIGINT/SIGTERM; returns the exit code. */
+export async function startCommand(argv: readonly string[]): Promise<number> {
+  const config = configFromFlags(argv);
+  if (config === null) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const formatFlag = parseFlags(argv, flags)['log-format'] as string | undefined;
+  if (formatFlag !== undefined && formatFlag !== 'json' && formatFlag !== 'pretty') throw new UsageError(`--log-format must be json or pretty, not '${formatFlag}'`);
+  const format: LogFormat = (formatFlag as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  const log = createLogger(config.id, format);
+  let failed: Error | null = null;
+  const node = await startNode(config, log, (error) => {
+    failed = error;
+    process.kill(process.pid, 'SIGTERM');
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log('info', 'stopping', { signal });
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await node.close();
+  if (failed !== null) {
+    process.stderr.write(`tandem: node ${config.id} stopped: ${(failed as Error).message}\n`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,222 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Ack, Consistency, NodeId } from '../core/types.js';
+import type { Engine, WriteResult } from '../engine/engine.js';
+import { encodeCommand, validateCommand, type Command, type Operation } from '../kv/commands.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
+import { limits } from '../shared/limits.js';
+import type { Metrics } from './metrics.js';
+
+/** What the HTTP front end needs from the node it serves. */
+export interface HttpContext {
+  readonly engine: Engine;
+  readonly nodeId: NodeId;
+  readonly defaultAck: Ack;
+  readonly metrics: Metrics;
+  /** The leader's HTTP address ("host:port"), or null when no leader is known. */
+  leaderHttpAddress(): string | null;
+  status(): Record<string, unknown>;
+}
+
+/** Parses an `ack` parameter; throws BAD_REQUEST naming the value. */
+export function parseAck(text: string | null, fallback: Ack): Ack {
+  if (text === null || text === '') return fallback;
+  if (text === 'leader' || text === 'majority' || text === 'all') return text;
+  const n = Number(text);
+  if (Number.isInteger(n) && n >= 1 && n <= limits.membersMax) return n;
+  throw new TandemError(ErrorCode.badRequest, `ack must be leader, majority, all or a number of voters from 1 to ${limits.membersMax}, not '${text}'`);
+}
+
+/** Parses a `consistency` parameter; throws BAD_REQUEST naming the value. */
+export function parseConsistency(text: string | null, sessionIndex: number): Consistency {
+  if (text === null || text === '' || text === 'linearizable') return { kind: 'linearizable' };
+  if (text === 'session') return { kind: 'session', index: sessionIndex };
+  if (text === 'stale') return { kind: 'stale' };
+  const [kind, value] = text.split(':', 2);
+  const n = Number(value);
+  if (kind === 'after' && Number.isSafeInteger(n) && n >= 0) return { kind: 'after', index: n };
+  if (kind === 'bounded' && Number.isSafeInteger(n) && n >= 0) return { kind: 'bounded', ms: n };
+  throw new TandemError(ErrorCode.badRequest, `consistency must be linearizable, session, after:<index>, bounded:<ms> or stale, not '${text}'`);
+}
+
+const statusByCode: Record<string, number> = {
+  [ErrorCode.badRequest]: 400,
+  [ErrorCode.tooLarge]: 413,
+  [ErrorCode.ackUnsatisfiable]: 400,
+  [ErrorCode.notLeader]: 503,
+  [ErrorCode.leaderChanged]: 503,
+  [ErrorCode.transferInProgress]: 503,
+  [ErrorCode.overloaded]: 503,
+  [ErrorCode.staleRead]: 503,
+  [ErrorCode.timeout]: 504,
+};
+
+/**
+ * The JSON/raw-bytes HTTP API: PUT/GET/DELETE /v1/kv/{key}, GET /v1/status, GET /metrics.
+ * Writes that reach a follower are forwarded to the leader. Every reply carries the node's
+ * applied index (x-tandem-applied-index), so a client can read its writes anywhere with
+ * consistency=after:<index>.
+ */
+export function createHttpServer(ctx: HttpContext): Server {
+  return createServer((req, res) => {
+    res.setHeader('x-tandem-node', ctx.nodeId);
+    handle(ctx, req, res).catch((error: unknown) => sendError(ctx, res, error));
+  });
+}
+
+async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://tandem');
+  if (url.pathname === '/v1/status' && req.method === 'GET') return sendJson(ctx, res, 200, ctx.status());
+  if (url.pathname === '/metrics' && req.method === 'GET') {
+    res.setHeader('content-type', ctx.metrics.registry.contentType);
+    res.end(await ctx.metrics.registry.metrics());
+    return;
+  }
+  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /v1/kv/{key}, /v1/status, /metrics)`, { status: 404 });
+  const key = keyFromPath(url.pathname.slice('/v1/kv/'.length));
+  switch (req.method) {
+    case 'GET':
+      return read(ctx, key, url, req, res);
+    case 'PUT': {
+      const body = await readBody(req);
+      return write(ctx, req, res, url, { op: 'put', key, value: body }, false);
+    }
+    case 'DELETE':
+      await readBody(req);
+      return write(ctx, req, res, url, { op: 'del', key }, true);
+    default:
+      throw new TandemError(ErrorCode.badRequest, `method ${req.method} is not allowed on /v1/kv/{key} (GET, PUT, DELETE)`, { status: 405 });
+  }
+}
+
+/** Keys arrive percent-encoded UTF-8; inside, a key is its bytes as a latin1 string. */
+function keyFromPath(encoded: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(encoded);
+  } catch {
+    throw new TandemError(ErrorCode.badRequest, 'the key is not valid percent-encoding');
+  }
+  return Buffer.from(decoded, 'utf8').toString('latin1');
+}
+
+async function readBody(req: IncomingMessage): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limits.valueBytesMax) throw new TandemError(ErrorCode.tooLarge, `the value is ${declared} bytes; the limit is ${limits.valueBytesMax}`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > limits.valueBytesMax) {
+      req.destroy();
+      throw new TandemError(ErrorCode.tooLarge, `the value exceeds the limit of ${limits.valueBytesMax} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function write(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, url: URL, operation: Operation, needsResult: boolean): Promise<void> {
+  const ack = parseAck(url.searchParams.get('ack'), ctx.defaultAck);
+  const command: Command = { clientId: headerText(req, 'x-tandem-client-id') ?? '', seq: headerNumber(req, 'x-tandem-seq') ?? 0, operation };
+  validateCommand(command);
+  if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, operation);
+  const started = performance.now();
+  const result = await new Promise<WriteResult>((resolve) => ctx.engine.write(encodeCommand(command), ack, needsResult, resolve));
+  ctx.metrics.writes.inc({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
+  if (!result.ok) throw result.error;
+  ctx.metrics.commitLatency.observe({ ack: String(ack) }, (performance.now() - started) / 1000);
+  const body: Record<string, unknown> = { index: result.index, term: result.term, ack: String(ack) };
+  if (result.reply?.kind === 'deleted') body['deleted'] = result.reply.count;
+  if (result.reply?.kind === 'error') throw new TandemError(result.reply.code, result.reply.message);
+  sendJson(ctx, res, 200, body);
+}
+
+/** Sends a write to the leader's HTTP API and relays its answer. */
+async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, operation: Operation): Promise<void> {
+  const leader = ctx.leaderHttpAddress();
+  if (leader === null) throw new TandemError(ErrorCode.notLeader, `node ${ctx.nodeId} knows no leader right now; retry shortly`, { leader: null });
+  const [host, port] = splitAddress(leader);
+  const body = operation.op === 'put' ? operation.value : new Uint8Array(0);
+  await new Promise<void>((resolve, reject) => {
+    const headers: Record<string, string> = { 'content-length': String(body.length), 'x-tandem-forwarded-by': ctx.nodeId };
+    for (const name of ['x-tandem-client-id', 'x-tandem-seq', 'content-type']) {
+      const value = headerText(req, name);
+      if (value !== null) headers[name] = value;
+    }
+    if (req.headers['x-tandem-forwarded-by'] !== undefined) {
+      reject(new TandemError(ErrorCode.notLeader, `node ${ctx.nodeId} is not the leader either (forwarded once already)`, { leader: null }));
+      return;
+    }
+    const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers }, (answer) => {
+      res.statusCode = answer.statusCode ?? 502;
+      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && name !== 'x-tandem-node') res.setHeader(name, value);
+      res.setHeader('x-tandem-leader', answer.headers['x-tandem-node'] ?? '');
+      answer.pipe(res);
+      answer.on('end', resolve);
+      answer.on('error', reject);
+    });
+    upstream.on('error', (error) => reject(new TandemError(ErrorCode.notLeader, `could not reach the leader at ${leader}: ${error.message}`, { leader: null }, error)));
+    upstream.end(body);
+  });
+}
+
+async function read(ctx: HttpContext, key: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const consistency = parseConsistency(url.searchParams.get('consistency'), headerNumber(req, 'x-tandem-session-index') ?? 0);
+  const value = await new Promise<Uint8Array | undefined>((resolve, reject) =>
+    ctx.engine.read(consistency, (result) => {
+      ctx.metrics.reads.inc({ consistency: consistency.kind, outcome: result.ok ? 'ok' : result.error.code });
+      if (result.ok) resolve(ctx.engine.kv.get(key));
+      else reject(result.error);
+    }),
+  );
+  res.setHeader('x-tandem-applied-index', String(ctx.engine.kv.appliedIndex));
+  if (value === undefined) {
+    sendJson(ctx, res, 404, { error: { code: 'NOT_FOUND', message: 'no such key' } });
+    return;
+  }
+  res.statusCode = 200;
+  res.setHeader('content-type', 'application/octet-stream');
+  res.end(value);
+}
+
+function headerText(req: IncomingMessage, name: string): string | null {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : null;
+}
+
+function headerNumber(req: IncomingMessage, name: string): number | null {
+  const text = headerText(req, name);
+  if (text === null) return null;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new TandemError(ErrorCode.badRequest, `header ${name} must be a whole number, not '${text}'`);
+  return n;
+}
+
+/** Splits "host:port". */
+export function splitAddress(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new TandemError(ErrorCode.badRequest, `'${address}' is not HOST:PORT`);
+  return [address.slice(0, colon), port];
+}
+
+function sendJson(ctx: HttpContext, res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('x-tandem-applied-index', String(ctx.engine.kv.appliedIndex));
+  res.end(`${JSON.stringify(body)}\n`);
+}
+
+function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void {
+  if (error instanceof TandemError) {
+    const status = typeof error.details['status'] === 'number' ? error.details['status'] : (statusByCode[error.code] ?? 500);
+    const details = Object.fromEntries(Object.entries(error.details).filter(([k]) => k !== 'status'));
+    sendJson(ctx, res, status, { error: { code: error.code, message: error.message, ...details } });
+    return;
+  }
+  sendJson(ctx, res, 500, { error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } });
+}

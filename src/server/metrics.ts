@@ -1,0 +1,31 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The node's Prometheus metrics, in their own registry (several nodes can share a process in tests). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly writes = new Counter({ name: 'tandem_writes_total', help: 'Writes answered, by ack level and outcome', labelNames: ['ack', 'outcome'], registers: [this.registry] });
+  readonly reads = new Counter({ name: 'tandem_reads_total', help: 'Reads answered, by consistency and outcome', labelNames: ['consistency', 'outcome'], registers: [this.registry] });
+  readonly commitLatency = new Histogram({
+    name: 'tandem_write_latency_seconds',
+    help: 'From proposal to the reply at the asked ack level',
+    labelNames: ['ack'],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly fsyncLatency = new Histogram({
+    name: 'tandem_fsync_seconds',
+    help: 'Duration of each log fdatasync',
+    buckets: [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+  readonly elections = new Counter({ name: 'tandem_elections_total', help: 'Elections this node started', registers: [this.registry] });
+  readonly leaderChanges = new Counter({ name: 'tandem_leader_changes_total', help: 'Times this node saw a new leader', registers: [this.registry] });
+  readonly truncated = new Counter({ name: 'tandem_truncated_entries_total', help: 'Entries cut from the log and written to rollback/', registers: [this.registry] });
+  readonly bytesSent = new Gauge({ name: 'tandem_peer_bytes_sent', help: 'Bytes sent to peers since start', registers: [this.registry] });
+  readonly followerLagEntries = new Gauge({ name: 'tandem_follower_lag_entries', help: "Entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });
+  readonly followerLagMs = new Gauge({ name: 'tandem_follower_lag_ms', help: 'Milliseconds since the follower was last caught up (leader view)', labelNames: ['follower'], registers: [this.registry] });
+  readonly term = new Gauge({ name: 'tandem_term', help: 'Current term', registers: [this.registry] });
+  readonly isLeader = new Gauge({ name: 'tandem_is_leader', help: '1 when this node leads', registers: [this.registry] });
+  readonly commitIndex = new Gauge({ name: 'tandem_commit_index', help: 'Commit index', registers: [this.registry] });
+  readonly appliedIndex = new Gauge({ name: 'tandem_applied_index', help: 'Applied index', registers: [this.registry] });
+}
