@@ -1,34 +1,64 @@
+/** Local clusters of real processes, and the small helpers that drive them. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const mainScript = resolve(fileURLToPath(import.meta.url), '..', '..', 'cli', 'main.js');
+const mainScript = join(import.meta.dirname, '..', 'cli', 'main.js');
 
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
+/** A free TCP port on loopback (bound, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', fail);
+    server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
     });
   });
 }
 
-/** A local cluster of `tandem start` processes for the benchmark scripts. */
-export class BenchCluster {
-  readonly root = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
-  readonly ids: string[];
-  private readonly children = new Map<string, ChildProcess>();
-  private readonly httpPorts = new Map<string, number>();
-  private peers = '';
-
-  constructor(nodes: number, private readonly flags: readonly string[] = []) {
-    this.ids = Array.from({ length: nodes }, (_, k) => `n${k + 1}`);
+/** Waits until `check` returns a value other than undefined/false, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let lastError: unknown = null;
+  while (performance.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === null ? '' : ` (last error: ${String(lastError)})`}`);
+}
+
+export interface NodeStatus {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  digest: string;
+}
+
+/**
+ * A cluster of real `tandem start` processes on loopback, each with its own data directory
+ * under one temporary root: for the benchmark scripts and the real-process tests.
+ */
+export class LocalCluster {
+  readonly root = mkdtempSync(join(tmpdir(), 'tandem-cluster-'));
+  readonly processes = new Map<string, ChildProcess>();
+  readonly output = new Map<string, string>();
+  private peers = '';
+  private httpPorts = new Map<string, number>();
+
+  constructor(readonly ids: readonly string[], private readonly extraFlags: readonly string[] = []) {}
 
   async init(): Promise<void> {
     const parts: string[] = [];
@@ -37,46 +67,81 @@ export class BenchCluster {
       this.httpPorts.set(id, await freePort());
     }
     this.peers = parts.join(',');
-    for (const id of this.ids) this.start(id);
   }
 
-  url(id: string): string {
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  http(id: string): string {
     return `http://127.0.0.1:${this.httpPorts.get(id)}`;
   }
 
-  start(id: string): void {
-    const child = spawn(process.execPath, [mainScript, 'start', '--id', id, '--dir', join(this.root, id), '--peers', this.peers, '--http-port', String(this.httpPorts.get(id)), '--log-format', 'json', ...this.flags], { stdio: 'ignore' });
-    this.children.set(id, child);
+  /** Starts (or restarts) a node; its stderr is collected in `output`. */
+  start(id: string): ChildProcess {
+    const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peers, '--http-port', String(this.httpPorts.get(id)), '--log-format', 'json', ...this.extraFlags];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.output.set(id, '');
+    const collect = (chunk: Buffer): void => {
+      this.output.set(id, (this.output.get(id) ?? '') + chunk.toString());
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    this.processes.set(id, child);
+    return child;
   }
 
-  async kill(id: string): Promise<void> {
-    const child = this.children.get(id);
+  /** Sends a signal and waits for the process to exit. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.processes.get(id);
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((done) => {
-      child.once('exit', () => done());
-      child.kill('SIGKILL');
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
     });
   }
 
-  /** The current leader's id, polling until one is found. */
-  async leader(among: readonly string[] = this.ids, timeoutMs = 20_000): Promise<string> {
-    const deadline = performance.now() + timeoutMs;
-    while (performance.now() < deadline) {
-      for (const id of among) {
-        try {
-          const status = (await (await fetch(`${this.url(id)}/v1/status`, { signal: AbortSignal.timeout(300) })).json()) as { role: string };
-          if (status.role === 'leader') return id;
-        } catch {
-          // not up
-        }
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error('no leader');
+  async status(id: string): Promise<NodeStatus> {
+    const response = await fetch(`${this.http(id)}/v1/status`, { signal: AbortSignal.timeout(1000) });
+    return (await response.json()) as NodeStatus;
   }
 
-  async stop(): Promise<void> {
-    await Promise.all(this.ids.map((id) => this.kill(id)));
+  /** The id of the node that says it leads (and whose term is highest). */
+  async leader(among: readonly string[] = this.ids): Promise<string> {
+    return waitFor('a leader', 15_000, async () => {
+      let best: NodeStatus | undefined;
+      for (const id of among) {
+        try {
+          const s = await this.status(id);
+          if (s.role === 'leader' && (best === undefined || s.term > best.term)) best = s;
+        } catch {
+          // down
+        }
+      }
+      return best?.id;
+    });
+  }
+
+  /** Waits until every node has applied the same index with the same digest. */
+  async converged(timeoutMs = 20_000): Promise<NodeStatus[]> {
+    return waitFor('every node to converge', timeoutMs, async () => {
+      const all = await Promise.all(this.ids.map((id) => this.status(id)));
+      const first = all[0] as NodeStatus;
+      const same = all.every((s) => s.appliedIndex === first.appliedIndex && s.digest === first.digest && s.appliedIndex === s.commitIndex && s.lastIndex === first.lastIndex);
+      return same ? all : undefined;
+    });
+  }
+
+  async put(id: string, key: string, value: string, ack = 'majority'): Promise<Response> {
+    return fetch(`${this.http(id)}/v1/kv/${encodeURIComponent(key)}?ack=${ack}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(10_000) });
+  }
+
+  async get(id: string, key: string, consistency = 'linearizable', headers: Record<string, string> = {}): Promise<Response> {
+    return fetch(`${this.http(id)}/v1/kv/${encodeURIComponent(key)}?consistency=${encodeURIComponent(consistency)}`, { headers, signal: AbortSignal.timeout(10_000) });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.kill(id, 'SIGKILL')));
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,4 @@
-import { BenchCluster, quantile } from './cluster.js';
+import { LocalCluster, quantile } from './cluster.js';
 
 /**
  * Failover time: kill -9 of the leader, then the time until a write is accepted by the new
@@ -6,14 +6,15 @@ import { BenchCluster, quantile } from './cluster.js';
  */
 const runs = Number(process.argv[2] ?? 20);
 const times: number[] = [];
-const cluster = new BenchCluster(3);
+const cluster = new LocalCluster(['n1', 'n2', 'n3']);
 await cluster.init();
+for (const id of cluster.ids) cluster.start(id);
 try {
   await cluster.leader();
   for (let run = 0; run < runs; run++) {
     const leader = await cluster.leader();
     // Let the cluster settle: every node up and the leader taking writes.
-    await fetch(`${cluster.url(leader)}/v1/kv/settle?ack=all`, { method: 'PUT', body: 'x', signal: AbortSignal.timeout(10_000) });
+    await fetch(`${cluster.http(leader)}/v1/kv/settle?ack=all`, { method: 'PUT', body: 'x', signal: AbortSignal.timeout(10_000) });
     const started = performance.now();
     await cluster.kill(leader);
     const others = cluster.ids.filter((id) => id !== leader);
@@ -21,7 +22,7 @@ try {
     for (let attempt = 0; !accepted && performance.now() - started < 15_000; attempt++) {
       const target = others[attempt % others.length] as string;
       try {
-        const response = await fetch(`${cluster.url(target)}/v1/kv/failover-${run}?ack=majority`, { method: 'PUT', body: 'y', signal: AbortSignal.timeout(1000) });
+        const response = await fetch(`${cluster.http(target)}/v1/kv/failover-${run}?ack=majority`, { method: 'PUT', body: 'y', signal: AbortSignal.timeout(1000) });
         accepted = response.status === 200;
         await response.text();
       } catch {
@@ -35,7 +36,7 @@ try {
     cluster.start(leader);
   }
 } finally {
-  await cluster.stop();
+  await cluster.stopAll();
 }
 times.sort((a, b) => a - b);
 process.stdout.write(`failover (kill -9 leader -> first write accepted), ${times.length} runs: p50 ${quantile(times, 0.5).toFixed(0)} ms, max ${times[times.length - 1]?.toFixed(0)} ms\n`);

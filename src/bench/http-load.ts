@@ -1,5 +1,5 @@
 import { request, Agent } from 'node:http';
-import { BenchCluster, quantile } from './cluster.js';
+import { LocalCluster, quantile } from './cluster.js';
 
 /**
  * Write throughput and latency over HTTP: C concurrent clients (default 50) each PUT 100-byte
@@ -23,11 +23,12 @@ function put(port: number, key: string): Promise<number> {
   });
 }
 
-const cluster = new BenchCluster(3);
+const cluster = new LocalCluster(['n1', 'n2', 'n3']);
 await cluster.init();
+for (const id of cluster.ids) cluster.start(id);
 try {
   const leader = await cluster.leader();
-  const port = Number(new URL(cluster.url(leader)).port);
+  const port = Number(new URL(cluster.http(leader)).port);
   const latencies: number[] = [];
   let errors = 0;
   const warmupEnd = performance.now() + 1000;
@@ -50,5 +51,5 @@ try {
   );
 } finally {
   agent.destroy();
-  await cluster.stop();
+  await cluster.stopAll();
 }
