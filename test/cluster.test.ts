@@ -52,6 +52,18 @@ describe('a three-node cluster of real processes', () => {
     }
   });
 
+  it('reports status with per-follower lag, and Prometheus metrics', async () => {
+    const leader = await cluster.leader();
+    const status = (await (await fetch(`${cluster.http(leader)}/v1/status`)).json()) as { pid: number; followers: { id: string; lagEntries: number; lagMs: number; lastContactMs: number | null }[] };
+    assert.ok(status.pid > 0);
+    assert.equal(status.followers.length, 2);
+    for (const f of status.followers) assert.ok(f.lagEntries >= 0 && f.lagMs >= 0 && f.lastContactMs !== null);
+    const metrics = await (await fetch(`${cluster.http(leader)}/metrics`)).text();
+    for (const name of ['tandem_writes_total', 'tandem_write_latency_seconds_bucket', 'tandem_fsync_seconds_bucket', 'tandem_elections_total', 'tandem_leader_changes_total', 'tandem_peer_bytes_sent', 'tandem_follower_lag_entries', 'tandem_truncated_entries_total']) {
+      assert.ok(metrics.includes(name), `/metrics lacks ${name}`);
+    }
+  });
+
   it('answers bad requests with a 4xx that names the problem and changes nothing', async () => {
     const leader = await cluster.leader();
     const before = await cluster.status(leader);
@@ -124,15 +136,16 @@ describe('a three-node cluster of real processes', () => {
     console.log(`# ${acknowledged.size} acknowledged writes present on all three nodes (${failedAttempts} attempts failed and were retried)`);
   });
 
-  it('a follower restarted after many writes catches up, by snapshot when its entries were compacted', async () => {
+  it('a follower restarted after 10,000 writes catches up, by a snapshot streamed in chunks', async () => {
     const leader = await cluster.leader();
     const follower = cluster.ids.find((id) => id !== leader) as string;
     await cluster.kill(follower, 'SIGKILL');
     const inFlight: Promise<void>[] = [];
     let written = 0;
-    for (let n = 0; n < 1000; n++) {
+    const payload = 'b'.repeat(200);
+    for (let n = 0; n < 10_000; n++) {
       inFlight.push(
-        cluster.put(leader, `bulk-${n}`, `b${n}`, 'majority').then(async (r) => {
+        cluster.put(leader, `bulk-${n}`, `${n}:${payload}`, 'majority').then(async (r) => {
           assert.equal(r.status, 200, await r.clone().text());
           written++;
         }),
@@ -140,12 +153,14 @@ describe('a three-node cluster of real processes', () => {
       if (inFlight.length >= 50) await Promise.all(inFlight.splice(0));
     }
     await Promise.all(inFlight);
-    assert.equal(written, 1000);
+    assert.equal(written, 10_000);
     cluster.start(follower);
-    await cluster.converged(30_000);
-    assert.match(cluster.output.get(follower) ?? '', /snapshot installed/, 'the compacted range came as a snapshot');
-    const response = await cluster.get(follower, 'bulk-999', 'stale');
-    assert.equal(await response.text(), 'b999');
+    await cluster.converged(60_000);
+    const output = cluster.output.get(follower) ?? '';
+    assert.match(output, /snapshot installed/, 'the compacted range came as a snapshot');
+    assert.match(output, /"event":"receiving snapshot".*"percent":100/, 'the snapshot came in chunks, with progress');
+    const response = await cluster.get(follower, 'bulk-9999', 'stale');
+    assert.equal(await response.text(), `9999:${payload}`);
   });
 
   it('repairs a torn last record at start', async () => {

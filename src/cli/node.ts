@@ -66,6 +66,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
 
   const httpAddress = `${config.httpHost}:${config.httpPort}`;
   let engine: Engine | null = null;
+  let snapshotReceive = { from: '', received: 0, total: 0 };
   const transport = new TcpTransport({
     id: config.id,
     clusterId: config.clusterId,
@@ -73,6 +74,13 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     httpAddress,
     onMessage: (message) => engine?.receive(message),
     log: (level, event, fields) => log(level, event, fields),
+    onSnapshotProgress(from, received, total) {
+      const step = Math.floor((10 * received) / total);
+      if (received === total || step > Math.floor((10 * snapshotReceive.received) / Math.max(1, snapshotReceive.total)) || snapshotReceive.total !== total) {
+        log('info', 'receiving snapshot', { from, received, total, percent: Math.floor((100 * received) / total) });
+      }
+      snapshotReceive = { from, received, total };
+    },
   });
   let lastLeader: NodeId | null = null;
   const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
@@ -155,6 +163,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       config: raft.config,
       members: [...config.peers.keys()].map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,
+      snapshotReceive: snapshotReceive.total === 0 ? null : snapshotReceive,
     };
   };
   const leaderHttp = (): string | null => {

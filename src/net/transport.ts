@@ -1,5 +1,6 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { decodeMessage, encodeMessage, peerFrameBytesMax } from '../codec/messages.js';
+import { crc32c } from '../codec/crc32c.js';
+import { decodeMessage, encodeMessage, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
 import type { Message, NodeId } from '../core/types.js';
 import type { Transport } from '../engine/interfaces.js';
 import { fromUtf8, utf8 } from '../shared/bytes.js';
@@ -19,10 +20,15 @@ export interface TcpTransportOptions {
   readonly httpAddress: string;
   readonly onMessage: (message: Message) => void;
   readonly log: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
+  /** Called as snapshot chunks arrive (bytes so far, total), for progress in logs and status. */
+  readonly onSnapshotProgress?: (from: NodeId, received: number, total: number) => void;
   readonly frameBytesMax?: number;
 }
 
-const frameKinds = { hello: 1, message: 2 } as const;
+const frameKinds = { hello: 1, message: 2, snapshotChunk: 3 } as const;
+/** Snapshots larger than this travel as a stream of chunks, each with its own CRC32C. */
+export const snapshotChunkBytes = 1024 * 1024;
+const chunkHeaderBytes = 20;
 const reconnectMsMin = 50;
 const reconnectMsMax = 1000;
 
@@ -73,8 +79,25 @@ export class TcpTransport implements Transport {
   send(message: Message): void {
     const socket = this.sockets.get(message.to);
     if (socket === undefined || socket.destroyed) return;
-    const payload = encodeMessage(message);
-    this.writeFrame(socket, frameKinds.message, payload);
+    if (message.type === 'snapshot' && message.data !== null && message.data.length > snapshotChunkBytes) {
+      // The bytes go first, in checksummed chunks; the message follows without them.
+      this.sendSnapshotChunks(socket, message.data);
+      this.writeFrame(socket, frameKinds.message, encodeMessage({ ...message, data: null }));
+      return;
+    }
+    this.writeFrame(socket, frameKinds.message, encodeMessage(message));
+  }
+
+  private sendSnapshotChunks(socket: Socket, data: Uint8Array): void {
+    for (let offset = 0; offset < data.length; offset += snapshotChunkBytes) {
+      const chunk = data.subarray(offset, Math.min(data.length, offset + snapshotChunkBytes));
+      const frame = Buffer.allocUnsafe(chunkHeaderBytes + chunk.length);
+      frame.writeUInt32LE(crc32c(chunk), 0);
+      frame.writeDoubleLE(data.length, 4);
+      frame.writeDoubleLE(offset, 12);
+      frame.set(chunk, chunkHeaderBytes);
+      this.writeFrame(socket, frameKinds.snapshotChunk, frame);
+    }
   }
 
   /** Closes every connection and stops listening. */
@@ -110,6 +133,7 @@ export class TcpTransport implements Transport {
     const socket = connect({ host: address.host, port: address.port });
     socket.setNoDelay(true);
     let established = false;
+    const assembler = new SnapshotAssembler();
     socket.once('connect', () => {
       this.writeFrame(socket, frameKinds.hello, this.hello(id));
     });
@@ -125,7 +149,7 @@ export class TcpTransport implements Transport {
         this.options.log('info', 'peer connected', { peer: id, direction: 'out' });
         return;
       }
-      if (kind === frameKinds.message && established) this.deliver(payload, id, socket);
+      if (established) this.onPeerFrame(kind, payload, id, socket, assembler);
     });
     socket.once('close', () => {
       if (this.sockets.get(id) === socket) this.sockets.delete(id);
@@ -143,6 +167,7 @@ export class TcpTransport implements Transport {
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
     let peer: NodeId | null = null;
+    const assembler = new SnapshotAssembler();
     this.readFrames(socket, (kind, payload) => {
       if (peer === null) {
         if (kind !== frameKinds.hello) {
@@ -160,7 +185,7 @@ export class TcpTransport implements Transport {
         this.options.log('info', 'peer connected', { peer, direction: 'in' });
         return;
       }
-      if (kind === frameKinds.message) this.deliver(payload, peer, socket);
+      this.onPeerFrame(kind, payload, peer, socket, assembler);
     });
     socket.once('close', () => {
       if (peer !== null && this.sockets.get(peer) === socket) this.sockets.delete(peer);
@@ -218,13 +243,36 @@ export class TcpTransport implements Transport {
     this.options.log('warn', 'peer connection refused', { reason, ...fields });
   }
 
-  private deliver(payload: Uint8Array, peer: NodeId, socket: Socket): void {
+  private onPeerFrame(kind: number, payload: Uint8Array, peer: NodeId, socket: Socket, assembler: SnapshotAssembler): void {
+    if (kind === frameKinds.message) {
+      this.deliver(payload, peer, socket, assembler);
+      return;
+    }
+    if (kind !== frameKinds.snapshotChunk) {
+      this.refuse(socket, `unknown frame kind ${kind}`, { peer });
+      return;
+    }
+    const problem = assembler.add(payload);
+    if (problem !== null) {
+      this.refuse(socket, `bad snapshot chunk: ${problem}`, { peer });
+      return;
+    }
+    this.options.onSnapshotProgress?.(peer, assembler.received, assembler.total);
+  }
+
+  private deliver(payload: Uint8Array, peer: NodeId, socket: Socket, assembler: SnapshotAssembler): void {
     let message: Message;
     try {
       message = decodeMessage(payload);
     } catch (error) {
       this.refuse(socket, `malformed frame: ${(error as Error).message}`, { peer });
       return;
+    }
+    if (message.type === 'snapshot' && message.data === null) {
+      const data = assembler.take();
+      // Without complete chunks the message is dropped: the leader sends the snapshot again.
+      if (data === null) return;
+      message = { ...message, data };
     }
     if (message.from !== peer || message.to !== this.options.id) {
       this.refuse(socket, 'a message names another sender or receiver than the connection', { peer, from: message.from, to: message.to });
@@ -258,5 +306,45 @@ export class TcpTransport implements Transport {
         onFrame(kind, payload);
       }
     });
+  }
+}
+
+/**
+ * Collects one snapshot's chunks from a connection: each chunk's CRC32C is checked, offsets must
+ * follow each other, and the total is checked against the limit before the buffer is allocated.
+ */
+class SnapshotAssembler {
+  private buffer: Uint8Array | null = null;
+  received = 0;
+  total = 0;
+
+  /** Adds a chunk frame; returns what is wrong with it, or null. */
+  add(frame: Uint8Array): string | null {
+    if (frame.length < chunkHeaderBytes) return 'chunk header cut short';
+    const view = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+    const crc = view.readUInt32LE(0);
+    const total = view.readDoubleLE(4);
+    const offset = view.readDoubleLE(12);
+    const chunk = frame.subarray(chunkHeaderBytes);
+    if (!Number.isSafeInteger(total) || total <= 0 || total > snapshotBytesMax) return `snapshot size ${total} is outside 1..${snapshotBytesMax}`;
+    if (crc32c(chunk) !== crc) return `checksum mismatch in the chunk at offset ${offset}`;
+    if (offset === 0) {
+      this.buffer = new Uint8Array(total);
+      this.total = total;
+      this.received = 0;
+    }
+    if (this.buffer === null || total !== this.total || offset !== this.received || offset + chunk.length > total) return `chunk at offset ${offset} does not follow ${this.received} of ${this.total}`;
+    this.buffer.set(chunk, offset);
+    this.received += chunk.length;
+    return null;
+  }
+
+  /** The assembled bytes when every chunk arrived (and forgets them), otherwise null. */
+  take(): Uint8Array | null {
+    const complete = this.buffer !== null && this.received === this.total ? this.buffer : null;
+    this.buffer = null;
+    this.received = 0;
+    this.total = 0;
+    return complete;
   }
 }

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import type { Message } from '../src/core/types.js';
+import { TcpTransport, type PeerAddress } from '../src/net/transport.js';
+import { freePort, waitFor } from './support/process-cluster.js';
+
+interface Node {
+  transport: TcpTransport;
+  inbox: Message[];
+  logs: { event: string; fields: Record<string, unknown> }[];
+}
+
+const started: TcpTransport[] = [];
+after(async () => {
+  for (const t of started) await t.close();
+});
+
+async function node(id: string, clusterId: string, peers: Map<string, PeerAddress>): Promise<Node> {
+  const inbox: Message[] = [];
+  const logs: Node['logs'] = [];
+  const transport = new TcpTransport({
+    id,
+    clusterId,
+    peers,
+    httpAddress: `127.0.0.1:1`,
+    onMessage: (m) => inbox.push(m),
+    log: (_level, event, fields) => logs.push({ event, fields }),
+  });
+  await transport.start();
+  started.push(transport);
+  return { transport, inbox, logs };
+}
+
+const heartbeat = (from: string, to: string): Message => ({ type: 'heartbeat', from, to, term: 1, commit: 0, leaderCommit: 0, readRound: 0 });
+
+function rawFrame(kind: number, payload: Uint8Array): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32LE(payload.length + 1, 0);
+  header.writeUInt8(kind, 4);
+  return Buffer.concat([header, payload]);
+}
+
+async function rawConnect(port: number): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.on('error', () => {});
+  return socket;
+}
+
+describe('the peer transport', () => {
+  it('connects a pair once, carries messages both ways, and streams a large snapshot in checked chunks', async () => {
+    const peers = new Map([
+      ['a', { host: '127.0.0.1', port: await freePort() }],
+      ['b', { host: '127.0.0.1', port: await freePort() }],
+    ]);
+    const a = await node('a', 'c1', peers);
+    const b = await node('b', 'c1', peers);
+    await waitFor('b to hear a', 5000, () => {
+      a.transport.send(heartbeat('a', 'b'));
+      return b.inbox.length > 0;
+    });
+    b.transport.send(heartbeat('b', 'a'));
+    await waitFor('a to hear b', 5000, () => a.inbox.length > 0);
+    assert.equal(b.transport.httpAddresses.get('a'), '127.0.0.1:1', 'the handshake carries the HTTP address');
+    const data = new Uint8Array(3 * 1024 * 1024 + 123).map((_, i) => i % 251);
+    const meta = { index: 10, term: 1, config: { voters: ['a', 'b'], learners: [] }, termStarts: [] };
+    a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta, data });
+    const received = await waitFor('the snapshot', 10_000, () => b.inbox.find((m) => m.type === 'snapshot'));
+    assert.ok(received.type === 'snapshot' && received.data !== null);
+    assert.equal(received.data.length, data.length);
+    assert.deepEqual(Buffer.from(received.data).subarray(-1000), Buffer.from(data).subarray(-1000));
+  });
+
+  it('refuses a node of another cluster, and an unknown node id, with a logged reason', async () => {
+    const port = await freePort();
+    const peers = new Map([
+      ['a', { host: '127.0.0.1', port }],
+      ['z', { host: '127.0.0.1', port: await freePort() }],
+    ]);
+    const a = await node('a', 'right', peers);
+    for (const hello of [
+      { clusterId: 'wrong', from: 'z', to: 'a', httpAddress: 'x' },
+      { clusterId: 'right', from: 'stranger', to: 'a', httpAddress: 'x' },
+    ]) {
+      const socket = await rawConnect(port);
+      socket.write(rawFrame(1, Buffer.from(JSON.stringify(hello))));
+      await new Promise((resolve) => socket.once('close', resolve));
+    }
+    const reasons = a.logs.filter((l) => l.event === 'peer connection refused').map((l) => String(l.fields['reason']));
+    assert.ok(reasons.some((r) => r.includes('another cluster')), reasons.join('; '));
+    assert.ok(reasons.some((r) => r.includes('not one of our peers')), reasons.join('; '));
+    assert.equal(a.inbox.length, 0);
+  });
+
+  it('drops a connection that sends an oversized frame length, a malformed message or a corrupt snapshot chunk', async () => {
+    const port = await freePort();
+    const peers = new Map([
+      ['a', { host: '127.0.0.1', port }],
+      ['z', { host: '127.0.0.1', port: await freePort() }],
+    ]);
+    const a = await node('a', 'c', peers);
+    const hello = rawFrame(1, Buffer.from(JSON.stringify({ clusterId: 'c', from: 'z', to: 'a', httpAddress: 'x' })));
+    const huge = Buffer.alloc(4);
+    huge.writeUInt32LE(0xfffffff0, 0);
+    const badChunk = Buffer.alloc(40);
+    badChunk.writeUInt32LE(12345, 0);
+    badChunk.writeDoubleLE(20, 4);
+    badChunk.writeDoubleLE(0, 12);
+    for (const attack of [huge, rawFrame(2, Buffer.from([99, 1, 2, 3])), rawFrame(3, badChunk)]) {
+      const socket = await rawConnect(port);
+      socket.write(hello);
+      socket.write(attack);
+      await new Promise((resolve) => socket.once('close', resolve));
+    }
+    const reasons = a.logs.filter((l) => l.event === 'peer connection refused').map((l) => String(l.fields['reason']));
+    assert.ok(reasons.some((r) => r.includes('frame length')), reasons.join('; '));
+    assert.ok(reasons.some((r) => r.includes('malformed frame')), reasons.join('; '));
+    assert.ok(reasons.some((r) => r.includes('checksum mismatch')), reasons.join('; '));
+    assert.equal(a.inbox.length, 0);
+  });
+});
