@@ -139,7 +139,40 @@ export function runSeed(options: SimOptions): SimResult {
   faults.healAll();
   log('healed: every node up, every link restored');
 
-  // Liveness: after the faults heal, the cluster serves writes again and every member converges.
+  awaitLiveness({ scheduler, nodes, workload, checker, leader, log, runaway });
+  const { lostAndRecorded, tornTailsCut } = endOfRunChecks({ nodes, workload, checker, leader, ids, log });
+
+  return {
+    seed: options.seed,
+    nodes: nodeCount,
+    learners: learnerCount,
+    violations: checker.violations,
+    opsChecked: workload.history.length,
+    counts: workload.counts,
+    faults: faults.faultsInjected,
+    leaderChanges: checker.leaderChanges,
+    entriesApplied: checker.appliedEntries,
+    simulatedMs: scheduler.now,
+    events: scheduler.eventsRun,
+    lostLeaderAckWritesRecorded: lostAndRecorded,
+    tornTailsCut,
+    snapshotsInstalled: checker.snapshotsInstalled,
+    trace,
+  };
+}
+
+/** What the phases after the fault schedule work on. */
+interface RunParts {
+  readonly scheduler: Scheduler;
+  readonly nodes: Map<NodeId, SimNode>;
+  readonly workload: Workload;
+  readonly checker: InvariantChecker;
+  readonly leader: () => SimNode | null;
+  readonly log: (line: string) => void;
+}
+
+/** Liveness: after the faults heal, the cluster serves writes again and every member converges. */
+function awaitLiveness({ scheduler, nodes, workload, checker, leader, log, runaway }: RunParts & { readonly runaway: () => boolean }): void {
   const probe = { sent: false, done: false };
   const deadline = scheduler.now + livenessMs;
   const converged = (): boolean => {
@@ -190,7 +223,10 @@ export function runSeed(options: SimOptions): SimResult {
     checker.violations.push(`liveness: no convergence ${livenessMs} ms after healing (probe ${probe.done ? 'ok' : 'failed'}, leader ${current?.id ?? 'none'}; ${state.join('; ')})`);
   }
 
-  // The end-of-run checks.
+}
+
+/** The end-of-run checks: acknowledged writes, rollback records, linearizability, invented values. */
+function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<RunParts, 'scheduler'> & { readonly ids: readonly NodeId[] }): { lostAndRecorded: number; tornTailsCut: number } {
   checker.checkAckedWrites(workload.ackedWrites);
   const rollbacks = new Set<string>();
   const heldByNonMembers = new Set<string>();
@@ -224,21 +260,5 @@ export function runSeed(options: SimOptions): SimResult {
     if (!workload.written.get(op.key)?.has(String(op.output))) checker.violations.push(`${op.label} returned ${String(op.output)}, a value never written to ${op.key}`);
   }
 
-  return {
-    seed: options.seed,
-    nodes: nodeCount,
-    learners: learnerCount,
-    violations: checker.violations,
-    opsChecked: workload.history.length,
-    counts: workload.counts,
-    faults: faults.faultsInjected,
-    leaderChanges: checker.leaderChanges,
-    entriesApplied: checker.appliedEntries,
-    simulatedMs: scheduler.now,
-    events: scheduler.eventsRun,
-    lostLeaderAckWritesRecorded: lostAndRecorded,
-    tornTailsCut,
-    snapshotsInstalled: checker.snapshotsInstalled,
-    trace,
-  };
+  return { lostAndRecorded, tornTailsCut };
 }
