@@ -334,9 +334,11 @@ export class Engine {
       this.transport.send(message);
       return;
     }
+    // The core chose the snapshot when it decided to send one; a newer one taken since then is
+    // just as good (it too holds only committed entries) and is the only one still at hand.
     const snapshot = this.latestSnapshot;
-    assert(snapshot !== null && snapshot.meta.index === message.meta.index, 'the snapshot to send is the latest one');
-    this.transport.send({ ...message, data: snapshot.data });
+    assert(snapshot !== null && snapshot.meta.index >= message.meta.index, `no snapshot at or after ${message.meta.index} to send`);
+    this.transport.send({ ...message, meta: snapshot.meta, data: snapshot.data });
   }
 
   private fail(error: Error): void {

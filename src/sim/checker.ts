@@ -1,4 +1,5 @@
 import type { Entry, NodeId, SnapshotMeta } from '../core/types.js';
+import type { Reply } from '../kv/commands.js';
 import type { Applied } from '../kv/machine.js';
 import { fnv1a } from '../shared/hash.js';
 
@@ -23,8 +24,8 @@ export class InvariantChecker {
   /** What was applied at each index: term and a hash of the entry. */
   private readonly committed = new Map<number, string>();
   private readonly digests = new Map<number, { digest: string; node: NodeId }>();
-  /** For each (clientId, seq): the index whose entry took effect. */
-  private readonly effects = new Map<string, number>();
+  /** For each (clientId, seq): the index whose entry took effect, when, and what it answered. */
+  private readonly effects = new Map<string, { index: number; time: number; reply: Reply | null }>();
   /** Entries applied, counted once per index. */
   appliedEntries = 0;
   leaderChanges = 0;
@@ -57,8 +58,8 @@ export class InvariantChecker {
     if (command !== null && command.clientId !== '' && !result.deduplicated) {
       const key = `${command.clientId}:${command.seq}`;
       const first = this.effects.get(key);
-      if (first === undefined) this.effects.set(key, entry.index);
-      else if (first !== entry.index) this.violation(`request ${key} took effect twice: at ${first} and ${entry.index}`);
+      if (first === undefined) this.effects.set(key, { index: entry.index, time: this.now(), reply: result.reply });
+      else if (first.index !== entry.index) this.violation(`request ${key} took effect twice: at ${first.index} and ${entry.index}`);
     }
     if (result.reply?.kind === 'error' && result.reply.code === 'STALE_REQUEST') this.violation(`${node}: ${result.reply.message}`);
   }
@@ -72,6 +73,14 @@ export class InvariantChecker {
     const existing = this.digests.get(index);
     if (existing === undefined) this.digests.set(index, { digest, node });
     else if (existing.digest !== digest) this.violation(`state digests differ at index ${index}: ${existing.node} ${existing.digest} vs ${node} ${digest}`);
+  }
+
+  /**
+   * Where and when request `key` ("clientId:seq") first took effect, or undefined if it never
+   * did (at the end of a run, after every node converged, that is final).
+   */
+  effectOf(key: string): { index: number; time: number; reply: Reply | null } | undefined {
+    return this.effects.get(key);
   }
 
   /** The term of the entry applied at `index`, or null when none was. */

@@ -20,6 +20,8 @@ export interface RecordedOp {
   /** Reads at weaker consistencies are not part of the linearizability check. */
   readonly linearizable: boolean;
   readonly label: string;
+  /** "clientId:seq" for a write, to find where and when it took effect. */
+  readonly request: string | null;
 }
 
 /** What the workload needs of the cluster. */
@@ -156,6 +158,7 @@ class SimClient {
       output: undefined,
       linearizable: plan.kind === 'write' || plan.consistency.kind === 'linearizable',
       label: plan.kind === 'write' ? `${describe(plan.input)} ack=${String(plan.ack)}` : `get consistency=${plan.consistency.kind}`,
+      request: plan.kind === 'write' ? `${this.clientId}:${this.seq + 1}` : null,
     };
     if (plan.kind === 'write') this.seq++;
     this.attempt(op, plan, this.pickNode(), false);
