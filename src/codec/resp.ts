@@ -1,0 +1,169 @@
+/**
+ * The Redis protocol (RESP2, and RESP3 replies after HELLO 3): an incremental request parser
+ * that checks every length against a limit before allocating, and reply encoders. Error texts
+ * follow Redis's, so clients and people see what they expect.
+ */
+
+/** Limits on what one request may claim. */
+export interface RespLimits {
+  /** The largest bulk string (Redis: proto-max-bulk-len, 512 MB by default). */
+  readonly bulkBytesMax: number;
+  /** The most arguments in one command. */
+  readonly argumentsMax: number;
+  /** The longest inline (telnet-style) command line. */
+  readonly inlineBytesMax: number;
+}
+
+export const defaultRespLimits: RespLimits = { bulkBytesMax: 512 * 1024 * 1024, argumentsMax: 1024 * 1024, inlineBytesMax: 64 * 1024 };
+
+/** What the parser produced: a command (its arguments as bytes) or a protocol error (close after replying). */
+export type RespRequest = { readonly kind: 'command'; readonly args: Buffer[] } | { readonly kind: 'error'; readonly message: string };
+
+const CR = 13;
+const LF = 10;
+
+/**
+ * Parses requests from a byte stream. `push` adds bytes; `next` returns the next complete
+ * request, or null when more bytes are needed. After an error the parser stays failed: the
+ * connection must be answered and closed, as Redis does.
+ */
+export class RespParser {
+  private buffer: Buffer = Buffer.alloc(0);
+  private failed: string | null = null;
+
+  constructor(private readonly limits: RespLimits = defaultRespLimits) {}
+
+  push(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+  }
+
+  next(): RespRequest | null {
+    if (this.failed !== null) return { kind: 'error', message: this.failed };
+    if (this.buffer.length === 0) return null;
+    const result = this.buffer[0] === 0x2a /* '*' */ ? this.parseMultibulk() : this.parseInline();
+    if (result !== null && result.kind === 'error') this.failed = result.message;
+    return result;
+  }
+
+  private fail(message: string): RespRequest {
+    return { kind: 'error', message: `ERR Protocol error: ${message}` };
+  }
+
+  /** Reads a CRLF-terminated line starting at `offset`; null when incomplete. */
+  private line(offset: number, limit: number): { text: string; end: number } | { tooLong: true } | null {
+    const max = Math.min(this.buffer.length, offset + limit + 2);
+    for (let i = offset; i < max - 1; i++) {
+      if (this.buffer[i] === CR && this.buffer[i + 1] === LF) return { text: this.buffer.toString('latin1', offset, i), end: i + 2 };
+    }
+    if (this.buffer.length - offset > limit + 2) return { tooLong: true };
+    return null;
+  }
+
+  private parseMultibulk(): RespRequest | null {
+    const header = this.line(1, 32);
+    if (header === null) return null;
+    if ('tooLong' in header) return this.fail('too big mbulk count string');
+    const count = parseInteger(header.text);
+    if (count === null || count > this.limits.argumentsMax) return this.fail('invalid multibulk length');
+    let offset = header.end;
+    if (count <= 0) {
+      this.buffer = this.buffer.subarray(offset);
+      return this.next();
+    }
+    const args: Buffer[] = [];
+    for (let k = 0; k < count; k++) {
+      if (offset >= this.buffer.length) return null;
+      if (this.buffer[offset] !== 0x24 /* '$' */) return this.fail(`expected '$', got '${String.fromCharCode(this.buffer[offset] as number)}'`);
+      const size = this.line(offset + 1, 32);
+      if (size === null) return null;
+      if ('tooLong' in size) return this.fail('too big bulk count string');
+      const length = parseInteger(size.text);
+      if (length === null || length < 0 || length > this.limits.bulkBytesMax) return this.fail('invalid bulk length');
+      if (this.buffer.length < size.end + length + 2) return null;
+      if (this.buffer[size.end + length] !== CR || this.buffer[size.end + length + 1] !== LF) return this.fail('bulk string not terminated by CRLF');
+      args.push(Buffer.from(this.buffer.subarray(size.end, size.end + length)));
+      offset = size.end + length + 2;
+    }
+    this.buffer = this.buffer.subarray(offset);
+    return { kind: 'command', args };
+  }
+
+  private parseInline(): RespRequest | null {
+    const newline = this.buffer.indexOf(LF);
+    if (newline === -1) {
+      if (this.buffer.length > this.limits.inlineBytesMax) return this.fail('too big inline request');
+      return null;
+    }
+    if (newline > this.limits.inlineBytesMax) return this.fail('too big inline request');
+    const text = this.buffer.toString('latin1', 0, newline).replace(/\r$/, '');
+    this.buffer = this.buffer.subarray(newline + 1);
+    const args = splitInline(text);
+    if (args === null) return this.fail('unbalanced quotes in request');
+    if (args.length === 0) return this.next();
+    return { kind: 'command', args: args.map((a) => Buffer.from(a, 'latin1')) };
+  }
+}
+
+function parseInteger(text: string): number | null {
+  if (!/^-?\d{1,18}$/.test(text)) return null;
+  return Number(text);
+}
+
+/** Splits an inline command like Redis's sdssplitargs: spaces separate, quotes group. */
+function splitInline(text: string): string[] | null {
+  const args: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    while (i < text.length && /\s/.test(text[i] as string)) i++;
+    if (i >= text.length) break;
+    let arg = '';
+    const quote = text[i] === '"' || text[i] === "'" ? (text[i] as string) : null;
+    if (quote !== null) {
+      i++;
+      let closed = false;
+      while (i < text.length) {
+        const c = text[i] as string;
+        if (quote === '"' && c === '\\' && i + 1 < text.length) {
+          const escaped = text[i + 1] as string;
+          if (escaped === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 2, i + 4))) {
+            arg += String.fromCharCode(Number.parseInt(text.slice(i + 2, i + 4), 16));
+            i += 4;
+            continue;
+          }
+          arg += ({ n: '\n', r: '\r', t: '\t', b: '\b', a: '\x07' } as Record<string, string>)[escaped] ?? escaped;
+          i += 2;
+          continue;
+        }
+        if (c === quote) {
+          closed = true;
+          i++;
+          break;
+        }
+        arg += c;
+        i++;
+      }
+      if (!closed || (i < text.length && !/\s/.test(text[i] as string))) return null;
+    } else {
+      while (i < text.length && !/\s/.test(text[i] as string)) arg += text[i++];
+    }
+    args.push(arg);
+  }
+  return args;
+}
+
+/** Reply encoders; `resp3` switches null, maps, booleans and doubles to their RESP3 forms. */
+export const resp = {
+  simple: (text: string): Buffer => Buffer.from(`+${text}\r\n`),
+  error: (text: string): Buffer => Buffer.from(`-${text.replace(/[\r\n]/g, ' ')}\r\n`),
+  integer: (n: number): Buffer => Buffer.from(`:${n}\r\n`),
+  bulk: (value: Uint8Array | string): Buffer => {
+    const bytes = typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return Buffer.concat([Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')]);
+  },
+  nil: (resp3: boolean): Buffer => Buffer.from(resp3 ? '_\r\n' : '$-1\r\n'),
+  nilArray: (resp3: boolean): Buffer => Buffer.from(resp3 ? '_\r\n' : '*-1\r\n'),
+  array: (items: readonly Buffer[]): Buffer => Buffer.concat([Buffer.from(`*${items.length}\r\n`), ...items]),
+  /** A map in RESP3; a flat array of key, value, … in RESP2. */
+  map: (pairs: readonly (readonly [Buffer, Buffer])[], resp3: boolean): Buffer =>
+    Buffer.concat([Buffer.from(resp3 ? `%${pairs.length}\r\n` : `*${pairs.length * 2}\r\n`), ...pairs.flatMap(([k, v]) => [k, v])]),
+};
