@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flagHelp, parseFlags, type FlagSpec } from './args.js';
+import { createServer } from 'node:net';
+import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 
 const flags: Record<string, FlagSpec> = {
   nodes: { type: 'int', help: 'how many nodes', min: 1, max: 7, default: 3 },
@@ -15,13 +16,22 @@ const flags: Record<string, FlagSpec> = {
 const mainScript = resolve(fileURLToPath(import.meta.url), '..', 'main.js');
 
 /** Polls every node's status until one leads, or `timeoutMs` passes. */
-async function waitForLeader(httpPorts: number[], timeoutMs: number): Promise<string | null> {
+/** Fails with a clear message when a port the demo needs is taken. */
+async function checkPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', () => reject(new UsageError(`port ${port} on 127.0.0.1 is in use (another demo?); choose others with --peer-port and --http-port`)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+  });
+}
+
+async function waitForLeader(httpPorts: number[], pids: ReadonlySet<number>, timeoutMs: number, giveUp: () => boolean): Promise<string | null> {
   const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
+  while (performance.now() < deadline && !giveUp()) {
     for (const port of httpPorts) {
       try {
-        const status = (await (await fetch(`http://127.0.0.1:${port}/v1/status`, { signal: AbortSignal.timeout(500) })).json()) as { role: string; id: string };
-        if (status.role === 'leader') return status.id;
+        const status = (await (await fetch(`http://127.0.0.1:${port}/v1/status`, { signal: AbortSignal.timeout(500) })).json()) as { role: string; id: string; pid: number };
+        if (status.role === 'leader' && pids.has(status.pid)) return status.id;
       } catch {
         // not up yet
       }
@@ -44,14 +54,19 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const peerPorts = ids.map((_, k) => (v['peer-port'] as number) + k);
   const httpPorts = ids.map((_, k) => (v['http-port'] as number) + k);
   const peers = ids.map((id, k) => `${id}=127.0.0.1:${peerPorts[k]}`).join(',');
+  for (const port of [...peerPorts, ...httpPorts]) await checkPortFree(port);
   mkdirSync(dir, { recursive: true });
+  const exited: string[] = [];
   const children: ChildProcess[] = ids.map((id, k) => {
     const logFile = openSync(join(dir, `${id}.log`), 'a');
     const child = spawn(process.execPath, [mainScript, 'start', '--id', id, '--dir', join(dir, id), '--peers', peers, '--http-port', String(httpPorts[k]), '--log-format', 'json'], {
       stdio: ['ignore', logFile, logFile],
     });
     child.once('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`tandem demo: node ${id} exited (${signal ?? `code ${code}`}); see ${join(dir, `${id}.log`)}\n`);
+      if (stopping) return;
+      exited.push(id);
+      const lastLines = readFileSync(join(dir, `${id}.log`), 'utf8').trim().split('\n').slice(-2).join('\n  ');
+      process.stderr.write(`tandem demo: node ${id} exited (${signal ?? `code ${code}`}); the end of ${join(dir, `${id}.log`)}:\n  ${lastLines}\n`);
     });
     return child;
   });
@@ -63,9 +78,10 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
 
-  const leader = await waitForLeader(httpPorts, 15_000);
+  const pids = new Set(children.map((child) => child.pid ?? -1));
+  const leader = await waitForLeader(httpPorts, pids, 15_000, () => exited.length > 0);
   if (leader === null) {
-    process.stderr.write(`tandem demo: no leader after 15 s; node logs are in ${dir}\n`);
+    process.stderr.write(`tandem demo: the cluster did not come up (${exited.length > 0 ? `node ${exited.join(', ')} exited` : 'no leader after 15 s'}); node logs are in ${dir}\n`);
     await stopAll();
     return 1;
   }

@@ -54,8 +54,31 @@ main(process.argv.slice(2)).then(
     } else if (error instanceof TandemError) {
       process.stderr.write(`tandem: ${error.code}: ${error.message}\n`);
       process.exitCode = 1;
+    } else if (isSystemError(error)) {
+      // A broken environment (port taken, directory not writable, …): say what and where, no stack.
+      process.stderr.write(`tandem: ${environmentMessage(error)}\n`);
+      process.exitCode = 1;
     } else {
       throw error;
     }
   },
 );
+
+interface SystemError extends Error {
+  code: string;
+  syscall?: string;
+  address?: string;
+  port?: number;
+  path?: string;
+}
+
+function isSystemError(error: unknown): error is SystemError {
+  return error instanceof Error && typeof (error as Partial<SystemError>).code === 'string' && typeof (error as Partial<SystemError>).syscall === 'string';
+}
+
+function environmentMessage(error: SystemError): string {
+  if (error.code === 'EADDRINUSE') return `cannot listen on ${error.address ?? ''}:${error.port ?? ''}: the address is already in use (another node or program has it)`;
+  if (error.code === 'EACCES' || error.code === 'EPERM') return `permission denied: ${error.syscall} ${error.path ?? `${error.address ?? ''}:${error.port ?? ''}`}`;
+  if (error.code === 'ENOSPC') return `no space left on the device (${error.syscall} ${error.path ?? ''})`;
+  return `${error.code}: ${error.message}`;
+}
