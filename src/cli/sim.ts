@@ -55,7 +55,7 @@ export async function simCommand(argv: readonly string[]): Promise<number> {
   const started = performance.now();
   const summary = await runParallel(first, seeds, workers, nodes, bugs);
   const seconds = (performance.now() - started) / 1000;
-  report(summary, seconds, bugs);
+  report(summary, seconds, values['bug'] as string | undefined);
   return summary.failedSeeds.length === 0 ? 0 : 1;
 }
 
@@ -104,9 +104,13 @@ async function runParallel(first: number, count: number, workers: number, nodes:
   return summary;
 }
 
-function report(summary: BatchSummary, seconds: number, bugs: PlantedBugs): void {
+function report(summary: BatchSummary, seconds: number, bug: string | undefined): void {
+  const first = summary.failedSeeds[0];
+  if (first !== undefined && first.traceTail.length > 0) {
+    process.stdout.write(`the last ${first.traceTail.length} trace lines of seed ${first.seed}:\n${first.traceTail.map((l) => `  ${l}`).join('\n')}\n`);
+  }
   for (const failed of summary.failedSeeds.slice(0, 20)) {
-    process.stdout.write(`VIOLATION seed ${failed.seed}: ${failed.violations.slice(0, 3).join(' | ')}\n  replay: npm run sim -- --seed ${failed.seed} --trace${Object.keys(bugs).length > 0 ? ' --bug …' : ''}\n`);
+    process.stdout.write(`VIOLATION seed ${failed.seed}: ${failed.violations.slice(0, 3).join(' | ')}\n  replay: npm run sim -- --seed ${failed.seed} --trace${bug === undefined ? '' : ` --bug ${bug}`}\n`);
   }
   if (summary.failedSeeds.length > 20) process.stdout.write(`… and ${summary.failedSeeds.length - 20} more failing seeds\n`);
   const opsPerSecond = Math.round(summary.opsChecked / seconds);

@@ -1,10 +1,14 @@
 import type { PlantedBugs } from '../core/raft.js';
 import { runSeed, type SimResult } from './run.js';
 
+/** Trace lines kept for each failing seed, to show what led up to the violation. */
+const traceTailLines = 30;
+
 /** The totals of many seeds. */
 export interface BatchSummary {
   seeds: number;
-  failedSeeds: { seed: number; violations: readonly string[] }[];
+  /** Each failing seed with its violations and the last lines of its trace. */
+  failedSeeds: { seed: number; violations: readonly string[]; traceTail: readonly string[] }[];
   opsChecked: number;
   faults: number;
   leaderChanges: number;
@@ -23,7 +27,7 @@ export function emptySummary(): BatchSummary {
 export function addResult(summary: BatchSummary, result: SimResult): void {
   mergeSummaries(summary, {
     seeds: 1,
-    failedSeeds: result.violations.length > 0 ? [{ seed: result.seed, violations: result.violations }] : [],
+    failedSeeds: result.violations.length > 0 ? [{ seed: result.seed, violations: result.violations, traceTail: result.trace.slice(-traceTailLines) }] : [],
     opsChecked: result.opsChecked,
     faults: result.faults,
     leaderChanges: result.leaderChanges,
@@ -53,7 +57,7 @@ export function runSeeds(first: number, count: number, step: number, offset: num
     } catch (error) {
       // An assertion inside the protocol is a bug found: report the seed like any violation.
       summary.seeds++;
-      summary.failedSeeds.push({ seed, violations: [`crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`] });
+      summary.failedSeeds.push({ seed, violations: [`crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`], traceTail: [] });
     }
   }
   return summary;

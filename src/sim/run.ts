@@ -49,13 +49,28 @@ const eventsMax = 2_000_000;
 
 /** Runs one seed: a random cluster, workload and fault schedule, then every check. */
 export function runSeed(options: SimOptions): SimResult {
-  const prng = new Prng(options.seed);
   const scheduler = new Scheduler();
   const trace: string[] = [];
   const log = (line: string): void => {
     trace.push(`t=${scheduler.now.toFixed(1)} ${line}`);
     if (!options.trace && trace.length > traceRingMax * 2) trace.splice(0, trace.length - traceRingMax);
   };
+  try {
+    return runPhases(options, scheduler, trace, log);
+  } catch (error) {
+    // An assertion inside the protocol is a bug found: a violation, with the trace that led to it.
+    const stack = error instanceof Error ? (error.stack ?? error.message).split('\n').slice(0, 4).join(' | ') : String(error);
+    log(`crashed: ${stack}`);
+    const none = { ok: 0, failed: 0, unknown: 0, retries: 0 };
+    return {
+      seed: options.seed, nodes: 0, learners: 0, violations: [`crashed: ${stack}`], opsChecked: 0, counts: none, faults: 0, leaderChanges: 0,
+      entriesApplied: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, trace,
+    };
+  }
+}
+
+function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], log: (line: string) => void): SimResult {
+  const prng = new Prng(options.seed);
 
   const nodeCount = options.nodes ?? prng.pick([1, 2, 3, 3, 3, 3, 4, 5, 5, 5, 6, 7]);
   const learnerCount = nodeCount >= 3 && prng.chance(0.3) ? 1 : 0;
