@@ -4,6 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NodeStatus } from '../server/status.js';
+
+export type { NodeStatus } from '../server/status.js';
 
 const mainScript = join(import.meta.dirname, '..', 'cli', 'main.js');
 
@@ -36,16 +39,6 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === null ? '' : ` (last error: ${String(lastError)})`}`);
 }
 
-export interface NodeStatus {
-  id: string;
-  role: string;
-  term: number;
-  leader: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  digest: string;
-}
 
 /**
  * A cluster of real `tandem start` processes on loopback, each with its own data directory

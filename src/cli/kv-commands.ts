@@ -1,3 +1,4 @@
+import type { NodeStatus } from '../server/status.js';
 import { flagHelp, parseArgs, parseFlags, UsageError, type FlagSpec } from './args.js';
 
 /**
@@ -65,17 +66,6 @@ export async function kvCommand(command: 'put' | 'get' | 'del', argv: readonly s
   return 0;
 }
 
-interface Status {
-  id: string;
-  role: string;
-  term: number;
-  leader: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  members: { id: string; httpAddress: string | null }[];
-  followers: { id: string; lagEntries: number; lagMs: number }[];
-}
 
 /** `tandem status`: a table of every node, asked of each node in turn. */
 export async function statusCommand(argv: readonly string[]): Promise<number> {
@@ -85,14 +75,14 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const timeoutMs = values['timeout-ms'] as number;
-  const first = (await (await call(values['node'] as string, 'GET', '/v1/status', timeoutMs)).json()) as Status;
+  const first = (await (await call(values['node'] as string, 'GET', '/v1/status', timeoutMs)).json()) as NodeStatus;
   const rows: string[][] = [['node', 'http', 'role', 'term', 'leader', 'last', 'commit', 'applied', 'lag']];
   const lagOf = new Map<string, string>();
   for (const member of first.members) {
-    let status: Status | null = null;
+    let status: NodeStatus | null = null;
     if (member.httpAddress !== null) {
       try {
-        status = (await (await call(member.httpAddress, 'GET', '/v1/status', Math.min(timeoutMs, 2000))).json()) as Status;
+        status = (await (await call(member.httpAddress, 'GET', '/v1/status', Math.min(timeoutMs, 2000))).json()) as NodeStatus;
       } catch {
         status = null;
       }

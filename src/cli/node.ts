@@ -7,6 +7,7 @@ import { KvStateMachine } from '../kv/machine.js';
 import { TcpTransport, type PeerAddress } from '../net/transport.js';
 import { createHttpServer } from '../server/http.js';
 import { Metrics } from '../server/metrics.js';
+import type { NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { LmdbStore } from '../storage/lmdb-store.js';
@@ -133,7 +134,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   await transport.start();
 
   const caughtUpAt = new Map<NodeId, number>();
-  const status = (): Record<string, unknown> => {
+  const status = (): NodeStatus => {
     const raft = (engine as Engine).raft;
     const now = performance.now();
     const followers = raft.followers().map((f) => {

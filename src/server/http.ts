@@ -5,6 +5,7 @@ import { encodeCommand, validateCommand, type Command, type Operation } from '..
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
 import type { Metrics } from './metrics.js';
+import type { NodeStatus } from './status.js';
 
 /** What the HTTP front end needs from the node it serves. */
 export interface HttpContext {
@@ -14,7 +15,7 @@ export interface HttpContext {
   readonly metrics: Metrics;
   /** The leader's HTTP address ("host:port"), or null when no leader is known. */
   leaderHttpAddress(): string | null;
-  status(): Record<string, unknown>;
+  status(): NodeStatus;
 }
 
 /** Parses an `ack` parameter; throws BAD_REQUEST naming the value. */

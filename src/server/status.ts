@@ -1,0 +1,35 @@
+import type { ClusterConfig, NodeId } from '../core/types.js';
+
+/** What GET /v1/status answers: one node's view of itself and, on a leader, of its followers. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly pid: number;
+  readonly clusterId: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly leaderHttpAddress: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  /** The state digest at the applied index: equal on two nodes at the same index. */
+  readonly digest: string;
+  readonly config: ClusterConfig;
+  readonly members: readonly { readonly id: NodeId; readonly httpAddress: string | null }[];
+  /** The leader's view of each follower (empty on other nodes). */
+  readonly followers: readonly FollowerStatus[];
+  /** A snapshot being received, with its progress. */
+  readonly snapshotReceive: { readonly from: NodeId; readonly received: number; readonly total: number } | null;
+}
+
+/** One follower as its leader sees it. */
+export interface FollowerStatus {
+  readonly id: NodeId;
+  readonly matchIndex: number;
+  readonly lagEntries: number;
+  /** Milliseconds since the follower last held every entry (0 when it does now). */
+  readonly lagMs: number;
+  readonly lastContactMs: number | null;
+  readonly state: string;
+  readonly httpAddress: string | null;
+}
