@@ -44,6 +44,11 @@ describe('the simulator', () => {
     assert.ok(failed.length >= 3, `only ${failed.length} of 100 seeds caught the planted bug`);
   });
 
+  it('catches session and after:<index> reads served before the replica reached that index', () => {
+    const failed = failures(100, { sessionReadsWithoutWaiting: true });
+    assert.ok(failed.length >= 5, `only ${failed.length} of 100 seeds caught the planted bug`);
+  });
+
   it('the cluster still works with no faults at all, and every write is checked', () => {
     const result = runSeed({ seed: firstSeed, nodes: 3, faults: false });
     assert.deepEqual(result.violations, []);

@@ -12,7 +12,7 @@ const flags: Record<string, FlagSpec> = {
   nodes: { type: 'int', help: 'cluster size (otherwise drawn from each seed, 1-7)', min: 1, max: 7 },
   trace: { type: 'switch', help: 'with --seed: print the whole trace' },
   workers: { type: 'int', help: 'worker threads', min: 1, max: 64, default: Math.max(1, availableParallelism()) },
-  bug: { type: 'string', help: 'plant a bug to show the checkers catch it: up-to-date | current-term | ack-majority' },
+  bug: { type: 'string', help: 'plant a bug to show the checkers catch it: up-to-date | current-term | ack-majority | session' },
   help: { type: 'switch', help: 'show this help' },
 };
 
@@ -35,7 +35,8 @@ function plantedBugs(name: string | undefined): PlantedBugs {
   if (name === 'up-to-date') return { skipUpToDateCheck: true };
   if (name === 'current-term') return { skipCurrentTermCommitRule: true };
   if (name === 'ack-majority') return { ackMajorityOnLeaderFsync: true };
-  throw new UsageError(`--bug must be up-to-date, current-term or ack-majority, not '${name}'`);
+  if (name === 'session') return { sessionReadsWithoutWaiting: true };
+  throw new UsageError(`--bug must be up-to-date, current-term, ack-majority or session, not '${name}'`);
 }
 
 /** `tandem sim`: returns the process exit code. */

@@ -45,6 +45,8 @@ export interface PlantedBugs {
   readonly skipCurrentTermCommitRule?: boolean;
   /** Release `majority` acks after the leader's own fsync only. */
   readonly ackMajorityOnLeaderFsync?: boolean;
+  /** Serve `session` and `after:<i>` reads at once, without waiting to apply the index. */
+  readonly sessionReadsWithoutWaiting?: boolean;
 }
 
 /** Settings of one node's core. Times are in ticks; the engine decides how long a tick is. */
@@ -320,7 +322,7 @@ export class Raft {
         return;
       case 'session':
       case 'after':
-        this.awaitApply(requestId, consistency.index);
+        this.awaitApply(requestId, this.bugs.sessionReadsWithoutWaiting === true ? 0 : consistency.index);
         return;
       case 'bounded':
         this.readBounded(requestId, consistency.ms);

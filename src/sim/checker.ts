@@ -26,6 +26,9 @@ export class InvariantChecker {
   private readonly digests = new Map<number, { digest: string; node: NodeId }>();
   /** For each (clientId, seq): the index whose entry took effect, when, and what it answered. */
   private readonly effects = new Map<string, { index: number; time: number; reply: Reply | null }>();
+  /** What each applied index did to its key: the new value (null: deleted), or undefined (no change). */
+  private readonly keyEffects = new Map<number, { key: string; value: string | null | undefined }>();
+  private keyHistories: Map<string, { index: number; value: string | null }[]> | null = null;
   /** Entries applied, counted once per index. */
   appliedEntries = 0;
   leaderChanges = 0;
@@ -62,6 +65,31 @@ export class InvariantChecker {
       else if (first.index !== entry.index) this.violation(`request ${key} took effect twice: at ${first.index} and ${entry.index}`);
     }
     if (result.reply?.kind === 'error' && result.reply.code === 'STALE_REQUEST') this.violation(`${node}: ${result.reply.message}`);
+    if (command !== null && !result.deduplicated && !this.keyEffects.has(entry.index)) {
+      const op = command.operation;
+      const text = (value: Uint8Array | null): string | null => (value === null ? null : Buffer.from(value).toString());
+      const value = op.op === 'put' ? text(op.value) : op.op === 'del' ? null : result.reply?.kind === 'cas' && result.reply.swapped ? text(op.value) : undefined;
+      this.keyEffects.set(entry.index, { key: op.key, value });
+    }
+  }
+
+  /** The committed value of `key` once every entry up to `index` is applied (null: absent). */
+  valueAt(key: string, index: number): string | null {
+    if (this.keyHistories === null) {
+      this.keyHistories = new Map();
+      for (const [i, effect] of [...this.keyEffects].sort((a, b) => a[0] - b[0])) {
+        if (effect.value === undefined) continue;
+        const list = this.keyHistories.get(effect.key) ?? [];
+        list.push({ index: i, value: effect.value });
+        this.keyHistories.set(effect.key, list);
+      }
+    }
+    let value: string | null = null;
+    for (const change of this.keyHistories.get(key) ?? []) {
+      if (change.index > index) break;
+      value = change.value;
+    }
+    return value;
   }
 
   snapshotInstalled(node: NodeId, meta: SnapshotMeta, digest: string): void {

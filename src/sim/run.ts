@@ -283,8 +283,13 @@ function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<Run
   }
   for (const key of unknown) checker.violations.push(`history of key ${key}: linearizability undecided within the search budget`);
   for (const op of workload.history) {
-    if (op.linearizable || op.output === null || op.output === undefined) continue;
-    if (!workload.written.get(op.key)?.has(String(op.output))) checker.violations.push(`${op.label} returned ${String(op.output)}, a value never written to ${op.key}`);
+    if (op.servedAt === null) continue;
+    // Every read, at any consistency, returns exactly the committed state at the serving node's
+    // applied index; session and after:<i> reads are served only once that index is reached.
+    const expected = checker.valueAt(op.key, op.servedAt);
+    if (op.output !== expected) checker.violations.push(`${op.label} by client ${op.client} returned ${String(op.output)} at applied index ${op.servedAt}, where ${op.key} held ${String(expected)}`);
+    if (op.servedAt < op.atLeast) checker.violations.push(`${op.label} by client ${op.client} was served at applied index ${op.servedAt}, before the ${op.atLeast} it asked for`);
+    if (op.output !== null && op.output !== undefined && !workload.written.get(op.key)?.has(String(op.output))) checker.violations.push(`${op.label} returned ${String(op.output)}, a value never written to ${op.key}`);
   }
 
   return { lostAndRecorded, tornTailsCut };

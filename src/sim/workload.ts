@@ -22,6 +22,10 @@ export interface RecordedOp {
   readonly label: string;
   /** "clientId:seq" for a write, to find where and when it took effect. */
   readonly request: string | null;
+  /** For a read: the lowest applied index its consistency allows (session, after:<i>), else 0. */
+  readonly atLeast: number;
+  /** For a read: the serving node's applied index at the moment it read. */
+  servedAt: number | null;
 }
 
 /** What the workload needs of the cluster. */
@@ -159,6 +163,8 @@ class SimClient {
       linearizable: plan.kind === 'write' || plan.consistency.kind === 'linearizable',
       label: plan.kind === 'write' ? `${describe(plan.input)} ack=${String(plan.ack)}` : `get consistency=${plan.consistency.kind}`,
       request: plan.kind === 'write' ? `${this.clientId}:${this.seq + 1}` : null,
+      atLeast: plan.kind === 'read' && (plan.consistency.kind === 'session' || plan.consistency.kind === 'after') ? plan.consistency.index : 0,
+      servedAt: null,
     };
     if (plan.kind === 'write') this.seq++;
     this.attempt(op, plan, this.pickNode(), false);
@@ -273,6 +279,7 @@ class SimClient {
     }
     this.sessionIndex = Math.max(this.sessionIndex, result.appliedIndex);
     op.ret = this.w.now;
+    op.servedAt = result.appliedIndex;
     op.output = value === undefined ? null : Buffer.from(value).toString();
     this.w.counts.ok++;
     this.w.history.push(op);
