@@ -8,7 +8,7 @@ const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], 
 
 describe('the tandem command', () => {
   it('every command has --help', () => {
-    for (const command of ['start', 'demo', 'status', 'put', 'get', 'del', 'sim']) {
+    for (const command of ['start', 'demo', 'status', 'switchover', 'put', 'get', 'del', 'sim']) {
       const result = run(command, '--help');
       assert.equal(result.status, 0, `${command}: ${result.stderr}`);
       assert.match(result.stdout, /--/, `${command} --help lists flags`);

@@ -64,6 +64,27 @@ describe('a three-node cluster of real processes', () => {
     }
   });
 
+  it('switches over to a named follower: it leads, and no acknowledged write is lost', async () => {
+    const leader = await cluster.leader();
+    const target = cluster.ids.find((id) => id !== leader) as string;
+    const before = await cluster.put(leader, 'before-switchover', 'kept', 'majority');
+    assert.equal(before.status, 200);
+    acknowledged.set('before-switchover', 'kept');
+    // Asked of a follower, the request is forwarded to the leader.
+    const response = await fetch(`${cluster.http(target)}/v1/switchover?to=${target}`, { method: 'POST' });
+    const body = (await response.json()) as { from: string; to: string; pauseMs: number };
+    assert.equal(response.status, 200, JSON.stringify(body));
+    assert.equal(body.from, leader);
+    assert.equal(body.to, target);
+    assert.ok(Number.isFinite(body.pauseMs));
+    console.log(`# switchover ${leader} -> ${target}: writes paused ${body.pauseMs} ms`);
+    assert.equal(await cluster.leader(), target);
+    const after = await cluster.put(leader, 'after-switchover', 'new', 'majority');
+    assert.equal(after.status, 200, await after.clone().text());
+    acknowledged.set('after-switchover', 'new');
+    assert.equal(await (await cluster.get(target, 'before-switchover')).text(), 'kept');
+  });
+
   it('answers bad requests with a 4xx that names the problem and changes nothing', async () => {
     const leader = await cluster.leader();
     const before = await cluster.status(leader);

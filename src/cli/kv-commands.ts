@@ -99,3 +99,20 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
   for (const row of rows) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ')}\n`);
   return 0;
 }
+
+const switchoverFlags: Record<string, FlagSpec> = { ...common, to: { type: 'string', help: 'the follower to hand leadership to (default: the most up-to-date voter)' } };
+
+/** `tandem switchover [--to ID]`: hands leadership over without losing a write; prints the pause. */
+export async function switchoverCommand(argv: readonly string[]): Promise<number> {
+  const values = parseFlags(argv, switchoverFlags);
+  if (values['help'] === true) {
+    process.stdout.write(`Usage: tandem switchover [--to ID] [--node HOST:PORT]\n\n${flagHelp(switchoverFlags)}\n`);
+    return 0;
+  }
+  const to = values['to'] === undefined ? '' : `?to=${encodeURIComponent(values['to'] as string)}`;
+  const response = await call(values['node'] as string, 'POST', `/v1/switchover${to}`, values['timeout-ms'] as number);
+  if (!response.ok) return failWith(response);
+  const result = (await response.json()) as { from: string; to: string; pauseMs: number; term?: number };
+  process.stdout.write(`leadership moved from ${result.from} to ${result.to}${result.term === undefined ? '' : ` (term ${result.term})`}; writes paused ${result.pauseMs} ms\n`);
+  return 0;
+}

@@ -2,7 +2,7 @@
 import { TandemError } from '../shared/errors.js';
 import { UsageError } from './args.js';
 import { demoCommand } from './demo.js';
-import { kvCommand, statusCommand } from './kv-commands.js';
+import { kvCommand, statusCommand, switchoverCommand } from './kv-commands.js';
 import { simCommand } from './sim.js';
 import { startCommand } from './start.js';
 
@@ -12,6 +12,7 @@ Commands:
   demo      start a local three-node cluster and keep it running until Ctrl-C
   start     run one node
   status    show every node of a cluster
+  switchover  hand leadership to a follower without losing a write
   put       write a key            get   read a key            del   delete a key
   sim       run the deterministic simulator over many seeds
 
@@ -29,6 +30,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return demoCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'switchover':
+      return switchoverCommand(rest);
     case 'put':
     case 'get':
     case 'del':

@@ -72,7 +72,12 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     res.end(await ctx.metrics.registry.metrics());
     return;
   }
-  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /v1/kv/{key}, /v1/status, /metrics)`, { status: 404 });
+  if (url.pathname === '/v1/switchover' && req.method === 'POST') {
+    await readBody(req);
+    if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, null);
+    return sendJson(ctx, res, 200, await switchover(ctx, url.searchParams.get('to')));
+  }
+  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /v1/kv/{key}, /v1/status, /metrics, POST /v1/switchover)`, { status: 404 });
   const key = keyFromPath(url.pathname.slice('/v1/kv/'.length));
   switch (req.method) {
     case 'GET':
@@ -133,11 +138,11 @@ async function write(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
 }
 
 /** Sends a write to the leader's HTTP API and relays its answer. */
-async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, operation: Operation): Promise<void> {
+async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, operation: Operation | null): Promise<void> {
   const leader = ctx.leaderHttpAddress();
   if (leader === null) throw new TandemError(ErrorCode.notLeader, `node ${ctx.nodeId} knows no leader right now; retry shortly`, { leader: null });
   const [host, port] = splitAddress(leader);
-  const body = operation.op === 'put' ? operation.value : new Uint8Array(0);
+  const body = operation?.op === 'put' ? operation.value : new Uint8Array(0);
   await new Promise<void>((resolve, reject) => {
     const headers: Record<string, string> = { 'content-length': String(body.length), 'x-tandem-forwarded-by': ctx.nodeId };
     for (const name of ['x-tandem-client-id', 'x-tandem-seq', 'content-type']) {
@@ -220,4 +225,30 @@ function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void 
     return;
   }
   sendJson(ctx, res, 500, { error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } });
+}
+
+/**
+ * Hands leadership to `to` (or the most up-to-date voter): the core pauses writes, brings the
+ * target up to date and tells it to campaign. Answers once the target leads, with the pause.
+ */
+async function switchover(ctx: HttpContext, to: string | null): Promise<Record<string, unknown>> {
+  const raft = ctx.engine.raft;
+  const candidates = raft.followers().filter((f) => raft.config.voters.includes(f.id));
+  const target = to ?? candidates.sort((a, b) => b.match - a.match)[0]?.id;
+  if (target === undefined) throw new TandemError(ErrorCode.badRequest, 'there is no other voter to hand leadership to');
+  if (target === ctx.nodeId) return { from: ctx.nodeId, to: target, pauseMs: 0, note: 'already the leader' };
+  const started = performance.now();
+  ctx.engine.transferLeadership(target);
+  const term = raft.term;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    if (raft.leader === target && raft.term > term) return { from: ctx.nodeId, to: target, term: raft.term, pauseMs: Math.round(performance.now() - started) };
+    if (raft.role === 'leader' && raft.transferring === null) {
+      throw new TandemError(ErrorCode.timeout, `leadership did not move to ${target} within an election timeout; ${ctx.nodeId} still leads and takes writes again`);
+    }
+    if (raft.role !== 'leader' && raft.leader !== null && raft.leader !== target) {
+      throw new TandemError(ErrorCode.leaderChanged, `leadership went to ${raft.leader} instead of ${target}`, { leader: raft.leader });
+    }
+    if (performance.now() - started > 10_000) throw new TandemError(ErrorCode.timeout, `no leader after 10 s of switching over to ${target}`);
+  }
 }
