@@ -7,7 +7,7 @@ import { KvStateMachine } from '../kv/machine.js';
 import { TcpTransport, type PeerAddress } from '../net/transport.js';
 import { createHttpServer } from '../server/http.js';
 import { Metrics } from '../server/metrics.js';
-import type { NodeStatus } from '../server/status.js';
+import type { FollowerStatus, NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { LmdbStore } from '../storage/lmdb-store.js';
@@ -37,6 +37,9 @@ export interface RunningNode {
   readonly httpAddress: string;
   close(): Promise<void>;
 }
+
+/** How often follower lag and the metrics gauges are sampled. */
+const statusSampleMs = 100;
 
 /** Real time for the engine: a monotonic clock, setImmediate for "after this turn", timers. */
 const realRuntime: Runtime = {
@@ -133,8 +136,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   );
   await transport.start();
 
+  // Follower lag and the gauges are sampled on a timer, so "ms since caught up" and /metrics stay
+  // true whether or not anyone asks for the status.
   const caughtUpAt = new Map<NodeId, number>();
-  const status = (): NodeStatus => {
+  const sampleFollowers = (): FollowerStatus[] => {
     const raft = (engine as Engine).raft;
     const now = performance.now();
     const followers = raft.followers().map((f) => {
@@ -149,6 +154,12 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     metrics.commitIndex.set(raft.commitIndex);
     metrics.appliedIndex.set(kv.appliedIndex);
     metrics.bytesSent.set(transport.stats.bytesSent);
+    return followers;
+  };
+  const sampler = setInterval(sampleFollowers, statusSampleMs);
+  const status = (): NodeStatus => {
+    const raft = (engine as Engine).raft;
+    const followers = sampleFollowers();
     return {
       id: config.id,
       pid: process.pid,
@@ -184,6 +195,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     engine: running,
     httpAddress,
     async close() {
+      clearInterval(sampler);
       running.halt();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

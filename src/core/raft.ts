@@ -704,8 +704,13 @@ export class Raft {
   }
 
   private hasCommitToSend(): boolean {
-    for (const p of this.progress.values()) if (p.commitSent < Math.min(p.match, this.commitValue)) return true;
+    for (const p of this.progress.values()) if (this.commitBehind(p)) return true;
     return false;
+  }
+
+  /** True when the follower may commit more than it has been told. */
+  private commitBehind(p: Progress): boolean {
+    return p.commitSent < Math.min(p.match, this.commitValue);
   }
 
   private broadcastAppends(): void {
@@ -768,7 +773,7 @@ export class Raft {
   /** Tells followers of a commit index they have not heard yet, so they apply without waiting for a heartbeat. */
   private sendCommitUpdates(): void {
     for (const p of this.progress.values()) {
-      if (p.commitSent < Math.min(p.match, this.commitValue)) this.sendHeartbeat(p);
+      if (this.commitBehind(p)) this.sendHeartbeat(p);
     }
   }
 

@@ -98,13 +98,12 @@ export class Engine {
     this.observer = observer;
     this.latestSnapshot = recovered.snapshot;
     const logEnd = recovered.entries[recovered.entries.length - 1]?.index ?? recovered.snapshot?.meta.index ?? 0;
-    if (kv.appliedIndex > logEnd) {
-      // The state is ahead of the log (a damaged log lost entries already applied): the log is
-      // the record, so rebuild the state from the snapshot and replay; peers resend the rest.
-      observer.stateRebuilt?.(kv.appliedIndex, logEnd);
-      if (recovered.snapshot === null) kv.reset();
-    }
-    if (recovered.snapshot !== null && (kv.appliedIndex < recovered.snapshot.meta.index || kv.appliedIndex > logEnd)) kv.restore(recovered.snapshot.data);
+    // A state ahead of the log (a damaged log lost entries already applied) is rebuilt: the log is
+    // the record, so start again from the snapshot (or empty) and replay; peers resend the rest.
+    const ahead = kv.appliedIndex > logEnd;
+    if (ahead) observer.stateRebuilt?.(kv.appliedIndex, logEnd);
+    if (recovered.snapshot !== null && (ahead || kv.appliedIndex < recovered.snapshot.meta.index)) kv.restore(recovered.snapshot.data);
+    else if (ahead) kv.reset();
     this.raft = new Raft(options.raft, {
       hardState: recovered.hardState,
       snapshot: recovered.snapshot?.meta ?? null,
