@@ -1,5 +1,5 @@
 import { existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { appendFile, open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, encodeRecord } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
@@ -115,9 +115,9 @@ export class FileStorage implements Storage {
   private async writeRollback(entries: readonly Entry[]): Promise<void> {
     const at = new Date().toISOString();
     const lines = entries.map((e) => JSON.stringify({ at, index: e.index, term: e.term, kind: e.kind, payloadBase64: Buffer.from(e.data).toString('base64') })).join('\n');
-    await appendFile(this.rollbackPath, `${lines}\n`);
-    const handle = await open(this.rollbackPath, 'r');
+    const handle = await open(this.rollbackPath, 'a');
     try {
+      await handle.write(`${lines}\n`);
       await handle.sync();
     } finally {
       await handle.close();
@@ -170,9 +170,9 @@ export class FileStorage implements Storage {
     }
     const keep = index - segment.firstIndex;
     const bytes = segment.offsets[keep] as number;
+    // No fsync here: a truncation always comes with the Ready's own fsync of this segment.
     const handle = await this.activeHandle();
     await handle.truncate(bytes);
-    await handle.datasync();
     segment.offsets = segment.offsets.slice(0, keep);
     segment.bytes = bytes;
   }
