@@ -50,6 +50,7 @@ export class LocalCluster {
   readonly output = new Map<string, string>();
   private peers = '';
   private httpPorts = new Map<string, number>();
+  private respPorts = new Map<string, number>();
 
   constructor(readonly ids: readonly string[], private readonly extraFlags: readonly string[] = []) {}
 
@@ -58,6 +59,7 @@ export class LocalCluster {
     for (const id of this.ids) {
       parts.push(`${id}=127.0.0.1:${await freePort()}`);
       this.httpPorts.set(id, await freePort());
+      this.respPorts.set(id, await freePort());
     }
     this.peers = parts.join(',');
   }
@@ -70,9 +72,19 @@ export class LocalCluster {
     return `http://127.0.0.1:${this.httpPorts.get(id)}`;
   }
 
+  /** The node's Redis-protocol port. */
+  respPort(id: string): number {
+    return this.respPorts.get(id) as number;
+  }
+
+  /** Every node's RESP address, "host:port". */
+  respAddresses(): string[] {
+    return this.ids.map((id) => `127.0.0.1:${this.respPort(id)}`);
+  }
+
   /** Starts (or restarts) a node; its stderr is collected in `output`. */
   start(id: string): ChildProcess {
-    const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peers, '--http-port', String(this.httpPorts.get(id)), '--log-format', 'json', ...this.extraFlags];
+    const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peers, '--http-port', String(this.httpPorts.get(id)), '--resp-port', String(this.respPorts.get(id)), '--log-format', 'json', ...this.extraFlags];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.output.set(id, '');
     const collect = (chunk: Buffer): void => {

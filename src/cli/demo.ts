@@ -10,6 +10,7 @@ const flags: Record<string, FlagSpec> = {
   dir: { type: 'string', help: 'where the nodes keep their data and logs', default: './tandem-data' },
   'peer-port': { type: 'int', help: 'first peer port (one per node, counting up)', min: 1024, max: 65000, default: 7001 },
   'http-port': { type: 'int', help: 'first HTTP port (one per node, counting up)', min: 1024, max: 65000, default: 8001 },
+  'resp-port': { type: 'int', help: 'first Redis-protocol port (one per node, counting up)', min: 1024, max: 65000, default: 6380 },
   help: { type: 'switch', help: 'show this help' },
 };
 
@@ -20,7 +21,7 @@ const mainScript = resolve(fileURLToPath(import.meta.url), '..', 'main.js');
 async function checkPortFree(port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const server = createServer();
-    server.once('error', () => reject(new UsageError(`port ${port} on 127.0.0.1 is in use (another demo?); choose others with --peer-port and --http-port`)));
+    server.once('error', () => reject(new UsageError(`port ${port} on 127.0.0.1 is in use (another demo?); choose others with --peer-port, --http-port and --resp-port`)));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
   });
 }
@@ -53,13 +54,14 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
   const ids = Array.from({ length: count }, (_, k) => `n${k + 1}`);
   const peerPorts = ids.map((_, k) => (v['peer-port'] as number) + k);
   const httpPorts = ids.map((_, k) => (v['http-port'] as number) + k);
+  const respPorts = ids.map((_, k) => (v['resp-port'] as number) + k);
   const peers = ids.map((id, k) => `${id}=127.0.0.1:${peerPorts[k]}`).join(',');
-  for (const port of [...peerPorts, ...httpPorts]) await checkPortFree(port);
+  for (const port of [...peerPorts, ...httpPorts, ...respPorts]) await checkPortFree(port);
   mkdirSync(dir, { recursive: true });
   const exited: string[] = [];
   const children: ChildProcess[] = ids.map((id, k) => {
     const logFile = openSync(join(dir, `${id}.log`), 'a');
-    const child = spawn(process.execPath, [mainScript, 'start', '--id', id, '--dir', join(dir, id), '--peers', peers, '--http-port', String(httpPorts[k]), '--log-format', 'json'], {
+    const child = spawn(process.execPath, [mainScript, 'start', '--id', id, '--dir', join(dir, id), '--peers', peers, '--http-port', String(httpPorts[k]), '--resp-port', String(respPorts[k]), '--log-format', 'json'], {
       stdio: ['ignore', logFile, logFile],
     });
     child.once('exit', (code, signal) => {
@@ -86,11 +88,13 @@ export async function demoCommand(argv: readonly string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`Tandem: ${count} nodes running, leader ${leader}. Data and logs in ${dir}\n\n`);
-  ids.forEach((id, k) => process.stdout.write(`  ${id}  http://127.0.0.1:${httpPorts[k]}   peer 127.0.0.1:${peerPorts[k]}\n`));
+  ids.forEach((id, k) => process.stdout.write(`  ${id}  http://127.0.0.1:${httpPorts[k]}   redis 127.0.0.1:${respPorts[k]}   peer 127.0.0.1:${peerPorts[k]}\n`));
   process.stdout.write(`
 Try:
   curl -X PUT --data-binary 'hello' http://127.0.0.1:${httpPorts[0]}/v1/kv/greeting
   curl http://127.0.0.1:${httpPorts[count - 1]}/v1/kv/greeting
+  redis-cli -p ${respPorts[count - 1]} get greeting        (any Redis client works; writes to a follower are forwarded)
+  node ${mainScript} get greeting --node 127.0.0.1:${respPorts[0]}
   node ${mainScript} status --node 127.0.0.1:${httpPorts[0]}
 
 Ctrl-C stops every node.

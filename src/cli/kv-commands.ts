@@ -1,9 +1,10 @@
+import { TandemClient, TandemClientError, type ReadConsistency, type WriteAck } from '../client/client.js';
 import type { NodeStatus } from '../server/status.js';
 import { flagHelp, parseArgs, parseFlags, UsageError, type FlagSpec } from './args.js';
 
 /**
- * `tandem put|get|del|status`: thin commands over a node's HTTP API. (The full client library,
- * with leader discovery and exactly-once retries, is a later piece of work.)
+ * `tandem put|get|del`: over the TypeScript client (leader discovery, exactly-once retries);
+ * `tandem status` and `tandem switchover`: over a node's HTTP API.
  */
 
 const common: Record<string, FlagSpec> = {
@@ -11,8 +12,13 @@ const common: Record<string, FlagSpec> = {
   'timeout-ms': { type: 'int', help: 'give up after this long', min: 1, max: 600_000, default: 10_000 },
   help: { type: 'switch', help: 'show this help' },
 };
-const putFlags: Record<string, FlagSpec> = { ...common, ack: { type: 'string', help: 'leader | majority | all | N (default: the node’s)' } };
-const getFlags: Record<string, FlagSpec> = { ...common, consistency: { type: 'string', help: 'linearizable | session | after:<index> | bounded:<ms> | stale', default: 'linearizable' } };
+const kvCommon: Record<string, FlagSpec> = {
+  seeds: { type: 'string', help: 'RESP addresses of any nodes, comma-separated', default: '127.0.0.1:6380,127.0.0.1:6381,127.0.0.1:6382' },
+  'timeout-ms': common['timeout-ms'] as FlagSpec,
+  help: common['help'] as FlagSpec,
+};
+const putFlags: Record<string, FlagSpec> = { ...kvCommon, ack: { type: 'string', help: 'leader | majority | all | N (default: the node’s)' } };
+const getFlags: Record<string, FlagSpec> = { ...kvCommon, consistency: { type: 'string', help: 'linearizable | session | after:<index> | bounded:<ms> | stale', default: 'linearizable' } };
 
 async function call(node: string, method: string, path: string, timeoutMs: number, body?: string): Promise<Response> {
   try {
@@ -33,39 +39,53 @@ async function failWith(response: Response): Promise<number> {
   return 1;
 }
 
-const keyPath = (key: string): string => `/v1/kv/${encodeURIComponent(key)}`;
-
 /** `tandem put KEY VALUE`, `tandem get KEY`, `tandem del KEY`. */
 export async function kvCommand(command: 'put' | 'get' | 'del', argv: readonly string[]): Promise<number> {
-  const specs = command === 'put' ? putFlags : command === 'get' ? getFlags : common;
+  const specs = command === 'put' ? putFlags : command === 'get' ? getFlags : kvCommon;
   const { values, args } = parseArgs(argv, specs, command === 'put' ? 2 : 1);
   if (values['help'] === true) {
-    process.stdout.write(`Usage: tandem ${command} ${command === 'put' ? 'KEY VALUE' : 'KEY'} [--node HOST:PORT]\n\n${flagHelp(specs)}\n`);
+    process.stdout.write(`Usage: tandem ${command} ${command === 'put' ? 'KEY VALUE' : 'KEY'} [--seeds HOST:PORT,…]\n\n${flagHelp(specs)}\n`);
     return 0;
   }
   const [key, value] = args;
   if (key === undefined || (command === 'put' && value === undefined)) throw new UsageError(`tandem ${command} needs ${command === 'put' ? 'KEY VALUE' : 'KEY'}`);
-  const node = values['node'] as string;
-  const timeoutMs = values['timeout-ms'] as number;
-  if (command === 'get') {
-    const response = await call(node, 'GET', `${keyPath(key)}?consistency=${encodeURIComponent(values['consistency'] as string)}`, timeoutMs);
-    if (response.status === 404) {
-      process.stderr.write(`tandem: ${key}: no such key\n`);
-      return 1;
+  const seeds = (values['seeds'] as string).split(',').filter((s) => s !== '');
+  const client = new TandemClient({ seeds, timeoutMs: values['timeout-ms'] as number, password: process.env['TANDEM_PASSWORD'] });
+  try {
+    if (command === 'get') {
+      const found = await client.get(key, { consistency: values['consistency'] as ReadConsistency });
+      if (found === null) {
+        process.stderr.write(`tandem: ${key}: no such key\n`);
+        return 1;
+      }
+      process.stdout.write(found);
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      return 0;
     }
-    if (!response.ok) return failWith(response);
-    process.stdout.write(Buffer.from(await response.arrayBuffer()));
-    if (process.stdout.isTTY) process.stdout.write('\n');
+    const ack = values['ack'] === undefined ? undefined : parseAckFlag(values['ack'] as string);
+    if (command === 'put') {
+      const result = await client.set(key, value as string, { ack });
+      process.stdout.write(`OK index ${result.index}\n`);
+    } else {
+      const result = await client.del(key, { ack });
+      process.stdout.write(`deleted ${result.value} (index ${result.index})\n`);
+    }
     return 0;
+  } catch (error) {
+    if (!(error instanceof TandemClientError)) throw error;
+    process.stderr.write(`tandem: ${error.code}: ${error.message}\n`);
+    return 1;
+  } finally {
+    client.close();
   }
-  const ack = values['ack'] === undefined ? '' : `?ack=${encodeURIComponent(values['ack'] as string)}`;
-  const response = await call(node, command === 'put' ? 'PUT' : 'DELETE', `${keyPath(key)}${ack}`, timeoutMs, command === 'put' ? (value as string) : undefined);
-  if (!response.ok) return failWith(response);
-  const result = (await response.json()) as { index: number; term: number; deleted?: number };
-  process.stdout.write(command === 'put' ? `OK index ${result.index} term ${result.term}\n` : `deleted ${result.deleted ?? 0} (index ${result.index} term ${result.term})\n`);
-  return 0;
 }
 
+function parseAckFlag(text: string): WriteAck {
+  if (text === 'leader' || text === 'majority' || text === 'all') return text;
+  const n = Number(text);
+  if (Number.isInteger(n) && n >= 1) return n;
+  throw new UsageError(`--ack must be leader, majority, all or a number of voters, not '${text}'`);
+}
 
 /** `tandem status`: a table of every node, asked of each node in turn. */
 export async function statusCommand(argv: readonly string[]): Promise<number> {

@@ -5,7 +5,9 @@ import { Engine } from '../engine/engine.js';
 import type { Runtime } from '../engine/interfaces.js';
 import { KvStateMachine } from '../kv/machine.js';
 import { TcpTransport, type PeerAddress } from '../net/transport.js';
+import { defaultRespLimits } from '../codec/resp.js';
 import { createHttpServer } from '../server/http.js';
+import { RespServer } from '../server/resp-server.js';
 import { Metrics } from '../server/metrics.js';
 import type { FollowerStatus, NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
@@ -22,6 +24,12 @@ export interface NodeConfig {
   readonly learners: readonly NodeId[];
   readonly httpHost: string;
   readonly httpPort: number;
+  /** The RESP port (0: no RESP front end). */
+  readonly respPort: number;
+  readonly clusterName: string;
+  readonly followerWrites: 'forward' | 'reject';
+  readonly password: string | null;
+  readonly respBulkBytesMax: number;
   readonly ack: Ack;
   readonly tickMs: number;
   readonly electionTimeoutTicks: number;
@@ -35,6 +43,7 @@ export interface NodeConfig {
 export interface RunningNode {
   readonly engine: Engine;
   readonly httpAddress: string;
+  readonly respAddress: string | null;
   close(): Promise<void>;
 }
 
@@ -69,6 +78,8 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   });
 
   const httpAddress = `${config.httpHost}:${config.httpPort}`;
+  const respAddress = config.respPort === 0 ? null : `${config.httpHost}:${config.respPort}`;
+  let respServer: RespServer | null = null;
   let engine: Engine | null = null;
   let snapshotReceive = { from: '', received: 0, total: 0 };
   const transport = new TcpTransport({
@@ -76,6 +87,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     clusterId: config.clusterId,
     peers: config.peers,
     httpAddress,
+    respAddress: respAddress ?? '',
     onMessage: (message) => engine?.receive(message),
     log: (level, event, fields) => log(level, event, fields),
     onSnapshotProgress(from, received, total) {
@@ -87,6 +99,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     },
   });
   let lastLeader: NodeId | null = null;
+  let wasLeader = false;
   const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
   engine = new Engine(
     {
@@ -116,6 +129,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
         metrics.isLeader.set(role === 'leader' ? 1 : 0);
         if (role === 'candidate') metrics.elections.inc();
         if (leader !== null && leader !== lastLeader) metrics.leaderChanges.inc();
+        // Clients of a leader that lost its role are cut off, so Sentinel clients ask again.
+        if (wasLeader && role !== 'leader') respServer?.disconnectClients();
+        wasLeader = role === 'leader';
         lastLeader = leader ?? lastLeader;
       },
       truncated(entries) {
@@ -188,15 +204,53 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     server.once('error', reject);
     server.listen(config.httpPort, config.httpHost, () => resolve());
   });
+  if (respAddress !== null) {
+    const respOf = (id: NodeId): string | null => (id === config.id ? respAddress : (transport.respAddresses.get(id) ?? null));
+    respServer = new RespServer({
+      engine,
+      nodeId: config.id,
+      defaultAck: config.ack,
+      followerWrites: config.followerWrites,
+      password: config.password,
+      limits: { ...defaultRespLimits, bulkBytesMax: config.respBulkBytesMax },
+      metrics,
+      requestTimeoutMs: config.requestTimeoutMs,
+      topology: () => {
+        const raft = (engine as Engine).raft;
+        const followers = raft.role === 'leader' ? sampleFollowers() : [];
+        return {
+          nodeId: config.id,
+          clusterId: config.clusterId,
+          clusterName: config.clusterName,
+          role: raft.role,
+          term: raft.term,
+          leaderId: raft.leader,
+          leaderRespAddress: raft.leader === null ? null : respOf(raft.leader),
+          selfRespAddress: respAddress,
+          lastIndex: raft.lastIndex,
+          commitIndex: raft.commitIndex,
+          appliedIndex: kv.appliedIndex,
+          followers: followers.map((f) => ({ id: f.id, respAddress: respOf(f.id), matchIndex: f.matchIndex, lastContactMs: f.lastContactMs })),
+          peers: [...config.peers.keys()].filter((id) => id !== config.id).map((id) => ({ id, respAddress: respOf(id) })),
+          keys: kv.size,
+          readOnlyFollower: config.followerWrites === 'reject',
+          uptimeSeconds: Math.floor((performance.now() - started) / 1000),
+        };
+      },
+    });
+    await respServer.listen(config.respPort, config.httpHost);
+  }
   engine.start();
-  log('info', 'started', { http: httpAddress, peers: Object.fromEntries([...config.peers].map(([id, a]) => [id, `${a.host}:${a.port}`])) });
+  log('info', 'started', { http: httpAddress, resp: respAddress, peers: Object.fromEntries([...config.peers].map(([id, a]) => [id, `${a.host}:${a.port}`])) });
   const running = engine;
   return {
     engine: running,
     httpAddress,
+    respAddress,
     async close() {
       clearInterval(sampler);
       running.halt();
+      await respServer?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await transport.close();

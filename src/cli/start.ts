@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { NodeId } from '../core/types.js';
 import type { PeerAddress } from '../net/transport.js';
 import { parseAck, splitAddress } from '../server/http.js';
@@ -12,6 +13,11 @@ const flags: Record<string, FlagSpec> = {
   peers: { type: 'string', help: 'every node of the cluster, this one included: ID=HOST:PORT,… (peer ports)' },
   'http-port': { type: 'int', help: 'HTTP API port', min: 1, max: 65535 },
   'http-host': { type: 'string', help: 'HTTP API address to listen on', default: '127.0.0.1' },
+  'resp-port': { type: 'int', help: 'Redis-protocol (RESP) port, on the --http-host address (0: none)', min: 0, max: 65535, default: 0 },
+  'cluster-name': { type: 'string', help: 'the master name Sentinel clients ask for', default: 'tandem' },
+  'follower-writes': { type: 'string', help: 'what a write sent to a follower does: forward (to the leader) | reject (READONLY)', default: 'forward' },
+  'password-file': { type: 'string', help: 'a file holding the password RESP clients must AUTH with (also TANDEM_PASSWORD)' },
+  'resp-bulk-bytes-max': { type: 'int', help: 'the largest RESP bulk string accepted (bigger closes the connection)', min: 1024, max: 512 * 1024 * 1024, default: 16 * 1024 * 1024 },
   learners: { type: 'string', help: 'ids among --peers that are learners (non-voting), comma-separated; the same on every node', default: '' },
   'cluster-id': { type: 'string', help: 'refuse peers of any other cluster', default: 'tandem' },
   ack: { type: 'string', help: 'default ack level for writes: leader | majority | all | N', default: 'majority' },
@@ -58,6 +64,20 @@ export function parsePeers(text: string): Map<NodeId, PeerAddress> {
   return peers;
 }
 
+/** The RESP password: from --password-file (first line), else TANDEM_PASSWORD, else none. */
+function readPassword(file: string | undefined): string | null {
+  if (file === undefined) return process.env['TANDEM_PASSWORD'] ?? null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--password-file: cannot read ${file}: ${(error as Error).message}`);
+  }
+  const password = text.split('\n', 1)[0]?.trim() ?? '';
+  if (password === '') throw new UsageError(`--password-file: ${file} is empty`);
+  return password;
+}
+
 /** Turns flags into a node configuration; throws a UsageError naming the problem. */
 export function configFromFlags(argv: readonly string[]): NodeConfig | null {
   const v = parseFlags(argv, flags);
@@ -75,6 +95,8 @@ export function configFromFlags(argv: readonly string[]): NodeConfig | null {
   } catch (error) {
     throw new UsageError(`--ack: ${(error as TandemError).message}`);
   }
+  const followerWrites = v['follower-writes'] as string;
+  if (followerWrites !== 'forward' && followerWrites !== 'reject') throw new UsageError(`--follower-writes must be forward or reject, not '${followerWrites}'`);
   const electionTicks = v['election-ticks'] as number;
   const heartbeatTicks = v['heartbeat-ticks'] as number;
   if (heartbeatTicks >= electionTicks) throw new UsageError('--heartbeat-ticks must be less than --election-ticks');
@@ -86,6 +108,11 @@ export function configFromFlags(argv: readonly string[]): NodeConfig | null {
     learners,
     httpHost: v['http-host'] as string,
     httpPort: v['http-port'] as number,
+    respPort: v['resp-port'] as number,
+    clusterName: v['cluster-name'] as string,
+    followerWrites,
+    password: readPassword(v['password-file'] as string | undefined),
+    respBulkBytesMax: v['resp-bulk-bytes-max'] as number,
     ack,
     tickMs: v['tick-ms'] as number,
     electionTimeoutTicks: electionTicks,

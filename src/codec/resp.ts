@@ -167,3 +167,104 @@ export const resp = {
   map: (pairs: readonly (readonly [Buffer, Buffer])[], resp3: boolean): Buffer =>
     Buffer.concat([Buffer.from(resp3 ? `%${pairs.length}\r\n` : `*${pairs.length * 2}\r\n`), ...pairs.flatMap(([k, v]) => [k, v])]),
 };
+
+/** A reply as a client reads it: simple strings, bulk strings, integers, nil, arrays, errors. */
+export type RespValue = string | Buffer | bigint | null | RespErrorReply | RespValue[];
+
+/** An error reply (`-CODE message`); `code` is its first word. */
+export class RespErrorReply {
+  readonly code: string;
+  constructor(readonly message: string) {
+    this.code = message.split(' ', 1)[0] ?? '';
+  }
+}
+
+/** What a reply parser may accept: nesting and sizes are limited like requests are. */
+const replyDepthMax = 8;
+
+/**
+ * Parses replies (RESP2, and RESP3 nil and maps as arrays) from a byte stream, for Tandem's
+ * own client and the follower-to-leader forwarder. Throws on bytes that are not RESP.
+ */
+export class RespReplyParser {
+  private buffer: Buffer = Buffer.alloc(0);
+  private offset = 0;
+
+  constructor(private readonly bulkBytesMax: number = defaultRespLimits.bulkBytesMax) {}
+
+  push(chunk: Buffer): void {
+    const rest = this.buffer.subarray(this.offset);
+    this.buffer = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    this.offset = 0;
+  }
+
+  /** The next complete reply, or undefined when more bytes are needed. */
+  next(): RespValue | undefined {
+    const parsed = this.parse(this.offset, 0);
+    if (parsed === undefined) return undefined;
+    this.offset = parsed.end;
+    return parsed.value;
+  }
+
+  private line(offset: number): { text: string; end: number } | undefined {
+    const cr = this.buffer.indexOf('\r\n', offset, 'latin1');
+    if (cr === -1) {
+      if (this.buffer.length - offset > 64 * 1024) throw new Error('RESP reply line longer than 64 KiB');
+      return undefined;
+    }
+    return { text: this.buffer.toString('latin1', offset, cr), end: cr + 2 };
+  }
+
+  private parse(offset: number, depth: number): { value: RespValue; end: number } | undefined {
+    if (offset >= this.buffer.length) return undefined;
+    if (depth > replyDepthMax) throw new Error('RESP reply nested too deeply');
+    const type = String.fromCharCode(this.buffer[offset] as number);
+    const header = this.line(offset + 1);
+    if (header === undefined) return undefined;
+    switch (type) {
+      case '+':
+        return { value: header.text, end: header.end };
+      case '-':
+        return { value: new RespErrorReply(header.text), end: header.end };
+      case ':':
+        if (!/^-?\d+$/.test(header.text)) throw new Error(`bad RESP integer '${header.text}'`);
+        return { value: BigInt(header.text), end: header.end };
+      case '_':
+        return { value: null, end: header.end };
+      case '$': {
+        const length = Number(header.text);
+        if (length === -1) return { value: null, end: header.end };
+        if (!Number.isInteger(length) || length < 0 || length > this.bulkBytesMax) throw new Error(`bad RESP bulk length '${header.text}'`);
+        if (this.buffer.length < header.end + length + 2) return undefined;
+        return { value: Buffer.from(this.buffer.subarray(header.end, header.end + length)), end: header.end + length + 2 };
+      }
+      case '*':
+      case '%': {
+        const count = Number(header.text) * (type === '%' ? 2 : 1);
+        if (count < 0) return { value: null, end: header.end };
+        if (!Number.isInteger(count) || count > defaultRespLimits.argumentsMax) throw new Error(`bad RESP array length '${header.text}'`);
+        const items: RespValue[] = [];
+        let end = header.end;
+        for (let k = 0; k < count; k++) {
+          const item = this.parse(end, depth + 1);
+          if (item === undefined) return undefined;
+          items.push(item.value);
+          end = item.end;
+        }
+        return { value: items, end };
+      }
+      default:
+        throw new Error(`unexpected RESP type byte '${type}'`);
+    }
+  }
+}
+
+/** Encodes a command as a RESP array of bulk strings. */
+export function encodeRespCommand(args: readonly (string | Uint8Array)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const arg of args) {
+    const bytes = typeof arg === 'string' ? Buffer.from(arg) : Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength);
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
+  }
+  return Buffer.concat(parts);
+}

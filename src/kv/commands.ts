@@ -7,7 +7,24 @@ export type Operation =
   | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
   | { readonly op: 'del'; readonly key: string }
   /** Sets `key` to `value` (null deletes) only when it now holds `expected` (null: absent). */
-  | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null };
+  | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null }
+  /** Redis SET: `when` nx (only if absent) or xx (only if present); `returnPrevious` is SET … GET. */
+  | { readonly op: 'set'; readonly key: string; readonly value: Uint8Array; readonly when: SetCondition; readonly returnPrevious: boolean }
+  /** Sets every pair at once (one entry, so atomic). */
+  | { readonly op: 'mset'; readonly pairs: readonly (readonly [string, Uint8Array])[] }
+  /** Deletes every key at once; the reply counts those that existed. */
+  | { readonly op: 'delKeys'; readonly keys: readonly string[] }
+  /** Adds `delta` to the signed 64-bit decimal integer stored at `key` (absent counts as 0). */
+  | { readonly op: 'incrBy'; readonly key: string; readonly delta: bigint }
+  /** Appends `value` to the value at `key` (absent counts as empty); the reply is the new length. */
+  | { readonly op: 'append'; readonly key: string; readonly value: Uint8Array }
+  /** Deletes `key` and answers its old value. */
+  | { readonly op: 'getdel'; readonly key: string }
+  /** Deletes every key. */
+  | { readonly op: 'flushall' };
+
+/** When a SET applies: always, only if the key is absent (nx), only if present (xx). */
+export type SetCondition = 'always' | 'nx' | 'xx';
 
 /**
  * A client's write as it travels through the log. (clientId, seq) makes it exactly-once:
@@ -24,23 +41,83 @@ export type Reply =
   | { readonly kind: 'ok' }
   | { readonly kind: 'deleted'; readonly count: number }
   | { readonly kind: 'cas'; readonly swapped: boolean }
+  /** A SET: whether it wrote, and the previous value (kept only when the SET asked for it). */
+  | { readonly kind: 'set'; readonly written: boolean; readonly previous: Uint8Array | null }
+  | { readonly kind: 'integer'; readonly value: bigint }
+  | { readonly kind: 'value'; readonly value: Uint8Array | null }
   | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string };
 
-const opCodes = { put: 1, del: 2, cas: 3 } as const;
+const opCodes = { put: 1, del: 2, cas: 3, set: 4, mset: 5, delKeys: 6, incrBy: 7, append: 8, getdel: 9, flushall: 10 } as const;
+const setConditions: readonly SetCondition[] = ['always', 'nx', 'xx'];
 const formatVersion = 1;
+/** Keys one multi-key command may name (MSET, DEL). */
+export const commandKeysMax = 100_000;
+/** Room in a log record beyond a command's keys and values. */
+const commandOverheadBytes = 2048;
+
+/** The keys a command names. */
+export function keysOf(operation: Operation): readonly string[] {
+  switch (operation.op) {
+    case 'mset':
+      return operation.pairs.map(([key]) => key);
+    case 'delKeys':
+      return operation.keys;
+    case 'flushall':
+      return [];
+    default:
+      return [operation.key];
+  }
+}
+
+function valuesOf(operation: Operation): readonly (Uint8Array | null)[] {
+  switch (operation.op) {
+    case 'put':
+    case 'set':
+    case 'append':
+      return [operation.value];
+    case 'cas':
+      return [operation.expected, operation.value];
+    case 'mset':
+      return operation.pairs.map(([, value]) => value);
+    default:
+      return [];
+  }
+}
 
 /** Checks a command's sizes before it is proposed; throws a TandemError naming the problem. */
 export function validateCommand(command: Command): void {
   const { operation } = command;
-  const keyBytes = Buffer.byteLength(operation.key, 'latin1');
-  if (keyBytes === 0) throw new TandemError(ErrorCode.badRequest, 'the key is empty');
-  if (keyBytes > limits.keyBytesMax) throw new TandemError(ErrorCode.tooLarge, `the key is ${keyBytes} bytes; the limit is ${limits.keyBytesMax}`);
-  const values = operation.op === 'put' ? [operation.value] : operation.op === 'cas' ? [operation.expected, operation.value] : [];
-  for (const value of values) {
-    if (value !== null && value.length > limits.valueBytesMax) {
-      throw new TandemError(ErrorCode.tooLarge, `the value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
-    }
+  const keys = keysOf(operation);
+  if (keys.length > commandKeysMax) throw new TandemError(ErrorCode.tooLarge, `the command names ${keys.length} keys; the limit is ${commandKeysMax}`);
+  let total = 0;
+  for (const key of keys) {
+    const keyBytes = Buffer.byteLength(key, 'latin1');
+    if (keyBytes === 0) throw new TandemError(ErrorCode.badRequest, 'the key is empty');
+    if (keyBytes > limits.keyBytesMax) throw new TandemError(ErrorCode.tooLarge, `the key is ${keyBytes} bytes; the limit is ${limits.keyBytesMax}`);
+    total += keyBytes + 8;
   }
+  for (const value of valuesOf(operation)) {
+    if (value === null) continue;
+    if (value.length > limits.valueBytesMax) throw new TandemError(ErrorCode.tooLarge, `the value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
+    total += value.length + 8;
+  }
+  const commandBytesMax = limits.valueBytesMax + limits.keyBytesMax;
+  if (total > commandBytesMax) throw new TandemError(ErrorCode.tooLarge, `the command carries ${total} bytes of keys and values; the limit is ${commandBytesMax}`);
+  if (operation.op === 'incrBy' && (operation.delta > int64Max || operation.delta < int64Min)) {
+    throw new TandemError(ErrorCode.badRequest, 'value is not an integer or out of range');
+  }
+}
+
+/** The range of a Redis integer. */
+export const int64Max = (1n << 63n) - 1n;
+export const int64Min = -(1n << 63n);
+
+function keyOut(w: ByteWriter, key: string): void {
+  w.bytes(Buffer.from(key, 'latin1'));
+}
+
+function keyIn(r: ByteReader): string {
+  return Buffer.from(r.bytes(limits.keyBytesMax)).toString('latin1');
 }
 
 function writeOptional(w: ByteWriter, value: Uint8Array | null): void {
@@ -55,15 +132,94 @@ function readOptional(r: ByteReader): Uint8Array | null {
 /** Encodes a command for a log entry. */
 export function encodeCommand(command: Command): Uint8Array {
   const { operation } = command;
-  const w = new ByteWriter(32 + operation.key.length + (operation.op === 'put' ? operation.value.length : 16));
+  const w = new ByteWriter(64 + (operation.op === 'put' || operation.op === 'set' ? operation.key.length + operation.value.length : 64));
   w.u8(formatVersion).string(command.clientId).u64(command.seq).u8(opCodes[operation.op]);
-  w.bytes(Buffer.from(operation.key, 'latin1'));
-  if (operation.op === 'put') w.bytes(operation.value);
-  else if (operation.op === 'cas') {
-    writeOptional(w, operation.expected);
-    writeOptional(w, operation.value);
+  switch (operation.op) {
+    case 'put':
+    case 'append':
+      keyOut(w, operation.key);
+      w.bytes(operation.value);
+      break;
+    case 'del':
+    case 'getdel':
+      keyOut(w, operation.key);
+      break;
+    case 'cas':
+      keyOut(w, operation.key);
+      writeOptional(w, operation.expected);
+      writeOptional(w, operation.value);
+      break;
+    case 'set':
+      keyOut(w, operation.key);
+      w.bytes(operation.value).u8(setConditions.indexOf(operation.when)).u8(operation.returnPrevious ? 1 : 0);
+      break;
+    case 'mset':
+      w.u32(operation.pairs.length);
+      for (const [key, value] of operation.pairs) {
+        keyOut(w, key);
+        w.bytes(value);
+      }
+      break;
+    case 'delKeys':
+      w.u32(operation.keys.length);
+      for (const key of operation.keys) keyOut(w, key);
+      break;
+    case 'incrBy':
+      keyOut(w, operation.key);
+      w.string(operation.delta.toString());
+      break;
+    case 'flushall':
+      break;
   }
   return w.finish();
+}
+
+function readCount(r: ByteReader): number {
+  const count = r.u32();
+  if (count > commandKeysMax) throw new TandemError(ErrorCode.corrupt, `command: ${count} keys is over the limit`);
+  return count;
+}
+
+function decodeOperation(code: number, r: ByteReader): Operation {
+  switch (code) {
+    case opCodes.put:
+      return { op: 'put', key: keyIn(r), value: r.bytes(limits.valueBytesMax) };
+    case opCodes.del:
+      return { op: 'del', key: keyIn(r) };
+    case opCodes.cas:
+      return { op: 'cas', key: keyIn(r), expected: readOptional(r), value: readOptional(r) };
+    case opCodes.set: {
+      const key = keyIn(r);
+      const value = r.bytes(limits.valueBytesMax);
+      const when = setConditions[r.u8()];
+      if (when === undefined) throw new TandemError(ErrorCode.corrupt, 'command: unknown SET condition');
+      return { op: 'set', key, value, when, returnPrevious: r.u8() === 1 };
+    }
+    case opCodes.mset: {
+      const pairs: [string, Uint8Array][] = [];
+      for (let n = readCount(r); n > 0; n--) pairs.push([keyIn(r), r.bytes(limits.valueBytesMax)]);
+      return { op: 'mset', pairs };
+    }
+    case opCodes.delKeys: {
+      const keys: string[] = [];
+      for (let n = readCount(r); n > 0; n--) keys.push(keyIn(r));
+      return { op: 'delKeys', keys };
+    }
+    case opCodes.incrBy: {
+      const key = keyIn(r);
+      const text = r.string(32);
+      if (!/^-?\d{1,20}$/.test(text)) throw new TandemError(ErrorCode.corrupt, 'command: bad increment');
+      return { op: 'incrBy', key, delta: BigInt(text) };
+    }
+    case opCodes.append:
+      return { op: 'append', key: keyIn(r), value: r.bytes(limits.valueBytesMax) };
+    case opCodes.getdel:
+      return { op: 'getdel', key: keyIn(r) };
+    case opCodes.flushall:
+      return { op: 'flushall' };
+    default:
+      throw new TandemError(ErrorCode.corrupt, `command: unknown operation code ${code}`);
+  }
 }
 
 /** Decodes a command; throws a TandemError (CORRUPT) on bytes that are not one. */
@@ -73,13 +229,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
   if (version !== formatVersion) throw new TandemError(ErrorCode.corrupt, `command: unknown format version ${version}`);
   const clientId = r.string(256);
   const seq = r.u64();
-  const code = r.u8();
-  const key = Buffer.from(r.bytes(limits.keyBytesMax)).toString('latin1');
-  let operation: Operation;
-  if (code === opCodes.put) operation = { op: 'put', key, value: r.bytes(limits.valueBytesMax) };
-  else if (code === opCodes.del) operation = { op: 'del', key };
-  else if (code === opCodes.cas) operation = { op: 'cas', key, expected: readOptional(r), value: readOptional(r) };
-  else throw new TandemError(ErrorCode.corrupt, `command: unknown operation code ${code}`);
+  const operation = decodeOperation(r.u8(), r);
   r.end();
   return { clientId, seq, operation };
 }
@@ -96,6 +246,16 @@ export function encodeReply(reply: Reply): Uint8Array {
       return w.u8(3).u8(reply.swapped ? 1 : 0).finish();
     case 'error':
       return w.u8(4).string(reply.code).string(reply.message).finish();
+    case 'set':
+      w.u8(5).u8(reply.written ? 1 : 0);
+      writeOptional(w, reply.previous);
+      return w.finish();
+    case 'integer':
+      return w.u8(6).string(reply.value.toString()).finish();
+    case 'value':
+      w.u8(7);
+      writeOptional(w, reply.value);
+      return w.finish();
   }
 }
 
@@ -107,5 +267,8 @@ export function decodeReply(bytes: Uint8Array): Reply {
   if (kind === 2) return { kind: 'deleted', count: r.u32() };
   if (kind === 3) return { kind: 'cas', swapped: r.u8() === 1 };
   if (kind === 4) return { kind: 'error', code: r.string(64) as ErrorCode, message: r.string(4096) };
+  if (kind === 5) return { kind: 'set', written: r.u8() === 1, previous: readOptional(r) };
+  if (kind === 6) return { kind: 'integer', value: BigInt(r.string(32)) };
+  if (kind === 7) return { kind: 'value', value: readOptional(r) };
   throw new TandemError(ErrorCode.corrupt, `reply: unknown kind ${kind}`);
 }

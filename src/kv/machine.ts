@@ -2,7 +2,8 @@ import type { Entry } from '../core/types.js';
 import { ByteReader, ByteWriter } from '../shared/bytes.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fnv1a, hex32 } from '../shared/hash.js';
-import { decodeCommand, decodeReply, encodeReply, type Command, type Reply } from './commands.js';
+import { limits } from '../shared/limits.js';
+import { decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
 import type { KvStore, Space } from './store.js';
 
 /** The result of applying one entry: the reply, and whether it was a retry answered from the session table. */
@@ -14,6 +15,8 @@ export interface Applied {
 }
 
 const snapshotVersion = 1;
+/** How Redis writes an integer: no leading zeros, no plus sign, no "-0". */
+const canonicalInteger = /^(0|-?[1-9]\d{0,19})$/;
 const seedA = 0x811c9dc5;
 const seedB = 0x050c5d1f;
 const spaceTags: Record<Space, number> = { data: 1, session: 2, meta: 3 };
@@ -58,6 +61,11 @@ export class KvStateMachine {
   /** The value of `key`, or undefined. */
   get(key: string): Uint8Array | undefined {
     return this.store.get('data', key);
+  }
+
+  /** Up to `limit` keys after `after` in byte order (for SCAN and KEYS). */
+  keysAfter(after: string | null, limit: number): string[] {
+    return this.store.keysAfter('data', after, limit);
   }
 
   /** How many keys are stored. */
@@ -124,7 +132,58 @@ export class KvStateMachine {
         this.write('data', operation.key, operation.value);
         return { kind: 'cas', swapped: true };
       }
+      case 'set': {
+        const previous = this.store.get('data', operation.key) ?? null;
+        const allowed = operation.when === 'always' || (operation.when === 'nx') === (previous === null);
+        if (allowed) this.write('data', operation.key, operation.value);
+        return { kind: 'set', written: allowed, previous: operation.returnPrevious ? previous : null };
+      }
+      case 'mset':
+        for (const [key, value] of operation.pairs) this.write('data', key, value);
+        return { kind: 'ok' };
+      case 'delKeys': {
+        let count = 0;
+        for (const key of operation.keys) if (this.write('data', key, null)) count++;
+        return { kind: 'deleted', count };
+      }
+      case 'incrBy':
+        return this.incrBy(operation.key, operation.delta);
+      case 'append': {
+        const previous = this.store.get('data', operation.key);
+        const value = previous === undefined ? operation.value : Buffer.concat([previous, operation.value]);
+        if (value.length > limits.valueBytesMax) {
+          return { kind: 'error', code: ErrorCode.tooLarge, message: `string exceeds maximum allowed size (${limits.valueBytesMax} bytes)` };
+        }
+        this.write('data', operation.key, value);
+        return { kind: 'integer', value: BigInt(value.length) };
+      }
+      case 'getdel': {
+        const previous = this.store.get('data', operation.key) ?? null;
+        if (previous !== null) this.write('data', operation.key, null);
+        return { kind: 'value', value: previous };
+      }
+      case 'flushall': {
+        const keys = [...this.store.entries('data')].map(([key]) => key);
+        for (const key of keys) this.write('data', key, null);
+        return { kind: 'ok' };
+      }
     }
+  }
+
+  /** Redis INCRBY: the value must be a canonical signed 64-bit decimal; overflow is refused. */
+  private incrBy(key: string, delta: bigint): Reply {
+    const previous = this.store.get('data', key);
+    let current = 0n;
+    if (previous !== undefined) {
+      const text = Buffer.from(previous).toString('latin1');
+      if (!canonicalInteger.test(text)) return { kind: 'error', code: ErrorCode.badRequest, message: 'value is not an integer or out of range' };
+      current = BigInt(text);
+      if (current > int64Max || current < int64Min) return { kind: 'error', code: ErrorCode.badRequest, message: 'value is not an integer or out of range' };
+    }
+    const next = current + delta;
+    if (next > int64Max || next < int64Min) return { kind: 'error', code: ErrorCode.badRequest, message: 'increment or decrement would overflow' };
+    this.write('data', key, Buffer.from(next.toString(), 'latin1'));
+    return { kind: 'integer', value: next };
   }
 
   /** Writes (or, with null, deletes) one item and keeps the digest in step. Returns whether it existed. */

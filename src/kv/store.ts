@@ -12,6 +12,8 @@ export interface KvStore {
   delete(space: Space, key: string): boolean;
   /** Every pair of a space, in ascending key order. */
   entries(space: Space): Iterable<[string, Uint8Array]>;
+  /** Up to `limit` keys of a space after `after` (exclusive; null: from the first), in ascending order. */
+  keysAfter(space: Space, after: string | null, limit: number): string[];
   count(space: Space): number;
   /** Runs `fn` as one transaction: all of its writes land together or none do. */
   batch(fn: () => void): void;
@@ -37,6 +39,11 @@ export class MemoryStore implements KvStore {
 
   entries(space: Space): Iterable<[string, Uint8Array]> {
     return [...this.spaces[space].entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  keysAfter(space: Space, after: string | null, limit: number): string[] {
+    const keys = [...this.spaces[space].keys()].filter((key) => after === null || key > after).sort();
+    return keys.slice(0, limit);
   }
 
   count(space: Space): number {

@@ -18,6 +18,8 @@ export interface TcpTransportOptions {
   readonly peers: ReadonlyMap<NodeId, PeerAddress>;
   /** This node's HTTP address, told to peers in the handshake (for forwarding writes). */
   readonly httpAddress: string;
+  /** This node's RESP address ("host:port"), or '' without one; told to peers for Sentinel answers and forwarding. */
+  readonly respAddress?: string;
   readonly onMessage: (message: Message) => void;
   readonly log: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
   /** Called as snapshot chunks arrive (bytes so far, total), for progress in logs and status. */
@@ -37,6 +39,7 @@ interface Hello {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly httpAddress: string;
+  readonly respAddress?: string;
 }
 
 /**
@@ -52,6 +55,8 @@ export class TcpTransport implements Transport {
   private readonly sockets = new Map<NodeId, Socket>();
   /** HTTP addresses peers told us in their handshake. */
   readonly httpAddresses = new Map<NodeId, string>();
+  /** RESP addresses peers told us in their handshake. */
+  readonly respAddresses = new Map<NodeId, string>();
   private server: Server | null = null;
   private closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -200,7 +205,7 @@ export class TcpTransport implements Transport {
   }
 
   private hello(to: NodeId): Uint8Array {
-    const hello: Hello = { clusterId: this.options.clusterId, from: this.options.id, to, httpAddress: this.options.httpAddress };
+    const hello: Hello = { clusterId: this.options.clusterId, from: this.options.id, to, httpAddress: this.options.httpAddress, respAddress: this.options.respAddress ?? '' };
     return utf8(JSON.stringify(hello));
   }
 
@@ -230,6 +235,7 @@ export class TcpTransport implements Transport {
       return null;
     }
     if (typeof hello.httpAddress === 'string') this.httpAddresses.set(hello.from, hello.httpAddress);
+    if (typeof hello.respAddress === 'string' && hello.respAddress !== '') this.respAddresses.set(hello.from, hello.respAddress);
     return hello as Hello;
   }
 

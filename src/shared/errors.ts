@@ -15,6 +15,8 @@ export const ErrorCode = {
   tooLarge: 'TOO_LARGE',
   overloaded: 'OVERLOADED',
   corrupt: 'CORRUPT',
+  unavailable: 'UNAVAILABLE',
+  unauthorized: 'UNAUTHORIZED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -65,8 +65,9 @@ export class InvariantChecker {
       else if (first.index !== entry.index) this.violation(`request ${key} took effect twice: at ${first.index} and ${entry.index}`);
     }
     if (result.reply?.kind === 'error' && result.reply.code === 'STALE_REQUEST') this.violation(`${node}: ${result.reply.message}`);
-    if (command !== null && !result.deduplicated && !this.keyEffects.has(entry.index)) {
-      const op = command.operation;
+    const op = command?.operation;
+    // The simulated workload writes with put, del and cas only.
+    if (op !== undefined && (op.op === 'put' || op.op === 'del' || op.op === 'cas') && !result.deduplicated && !this.keyEffects.has(entry.index)) {
       const text = (value: Uint8Array | null): string | null => (value === null ? null : Buffer.from(value).toString());
       const value = op.op === 'put' ? text(op.value) : op.op === 'del' ? null : result.reply?.kind === 'cas' && result.reply.swapped ? text(op.value) : undefined;
       this.keyEffects.set(entry.index, { key: op.key, value });

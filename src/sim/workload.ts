@@ -1,6 +1,6 @@
 import type { Ack, Consistency, NodeId } from '../core/types.js';
 import type { Engine, ReadResult, WriteResult } from '../engine/engine.js';
-import { encodeCommand, type Operation } from '../kv/commands.js';
+import { encodeCommand, keysOf, type Operation } from '../kv/commands.js';
 import { ErrorCode } from '../shared/errors.js';
 import type { Prng } from '../shared/prng.js';
 import type { AckedWrite } from './checker.js';
@@ -155,7 +155,7 @@ class SimClient {
     const op: RecordedOp = {
       id: this.w.newOpId(),
       client: this.number,
-      key: plan.kind === 'write' ? plan.operation.key : plan.key,
+      key: plan.kind === 'write' ? (keysOf(plan.operation)[0] as string) : plan.key,
       input: plan.input,
       call: this.w.now,
       ret: Number.POSITIVE_INFINITY,

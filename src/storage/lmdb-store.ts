@@ -43,6 +43,19 @@ export class LmdbStore implements KvStore {
     };
   }
 
+  keysAfter(space: Space, after: string | null, limit: number): string[] {
+    const keys: string[] = [];
+    const start = after === null ? undefined : keyBytes(after);
+    // One extra, since the range starts at `after` itself when it still exists.
+    for (const key of this.spaces[space].getKeys({ start, limit: limit + 1 })) {
+      const text = key.toString('latin1');
+      if (text === after) continue;
+      if (keys.length === limit) break;
+      keys.push(text);
+    }
+    return keys;
+  }
+
   count(space: Space): number {
     return this.spaces[space].getCount();
   }
