@@ -49,15 +49,22 @@ export class LocalCluster {
   readonly processes = new Map<string, ChildProcess>();
   readonly output = new Map<string, string>();
   private peers = '';
+  /** Each node's own peer port. */
+  readonly peerPorts = new Map<string, number>();
   private httpPorts = new Map<string, number>();
   private respPorts = new Map<string, number>();
 
-  constructor(readonly ids: readonly string[], private readonly extraFlags: readonly string[] = []) {}
+  constructor(
+    readonly ids: readonly string[],
+    private readonly extraFlags: readonly string[] = [],
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   async init(): Promise<void> {
     const parts: string[] = [];
     for (const id of this.ids) {
-      parts.push(`${id}=127.0.0.1:${await freePort()}`);
+      this.peerPorts.set(id, await freePort());
+      parts.push(`${id}=127.0.0.1:${this.peerPorts.get(id)}`);
       this.httpPorts.set(id, await freePort());
       this.respPorts.set(id, await freePort());
     }
@@ -72,6 +79,11 @@ export class LocalCluster {
     return `http://127.0.0.1:${this.httpPorts.get(id)}`;
   }
 
+  /** The --peers a node is started with (the same for all here; the chaos harness routes links through proxies). */
+  protected peersFor(_id: string): string {
+    return this.peers;
+  }
+
   /** The node's Redis-protocol port. */
   respPort(id: string): number {
     return this.respPorts.get(id) as number;
@@ -84,8 +96,8 @@ export class LocalCluster {
 
   /** Starts (or restarts) a node; its stderr is collected in `output`. */
   start(id: string): ChildProcess {
-    const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peers, '--http-port', String(this.httpPorts.get(id)), '--resp-port', String(this.respPorts.get(id)), '--log-format', 'json', ...this.extraFlags];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peersFor(id), '--http-port', String(this.httpPorts.get(id)), '--resp-port', String(this.respPorts.get(id)), '--log-format', 'json', ...this.extraFlags];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
     this.output.set(id, '');
     const collect = (chunk: Buffer): void => {
       this.output.set(id, (this.output.get(id) ?? '') + chunk.toString());

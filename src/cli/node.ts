@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import type { PlantedBugs } from '../core/raft.js';
 import type { Ack, NodeId } from '../core/types.js';
 import { Engine } from '../engine/engine.js';
 import type { Runtime } from '../engine/interfaces.js';
@@ -60,6 +61,25 @@ const realRuntime: Runtime = {
   },
 };
 
+/**
+ * Test-only: TANDEM_PLANTED_BUG=ack-majority|up-to-date|current-term|session breaks the protocol
+ * on purpose, so the fault-injection harness can show that its checks catch a broken build.
+ */
+function plantedBugs(log: Logger): PlantedBugs {
+  const name = process.env['TANDEM_PLANTED_BUG'];
+  if (name === undefined || name === '') return {};
+  const bugs: Record<string, PlantedBugs> = {
+    'ack-majority': { ackMajorityOnLeaderFsync: true },
+    'up-to-date': { skipUpToDateCheck: true },
+    'current-term': { skipCurrentTermCommitRule: true },
+    session: { sessionReadsWithoutWaiting: true },
+  };
+  const bug = bugs[name];
+  if (bug === undefined) throw new Error(`TANDEM_PLANTED_BUG=${name} is not one of ${Object.keys(bugs).join(', ')}`);
+  log('warn', 'THIS NODE RUNS WITH A PLANTED BUG (test only); it can lose acknowledged writes', { bug: name });
+  return bug;
+}
+
 /** Opens the data directory, recovers, and starts the engine, the peer transport and the HTTP API. */
 export async function startNode(config: NodeConfig, log: Logger, onFatal: (error: Error) => void): Promise<RunningNode> {
   const metrics = new Metrics();
@@ -110,6 +130,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
         heartbeatTicks: config.heartbeatTicks,
         tickMs: config.tickMs,
         priority: config.priority,
+        bugs: plantedBugs(log),
       },
       bootstrap: { voters, learners: [...config.learners] },
       tickMs: config.tickMs,
