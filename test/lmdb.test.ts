@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { Entry } from '../src/core/types.js';
 import { encodeCommand } from '../src/kv/commands.js';
 import { KvStateMachine } from '../src/kv/machine.js';
@@ -53,5 +54,46 @@ describe('the LMDB store', () => {
       }),
     );
     assert.equal(store.get('data', 'half'), undefined);
+  });
+
+  it('reads the same as the memory store while batches are still being committed (seed 777)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const store = new LmdbStore(dir);
+    const change = fc.oneof(
+      fc.record({ kind: fc.constant('put' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e'), value: fc.string({ maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('delete' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e') }),
+      fc.constant({ kind: 'clear' as const }),
+    );
+    const script = fc.array(fc.record({ changes: fc.array(change, { maxLength: 4 }), settle: fc.constantFrom('none', 'tick', 'flush') }), { maxLength: 12 });
+    await fc.assert(
+      fc.asyncProperty(script, async (batches) => {
+        const memory = new MemoryStore();
+        store.batch(() => store.clear());
+        for (const { changes, settle } of batches) {
+          for (const target of [store, memory]) {
+            target.batch(() => {
+              for (const c of changes) {
+                if (c.kind === 'put') target.put('data', c.key, Buffer.from(c.value));
+                else if (c.kind === 'delete') target.delete('data', c.key);
+                else target.clear();
+              }
+            });
+          }
+          // Let LMDB commit some batches while later ones are still pending, or all of them.
+          if (settle === 'tick') await new Promise((resolve) => setImmediate(resolve));
+          if (settle === 'flush') await store.flushed();
+          const view = (s: LmdbStore | MemoryStore): unknown => ({
+            entries: [...s.entries('data')].map(([k, v]) => [k, Buffer.from(v).toString()]),
+            count: s.count('data'),
+            after: s.keysAfter('data', 'b', 2),
+            c: s.get('data', 'c') === undefined ? null : Buffer.from(s.get('data', 'c') as Uint8Array).toString(),
+          });
+          assert.deepEqual(view(store), view(memory));
+        }
+      }),
+      { seed: 777, numRuns: 150 },
+    );
+    await store.close();
   });
 });

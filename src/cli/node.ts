@@ -86,7 +86,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const started = performance.now();
   const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000) });
   if (report.tornBytesCut > 0) log('warn', 'torn tail cut at recovery', { file: report.tornFile, bytes: report.tornBytesCut });
-  const store = new LmdbStore(join(config.dir, 'state'));
+  const store = new LmdbStore(join(config.dir, 'state'), (error) => {
+    log('error', 'the state store could not commit; the node stops', { error: error.message });
+    onFatal(error);
+  });
   const kv = new KvStateMachine(store);
   log('info', 'recovered', {
     term: recovered.hardState.term,
