@@ -10,8 +10,20 @@ export type { NodeStatus } from '../server/status.js';
 
 const mainScript = join(import.meta.dirname, '..', 'cli', 'main.js');
 
-/** A free TCP port on loopback (bound, then released). */
+/** Ports this process has handed out: never twice, or two servers of one test could collide. */
+const portsHandedOut = new Set<number>();
+
+/** A free TCP port on loopback (bound, then released), not one handed out before by this process. */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort();
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -1,4 +1,4 @@
-import { LocalCluster } from '../bench/cluster.js';
+import { freePort, LocalCluster } from '../bench/cluster.js';
 import { FaultProxy, type LinkMode } from './proxy.js';
 
 /**
@@ -16,7 +16,7 @@ export class ChaosCluster extends LocalCluster {
       for (const b of this.ids) {
         if (a >= b) continue;
         const proxy = new FaultProxy(this.peerPorts.get(b) as number);
-        await proxy.start();
+        await proxy.start(await freePort());
         this.proxies.set(`${a}|${b}`, proxy);
       }
     }

@@ -317,11 +317,17 @@ async function check(
   const finals = new Map<string, Map<string, string | null>>();
   const keys = [...new Set([...writes.values()].map((w) => w.key))];
   for (const id of ids) {
-    const connection = await RespConnection.open('127.0.0.1', cluster.respPort(id), 2000);
-    await connection.call(['TANDEM.OPTIONS', 'CONSISTENCY', 'stale']);
-    const values = keys.length === 0 ? [] : ((await connection.call(['MGET', ...keys])) as (Buffer | null)[]);
-    connection.close();
-    finals.set(id, new Map(keys.map((key, k) => [key, values[k] === null || values[k] === undefined ? null : String(values[k])])));
+    try {
+      const connection = await RespConnection.open('127.0.0.1', cluster.respPort(id), 2000);
+      await connection.call(['TANDEM.OPTIONS', 'CONSISTENCY', 'stale']);
+      const values = keys.length === 0 ? [] : await connection.call(['MGET', ...keys]);
+      connection.close();
+      if (!Array.isArray(values)) throw new Error(`MGET answered ${String(values)}`);
+      finals.set(id, new Map(keys.map((key, k) => [key, values[k] === null || values[k] === undefined ? null : String(values[k])])));
+    } catch (error) {
+      violations.push(`could not read the final state of ${id}: ${(error as Error).message}`);
+      finals.set(id, new Map());
+    }
   }
   // Acknowledged durable writes (majority or all) must be on every node. Each durable key is written once.
   const lost: string[] = [];

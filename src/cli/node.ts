@@ -7,6 +7,7 @@ import type { Runtime } from '../engine/interfaces.js';
 import { KvStateMachine } from '../kv/machine.js';
 import { TcpTransport, type PeerAddress } from '../net/transport.js';
 import { defaultRespLimits } from '../codec/resp.js';
+import { DigestCheck } from '../server/digest-check.js';
 import { createHttpServer } from '../server/http.js';
 import { RespServer } from '../server/resp-server.js';
 import { Metrics } from '../server/metrics.js';
@@ -38,6 +39,8 @@ export interface NodeConfig {
   readonly priority: number;
   readonly requestTimeoutMs: number;
   readonly snapshotEveryEntries: number;
+  /** Record the state digest at every multiple of this index and compare replicas there (0: never). */
+  readonly digestEveryEntries: number;
 }
 
 /** A running node. */
@@ -50,6 +53,8 @@ export interface RunningNode {
 
 /** How often follower lag and the metrics gauges are sampled. */
 const statusSampleMs = 100;
+/** How often a leader compares its followers' checkpoint digests with its own. */
+const digestPollMs = 1000;
 
 /** Real time for the engine: a monotonic clock, setImmediate for "after this turn", timers. */
 const realRuntime: Runtime = {
@@ -121,6 +126,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       snapshotReceive = { from, received, total };
     },
   });
+  const digestCheck = new DigestCheck(config.id, metrics, (level, event, fields) => log(level, event, fields));
   let lastLeader: NodeId | null = null;
   let wasLeader = false;
   const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
@@ -140,6 +146,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       requestTimeoutMs: config.requestTimeoutMs,
       snapshotEveryEntries: config.snapshotEveryEntries,
       snapshotKeepEntries: Math.floor(config.snapshotEveryEntries / 10),
+      digestEveryEntries: config.digestEveryEntries,
     },
     recovered,
     kv,
@@ -164,6 +171,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       },
       stateRebuilt(applied, logEnd) {
         log('warn', 'state machine is ahead of the recovered log; rebuilding it from the snapshot and the log', { applied, logEnd });
+      },
+      checkpoint(index, digest) {
+        digestCheck.record(index, digest);
       },
       snapshotInstalled(meta) {
         log('info', 'snapshot installed', { index: meta.index, term: meta.term });
@@ -197,6 +207,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     return followers;
   };
   const sampler = setInterval(sampleFollowers, statusSampleMs);
+  const checker = setInterval(() => {
+    if ((engine as Engine).raft.role === 'leader') void digestCheck.poll(sampleFollowers());
+  }, digestPollMs);
   const status = (): NodeStatus => {
     const raft = (engine as Engine).raft;
     const followers = sampleFollowers();
@@ -215,6 +228,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       config: raft.config,
       members: [...config.peers.keys()].map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,
+      checkpoints: digestCheck.checkpoints,
+      alarms: digestCheck.alarms,
+      digestRounds: digestCheck.rounds,
       snapshotReceive: snapshotReceive.total === 0 ? null : snapshotReceive,
     };
   };
@@ -273,6 +289,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     respAddress,
     async close() {
       clearInterval(sampler);
+      clearInterval(checker);
       running.halt();
       await respServer?.close();
       server.closeAllConnections();

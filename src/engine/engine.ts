@@ -18,6 +18,8 @@ export interface EngineOptions {
   readonly snapshotEveryEntries: number;
   /** Entries kept in the log behind a snapshot, so a slightly slow follower needs no snapshot. */
   readonly snapshotKeepEntries: number;
+  /** Record the state digest at every multiple of this index, for replica consistency checks (0: never). */
+  readonly digestEveryEntries?: number;
 }
 
 /** The outcome of a write: its position in the log and, once applied, the state machine's reply. */
@@ -31,6 +33,8 @@ export type ReadResult = { readonly ok: true; readonly appliedIndex: number } | 
 /** Observers for status pages, metrics and the simulator's checkers; they must not change state. */
 export interface EngineObserver {
   applied?(entry: Entry, result: Applied, digest: string): void;
+  /** The state digest at a checkpoint index (a multiple of digestEveryEntries). */
+  checkpoint?(index: number, digest: string): void;
   snapshotInstalled?(meta: SnapshotMeta, digest: string): void;
   roleChanged?(role: Role | 'learner', term: number, leader: NodeId | null): void;
   truncated?(entries: readonly Entry[]): void;
@@ -285,6 +289,25 @@ export class Engine {
     const first = entries[0] as Entry;
     // Entries a snapshot install already covers are skipped.
     const fresh = first.index <= this.kv.appliedIndex ? entries.filter((e) => e.index > this.kv.appliedIndex) : entries;
+    const every = this.options.digestEveryEntries ?? 0;
+    if (every === 0) {
+      this.applyChunk(fresh);
+      return;
+    }
+    // Cut the batch at checkpoint indexes, so the digest is taken exactly there.
+    let from = 0;
+    for (let k = 0; k < fresh.length; k++) {
+      const index = (fresh[k] as Entry).index;
+      if (index % every !== 0) continue;
+      this.applyChunk(fresh.slice(from, k + 1));
+      this.observer.checkpoint?.(index, this.kv.digest());
+      from = k + 1;
+    }
+    if (from < fresh.length) this.applyChunk(from === 0 ? fresh : fresh.slice(from));
+  }
+
+  private applyChunk(fresh: readonly Entry[]): void {
+    if (fresh.length === 0) return;
     const results = this.kv.applyBatch(fresh);
     if (this.observer.applied !== undefined) {
       // The digest after each entry is only known at the batch's end; observers that want every

@@ -24,6 +24,7 @@ export class Metrics {
   readonly bytesSent = new Gauge({ name: 'tandem_peer_bytes_sent', help: 'Bytes sent to peers since start', registers: [this.registry] });
   readonly followerLagEntries = new Gauge({ name: 'tandem_follower_lag_entries', help: "Entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });
   readonly followerLagMs = new Gauge({ name: 'tandem_follower_lag_ms', help: 'Milliseconds since the follower was last caught up (leader view)', labelNames: ['follower'], registers: [this.registry] });
+  readonly digestMismatches = new Counter({ name: 'tandem_digest_mismatches_total', help: 'Checkpoints at which a follower’s state digest differed from the leader’s', labelNames: ['follower'], registers: [this.registry] });
   readonly term = new Gauge({ name: 'tandem_term', help: 'Current term', registers: [this.registry] });
   readonly isLeader = new Gauge({ name: 'tandem_is_leader', help: '1 when this node leads', registers: [this.registry] });
   readonly commitIndex = new Gauge({ name: 'tandem_commit_index', help: 'Commit index', registers: [this.registry] });

@@ -18,6 +18,12 @@ export interface NodeStatus {
   readonly members: readonly { readonly id: NodeId; readonly httpAddress: string | null }[];
   /** The leader's view of each follower (empty on other nodes). */
   readonly followers: readonly FollowerStatus[];
+  /** The state digest at the latest checkpoint indexes (every --digest-every entries), newest last. */
+  readonly checkpoints: readonly Checkpoint[];
+  /** Replica consistency alarms this node raised (a leader compares its followers' checkpoints with its own). */
+  readonly alarms: readonly DigestAlarm[];
+  /** Rounds of that comparison finished so far. */
+  readonly digestRounds: number;
   /** A snapshot being received, with its progress. */
   readonly snapshotReceive: { readonly from: NodeId; readonly received: number; readonly total: number } | null;
 }
@@ -32,4 +38,17 @@ export interface FollowerStatus {
   readonly lastContactMs: number | null;
   readonly state: string;
   readonly httpAddress: string | null;
+}
+
+/** The state digest of a node at one index. */
+export interface Checkpoint {
+  readonly index: number;
+  readonly digest: string;
+}
+
+/** Two replicas disagree about the state at one index: one of them is corrupt. */
+export interface DigestAlarm {
+  readonly index: number;
+  readonly digests: Readonly<Record<string, string>>;
+  readonly raisedAt: string;
 }
