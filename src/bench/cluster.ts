@@ -96,6 +96,11 @@ export class LocalCluster {
     return this.peers;
   }
 
+  /** The --peers flag node `id` is started with. */
+  peersOf(id: string): string {
+    return this.peersFor(id);
+  }
+
   /** The node's Redis-protocol port. */
   respPort(id: string): number {
     return this.respPorts.get(id) as number;

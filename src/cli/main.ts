@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { TandemError } from '../shared/errors.js';
 import { UsageError } from './args.js';
+import { backupCommand, restoreCommand } from './backup.js';
 import { demoCommand } from './demo.js';
 import { kvCommand, statusCommand, switchoverCommand } from './kv-commands.js';
 import { simCommand } from './sim.js';
@@ -14,6 +15,8 @@ Commands:
   status    show every node of a cluster
   switchover  hand leadership to a follower without losing a write
   put       write a key            get   read a key            del   delete a key
+  backup    copy the whole state of a running cluster to a file
+  restore   seed a node of a new cluster from a backup
   sim       run the deterministic simulator over many seeds
 
 Run 'tandem COMMAND --help' for a command's flags.
@@ -32,6 +35,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return statusCommand(rest);
     case 'switchover':
       return switchoverCommand(rest);
+    case 'backup':
+      return backupCommand(rest);
+    case 'restore':
+      return restoreCommand(rest);
     case 'put':
     case 'get':
     case 'del':

@@ -4,6 +4,7 @@ import type { Engine, WriteResult } from '../engine/engine.js';
 import { encodeCommand, validateCommand, type Command, type Operation } from '../kv/commands.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
+import { encodeSnapshot } from '../storage/meta-files.js';
 import type { Metrics } from './metrics.js';
 import type { NodeStatus } from './status.js';
 
@@ -72,12 +73,13 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     res.end(await ctx.metrics.registry.metrics());
     return;
   }
+  if (url.pathname === '/v1/backup' && req.method === 'GET') return backup(ctx, res);
   if (url.pathname === '/v1/switchover' && req.method === 'POST') {
     await readBody(req);
     if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, null);
     return sendJson(ctx, res, 200, await switchover(ctx, url.searchParams.get('to')));
   }
-  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /v1/kv/{key}, /v1/status, /metrics, POST /v1/switchover)`, { status: 404 });
+  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /v1/kv/{key}, /v1/status, /metrics, /v1/backup, POST /v1/switchover)`, { status: 404 });
   const key = keyFromPath(url.pathname.slice('/v1/kv/'.length));
   switch (req.method) {
     case 'GET':
@@ -225,6 +227,24 @@ function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void 
     return;
   }
   sendJson(ctx, res, 500, { error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } });
+}
+
+/**
+ * A consistent backup: after a linearizable read (so it holds every write acknowledged before
+ * the request), the whole state at the applied index, in the snapshot-file format (CRC32C-sealed).
+ */
+async function backup(ctx: HttpContext, res: ServerResponse): Promise<void> {
+  const engine = ctx.engine;
+  await new Promise<void>((resolve, reject) => engine.read({ kind: 'linearizable' }, (result) => (result.ok ? resolve() : reject(result.error))));
+  const index = engine.kv.appliedIndex;
+  const term = engine.raft.log.termAt(index) ?? engine.raft.term;
+  const bytes = encodeSnapshot({ meta: { index, term, config: engine.raft.config, termStarts: [] }, data: engine.kv.snapshot() });
+  res.statusCode = 200;
+  res.setHeader('content-type', 'application/octet-stream');
+  res.setHeader('x-tandem-backup-index', String(index));
+  res.setHeader('x-tandem-backup-digest', engine.kv.digest());
+  res.setHeader('content-length', String(bytes.length));
+  res.end(bytes);
 }
 
 /**

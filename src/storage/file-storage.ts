@@ -5,7 +5,7 @@ import { decodeLog, encodeRecord } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
 import type { PersistWork, Recovered, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
-import { fsyncDir, fsyncDirSync, writeFileAtomic } from './files.js';
+import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
 import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot } from './meta-files.js';
 
 /** Settings of the on-disk log. */
@@ -68,6 +68,18 @@ export class FileStorage implements Storage {
     const snapshot = readLatestSnapshot(dir);
     const { segments, entries, report } = readSegments(dir, snapshot?.meta.index ?? 0);
     return { storage: new FileStorage(dir, segments, options), recovered: { hardState, snapshot, entries }, report };
+  }
+
+  /**
+   * Seeds an empty data directory from a backup: the snapshot becomes the node's only state, and
+   * its term the node's term. Refuses a directory that already holds a log, a snapshot or a vote.
+   */
+  static seed(dir: string, snapshot: Snapshot): void {
+    for (const sub of ['log', 'snapshots', 'rollback']) mkdirSync(join(dir, sub), { recursive: true });
+    const occupied = existsSync(join(dir, 'hardstate')) || readdirSync(join(dir, 'log')).length > 0 || readdirSync(join(dir, 'snapshots')).length > 0 || existsSync(join(dir, 'state'));
+    if (occupied) throw new TandemError(ErrorCode.badRequest, `${dir} already holds a node's data; restore seeds only an empty directory`);
+    writeFileAtomicSync(join(dir, 'snapshots', `snapshot-${pad(snapshot.meta.index)}.snap`), encodeSnapshot(snapshot));
+    writeFileAtomicSync(join(dir, 'hardstate'), encodeHardState({ term: snapshot.meta.term, votedFor: null }));
   }
 
   /** The rollback journal: one JSON line per entry cut from the log. */
