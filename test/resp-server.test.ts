@@ -255,13 +255,11 @@ describe('the Redis protocol on a three-node cluster', () => {
 });
 
 describe('a cluster with a password and read-only followers', () => {
-  const cluster = new ProcessCluster(['a1', 'a2', 'a3'], ['--follower-writes', 'reject']);
+  const cluster = new ProcessCluster(['a1', 'a2', 'a3'], ['--follower-writes', 'reject'], { ...process.env, TANDEM_PASSWORD: 's3cret' }, { token: 's3cret', ca: null });
 
   before(async () => {
-    process.env['TANDEM_PASSWORD'] = 's3cret';
     await cluster.init();
     for (const id of cluster.ids) cluster.start(id);
-    delete process.env['TANDEM_PASSWORD'];
     await cluster.leader();
   });
   after(() => cluster.stopAll());

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { httpCall, httpFetch } from '../net/http-call.js';
 import type { NodeStatus } from '../server/status.js';
 
 export type { NodeStatus } from '../server/status.js';
@@ -70,7 +71,14 @@ export class LocalCluster {
     readonly ids: readonly string[],
     private readonly extraFlags: readonly string[] = [],
     private readonly env: NodeJS.ProcessEnv = process.env,
+    /** The bearer token and the CA to trust, when the nodes require them. */
+    readonly access: { readonly token: string | null; readonly ca: Buffer | null } = { token: null, ca: null },
   ) {}
+
+  /** A request to a node's HTTP API. */
+  request(id: string, method: string, path: string, body?: string): Promise<Response> {
+    return httpFetch(`127.0.0.1:${this.httpPorts.get(id)}`, method, path, { ...this.access, timeoutMs: 10_000, body });
+  }
 
   async init(): Promise<void> {
     const parts: string[] = [];
@@ -136,8 +144,8 @@ export class LocalCluster {
   }
 
   async status(id: string): Promise<NodeStatus> {
-    const response = await fetch(`${this.http(id)}/v1/status`, { signal: AbortSignal.timeout(1000) });
-    return (await response.json()) as NodeStatus;
+    const answer = await httpCall(`127.0.0.1:${this.httpPorts.get(id)}`, 'GET', '/v1/status', { ...this.access, timeoutMs: 1000 });
+    return JSON.parse(answer.body.toString()) as NodeStatus;
   }
 
   /** The id of the node that says it leads (and whose term is highest). */
@@ -167,7 +175,7 @@ export class LocalCluster {
   }
 
   async put(id: string, key: string, value: string, ack = 'majority'): Promise<Response> {
-    return fetch(`${this.http(id)}/v1/kv/${encodeURIComponent(key)}?ack=${ack}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(10_000) });
+    return this.request(id, 'PUT', `/v1/kv/${encodeURIComponent(key)}?ack=${ack}`, value);
   }
 
   async get(id: string, key: string, consistency = 'linearizable', headers: Record<string, string> = {}): Promise<Response> {

@@ -3,6 +3,7 @@ import { FileStorage } from '../storage/file-storage.js';
 import { decodeSnapshot } from '../storage/meta-files.js';
 import { TandemError } from '../shared/errors.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { call } from './kv-commands.js';
 import { parsePeers } from './start.js';
 
 const backupFlags: Record<string, FlagSpec> = {
@@ -21,12 +22,7 @@ export async function backupCommand(argv: readonly string[]): Promise<number> {
   }
   const out = v['out'] as string | undefined;
   if (out === undefined) throw new UsageError('--out FILE is required');
-  let response: Response;
-  try {
-    response = await fetch(`http://${v['node'] as string}/v1/backup`, { signal: AbortSignal.timeout(v['timeout-ms'] as number) });
-  } catch (error) {
-    throw new UsageError(`cannot reach ${v['node'] as string}: ${(error as Error).message}`);
-  }
+  const response = await call(v['node'] as string, 'GET', '/v1/backup', v['timeout-ms'] as number);
   if (!response.ok) throw new UsageError(`the node refused the backup: HTTP ${response.status} ${await response.text()}`);
   const bytes = Buffer.from(await response.arrayBuffer());
   const snapshot = decodeSnapshot(bytes, 'the backup received');

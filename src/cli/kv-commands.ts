@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { httpFetch } from '../net/http-call.js';
 import { TandemClient, TandemClientError, type ReadConsistency, type WriteAck } from '../client/client.js';
 import type { NodeStatus } from '../server/status.js';
 import { flagHelp, parseArgs, parseFlags, UsageError, type FlagSpec } from './args.js';
@@ -20,11 +22,26 @@ const kvCommon: Record<string, FlagSpec> = {
 const putFlags: Record<string, FlagSpec> = { ...kvCommon, ack: { type: 'string', help: 'leader | majority | all | N (default: the node’s)' } };
 const getFlags: Record<string, FlagSpec> = { ...kvCommon, consistency: { type: 'string', help: 'linearizable | session | after:<index> | bounded:<ms> | stale', default: 'linearizable' } };
 
-async function call(node: string, method: string, path: string, timeoutMs: number, body?: string): Promise<Response> {
+/** The client password (TANDEM_PASSWORD) and the CA to trust for TLS (a PEM file named by TANDEM_CA). */
+export function clientSecurity(): { token: string | null; ca: Buffer | null } {
+  const caFile = process.env['TANDEM_CA'];
+  let ca: Buffer | null = null;
+  if (caFile !== undefined && caFile !== '') {
+    try {
+      ca = readFileSync(caFile);
+    } catch (error) {
+      throw new UsageError(`TANDEM_CA: cannot read ${caFile}: ${(error as Error).message}`);
+    }
+  }
+  return { token: process.env['TANDEM_PASSWORD'] ?? null, ca };
+}
+
+/** One request to a node's HTTP API (HTTPS when TANDEM_CA is set), as a fetch Response. */
+export async function call(node: string, method: string, path: string, timeoutMs: number, body?: string): Promise<Response> {
   try {
-    return await fetch(`http://${node}${path}`, { method, body, signal: AbortSignal.timeout(timeoutMs) });
+    return await httpFetch(node, method, path, { ...clientSecurity(), timeoutMs, body });
   } catch (error) {
-    throw new UsageError(`cannot reach ${node}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+    throw new UsageError((error as Error).message);
   }
 }
 
@@ -50,7 +67,8 @@ export async function kvCommand(command: 'put' | 'get' | 'del', argv: readonly s
   const [key, value] = args;
   if (key === undefined || (command === 'put' && value === undefined)) throw new UsageError(`tandem ${command} needs ${command === 'put' ? 'KEY VALUE' : 'KEY'}`);
   const seeds = (values['seeds'] as string).split(',').filter((s) => s !== '');
-  const client = new TandemClient({ seeds, timeoutMs: values['timeout-ms'] as number, password: process.env['TANDEM_PASSWORD'] });
+  const { token, ca } = clientSecurity();
+  const client = new TandemClient({ seeds, timeoutMs: values['timeout-ms'] as number, password: token ?? undefined, tls: ca === null ? undefined : { ca } });
   try {
     if (command === 'get') {
       const found = await client.get(key, { consistency: values['consistency'] as ReadConsistency });

@@ -15,6 +15,7 @@ import type { FollowerStatus, NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { LmdbStore } from '../storage/lmdb-store.js';
+import type { Security } from '../shared/security.js';
 import type { Logger } from './log.js';
 
 /** Everything `tandem start` needs to run one node. */
@@ -30,7 +31,8 @@ export interface NodeConfig {
   readonly respPort: number;
   readonly clusterName: string;
   readonly followerWrites: 'forward' | 'reject';
-  readonly password: string | null;
+  /** Client password, cluster secret, TLS. */
+  readonly security: Security;
   readonly respBulkBytesMax: number;
   readonly ack: Ack;
   readonly tickMs: number;
@@ -116,6 +118,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     peers: config.peers,
     httpAddress,
     respAddress: respAddress ?? '',
+    security: config.security,
     onMessage: (message) => engine?.receive(message),
     log: (level, event, fields) => log(level, event, fields),
     onSnapshotProgress(from, received, total) {
@@ -208,7 +211,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   };
   const sampler = setInterval(sampleFollowers, statusSampleMs);
   const checker = setInterval(() => {
-    if ((engine as Engine).raft.role === 'leader') void digestCheck.poll(sampleFollowers());
+    if ((engine as Engine).raft.role === 'leader') void digestCheck.poll(sampleFollowers(), config.security);
   }, digestPollMs);
   const status = (): NodeStatus => {
     const raft = (engine as Engine).raft;
@@ -239,7 +242,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     if (leader === null) return null;
     return leader === config.id ? httpAddress : (transport.httpAddresses.get(leader) ?? null);
   };
-  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, leaderHttpAddress: leaderHttp, status });
+  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, security: config.security, leaderHttpAddress: leaderHttp, status });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpPort, config.httpHost, () => resolve());
@@ -251,7 +254,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       nodeId: config.id,
       defaultAck: config.ack,
       followerWrites: config.followerWrites,
-      password: config.password,
+      security: config.security,
       limits: { ...defaultRespLimits, bulkBytesMax: config.respBulkBytesMax },
       metrics,
       requestTimeoutMs: config.requestTimeoutMs,

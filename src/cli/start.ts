@@ -3,6 +3,7 @@ import type { NodeId } from '../core/types.js';
 import type { PeerAddress } from '../net/transport.js';
 import { parseAck, splitAddress } from '../server/http.js';
 import { TandemError } from '../shared/errors.js';
+import type { TlsMaterial } from '../shared/security.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { createLogger, type LogFormat } from './log.js';
 import { startNode, type NodeConfig } from './node.js';
@@ -16,7 +17,11 @@ const flags: Record<string, FlagSpec> = {
   'resp-port': { type: 'int', help: 'Redis-protocol (RESP) port, on the --http-host address (0: none)', min: 0, max: 65535, default: 0 },
   'cluster-name': { type: 'string', help: 'the master name Sentinel clients ask for', default: 'tandem' },
   'follower-writes': { type: 'string', help: 'what a write sent to a follower does: forward (to the leader) | reject (READONLY)', default: 'forward' },
-  'password-file': { type: 'string', help: 'a file holding the password RESP clients must AUTH with (also TANDEM_PASSWORD)' },
+  'password-file': { type: 'string', help: 'a file holding the client password: RESP AUTH and the HTTP bearer token (also TANDEM_PASSWORD)' },
+  'cluster-secret-file': { type: 'string', help: 'a file holding the secret every node shares; peer handshakes must prove it (also TANDEM_CLUSTER_SECRET)' },
+  'tls-cert': { type: 'string', help: "this node's TLS certificate (PEM): TLS on the RESP, HTTP and peer ports" },
+  'tls-key': { type: 'string', help: "this node's TLS private key (PEM)" },
+  'tls-ca': { type: 'string', help: 'the CA (PEM) that signs every node’s certificate (default: the certificate itself, for a self-signed one)' },
   'resp-bulk-bytes-max': { type: 'int', help: 'the largest RESP bulk string accepted (bigger closes the connection)', min: 1024, max: 512 * 1024 * 1024, default: 16 * 1024 * 1024 },
   learners: { type: 'string', help: 'ids among --peers that are learners (non-voting), comma-separated; the same on every node', default: '' },
   'cluster-id': { type: 'string', help: 'refuse peers of any other cluster', default: 'tandem' },
@@ -65,18 +70,33 @@ export function parsePeers(text: string): Map<NodeId, PeerAddress> {
   return peers;
 }
 
-/** The RESP password: from --password-file (first line), else TANDEM_PASSWORD, else none. */
-function readPassword(file: string | undefined): string | null {
-  if (file === undefined) return process.env['TANDEM_PASSWORD'] ?? null;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`--password-file: cannot read ${file}: ${(error as Error).message}`);
+/** A secret: the first line of `file`, else the environment variable, else none. */
+function readSecret(flag: string, file: string | undefined, variable: string): string | null {
+  if (file === undefined) {
+    const value = process.env[variable];
+    return value === undefined || value === '' ? null : value;
   }
-  const password = text.split('\n', 1)[0]?.trim() ?? '';
-  if (password === '') throw new UsageError(`--password-file: ${file} is empty`);
-  return password;
+  const secret = readText(flag, file).split('\n', 1)[0]?.trim() ?? '';
+  if (secret === '') throw new UsageError(`${flag}: ${file} is empty`);
+  return secret;
+}
+
+function readText(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+function readTls(cert: string | undefined, key: string | undefined, ca: string | undefined): TlsMaterial | null {
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
+    return null;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError('TLS needs both --tls-cert and --tls-key');
+  const certText = readText('--tls-cert', cert);
+  return { cert: Buffer.from(certText), key: Buffer.from(readText('--tls-key', key)), ca: Buffer.from(ca === undefined ? certText : readText('--tls-ca', ca)) };
 }
 
 /** Turns flags into a node configuration; throws a UsageError naming the problem. */
@@ -112,7 +132,11 @@ export function configFromFlags(argv: readonly string[]): NodeConfig | null {
     respPort: v['resp-port'] as number,
     clusterName: v['cluster-name'] as string,
     followerWrites,
-    password: readPassword(v['password-file'] as string | undefined),
+    security: {
+      password: readSecret('--password-file', v['password-file'] as string | undefined, 'TANDEM_PASSWORD'),
+      clusterSecret: readSecret('--cluster-secret-file', v['cluster-secret-file'] as string | undefined, 'TANDEM_CLUSTER_SECRET'),
+      tls: readTls(v['tls-cert'] as string | undefined, v['tls-key'] as string | undefined, v['tls-ca'] as string | undefined),
+    },
     respBulkBytesMax: v['resp-bulk-bytes-max'] as number,
     ack,
     tickMs: v['tick-ms'] as number,

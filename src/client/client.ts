@@ -61,6 +61,8 @@ export interface TandemClientOptions {
   readonly consistency?: ReadConsistency;
   /** This client's id for exactly-once writes (default: random). */
   readonly clientId?: string;
+  /** TLS: the CA that signs the nodes' certificates. */
+  readonly tls?: { readonly ca: Buffer };
 }
 
 /** What a write answered: its log index and the command's reply. */
@@ -76,7 +78,7 @@ const retryPauseMs = 50;
 const writeSlotsMax = 64;
 
 export class TandemClient {
-  private readonly options: Required<Omit<TandemClientOptions, 'password' | 'ack'>> & Pick<TandemClientOptions, 'password' | 'ack'>;
+  private readonly options: Required<Omit<TandemClientOptions, 'password' | 'ack' | 'tls'>> & Pick<TandemClientOptions, 'password' | 'ack' | 'tls'>;
   private readonly known: string[];
   private readonly connections = new Map<string, Promise<RespConnection>>();
   private leaderAddress: string | null = null;
@@ -228,7 +230,7 @@ export class TandemClient {
       this.connections.delete(address);
     }
     const colon = address.lastIndexOf(':');
-    const opening = RespConnection.open(address.slice(0, colon), Number(address.slice(colon + 1)), this.options.connectTimeoutMs).then(async (connection) => {
+    const opening = RespConnection.open(address.slice(0, colon), Number(address.slice(colon + 1)), this.options.connectTimeoutMs, this.options.tls ?? null).then(async (connection) => {
       if (this.options.password !== undefined) {
         const answer = await connection.call(['AUTH', this.options.password]);
         if (answer instanceof RespErrorReply) {

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { encodeRespCommand, RespReplyParser, type RespValue } from '../codec/resp.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 
@@ -28,16 +29,16 @@ export class RespConnection {
     socket.on('close', () => this.fail(new TandemError(ErrorCode.unavailable, `the connection to ${address} closed`, { address })));
   }
 
-  /** Connects to "host:port" within `timeoutMs`; rejects with UNAVAILABLE. */
-  static open(host: string, port: number, timeoutMs: number): Promise<RespConnection> {
+  /** Connects to "host:port" within `timeoutMs` (over TLS when given the CA to trust); rejects with UNAVAILABLE. */
+  static open(host: string, port: number, timeoutMs: number, tls: { readonly ca: Buffer } | null = null): Promise<RespConnection> {
     const address = `${host}:${port}`;
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
+      const socket: Socket = tls === null ? connect({ host, port }) : tlsConnect({ host, port, ca: tls.ca, servername: isIP(host) === 0 ? host : undefined });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new TandemError(ErrorCode.unavailable, `no connection to ${address} within ${timeoutMs} ms`, { address }));
       }, timeoutMs);
-      socket.once('connect', () => {
+      socket.once(tls === null ? 'connect' : 'secureConnect', () => {
         clearTimeout(timer);
         resolve(new RespConnection(socket, address));
       });

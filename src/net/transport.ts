@@ -1,9 +1,11 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, isIP, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { crc32c } from '../codec/crc32c.js';
 import { decodeMessage, encodeMessage, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
 import type { Message, NodeId } from '../core/types.js';
 import type { Transport } from '../engine/interfaces.js';
 import { fromUtf8, utf8 } from '../shared/bytes.js';
+import { newNonce, peerProof, ProofChecker, type Security, type TlsMaterial } from '../shared/security.js';
 
 /** Where a peer listens. */
 export interface PeerAddress {
@@ -25,6 +27,8 @@ export interface TcpTransportOptions {
   /** Called as snapshot chunks arrive (bytes so far, total), for progress in logs and status. */
   readonly onSnapshotProgress?: (from: NodeId, received: number, total: number) => void;
   readonly frameBytesMax?: number;
+  /** Cluster secret (handshake proof) and TLS for the peer links. */
+  readonly security?: Security;
 }
 
 const frameKinds = { hello: 1, message: 2, snapshotChunk: 3 } as const;
@@ -40,6 +44,10 @@ interface Hello {
   readonly to: NodeId;
   readonly httpAddress: string;
   readonly respAddress?: string;
+  /** With a cluster secret: when the hello was made, a nonce, and the HMAC over both and the ids. */
+  readonly atMs?: number;
+  readonly nonce?: string;
+  readonly proof?: string;
 }
 
 /**
@@ -64,16 +72,30 @@ export class TcpTransport implements Transport {
   /** Bytes and frames sent, for metrics. */
   readonly stats = { bytesSent: 0, framesSent: 0, refused: 0 };
 
+  private readonly proofs: ProofChecker | null;
+
   constructor(options: TcpTransportOptions) {
     this.options = options;
     this.frameBytesMax = options.frameBytesMax ?? peerFrameBytesMax;
+    const secret = options.security?.clusterSecret ?? null;
+    this.proofs = secret === null ? null : new ProofChecker(secret);
+  }
+
+  private get tls(): TlsMaterial | null {
+    return this.options.security?.tls ?? null;
   }
 
   /** Listens on this node's own peer address and dials the peers it is responsible for. */
   async start(): Promise<void> {
     const self = this.options.peers.get(this.options.id);
     if (self === undefined) throw new Error(`--peers has no address for this node (${this.options.id})`);
-    this.server = createServer((socket) => this.accept(socket));
+    const tls = this.tls;
+    // With TLS both sides show a certificate signed by the cluster's CA (mutual TLS).
+    this.server =
+      tls === null
+        ? createServer((socket) => this.accept(socket))
+        : createTlsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, (socket) => this.accept(socket));
+    this.server.on('tlsClientError', (error: Error) => this.refusedLog('its TLS handshake failed', { error: error.message }));
     await new Promise<void>((resolve, reject) => {
       this.server?.once('error', reject);
       this.server?.listen(self.port, self.host, () => resolve());
@@ -135,11 +157,13 @@ export class TcpTransport implements Transport {
   private dial(id: NodeId, backoffMs: number): void {
     if (this.closed) return;
     const address = this.options.peers.get(id) as PeerAddress;
-    const socket = connect({ host: address.host, port: address.port });
+    const tls = this.tls;
+    const socket: Socket =
+      tls === null ? connect({ host: address.host, port: address.port }) : tlsConnect({ host: address.host, port: address.port, key: tls.key, cert: tls.cert, ca: tls.ca, servername: isIP(address.host) === 0 ? address.host : undefined });
     socket.setNoDelay(true);
     let established = false;
     const assembler = new SnapshotAssembler();
-    socket.once('connect', () => {
+    socket.once(tls === null ? 'connect' : 'secureConnect', () => {
       this.writeFrame(socket, frameKinds.hello, this.hello(id));
     });
     this.readFrames(socket, (kind, payload) => {
@@ -205,7 +229,13 @@ export class TcpTransport implements Transport {
   }
 
   private hello(to: NodeId): Uint8Array {
-    const hello: Hello = { clusterId: this.options.clusterId, from: this.options.id, to, httpAddress: this.options.httpAddress, respAddress: this.options.respAddress ?? '' };
+    let hello: Hello = { clusterId: this.options.clusterId, from: this.options.id, to, httpAddress: this.options.httpAddress, respAddress: this.options.respAddress ?? '' };
+    const secret = this.options.security?.clusterSecret ?? null;
+    if (secret !== null) {
+      const atMs = Date.now();
+      const nonce = newNonce();
+      hello = { ...hello, atMs, nonce, proof: peerProof(secret, this.options.clusterId, this.options.id, to, atMs, nonce) };
+    }
     return utf8(JSON.stringify(hello));
   }
 
@@ -222,7 +252,7 @@ export class TcpTransport implements Transport {
       this.refusedLog('it belongs to another cluster', { theirCluster: hello.clusterId, ourCluster: this.options.clusterId, peer: hello.from });
       return null;
     }
-    if (typeof hello.from !== 'string' || !this.options.peers.has(hello.from) || hello.from === this.options.id) {
+    if (typeof hello.from !== 'string' || typeof hello.to !== 'string' || !this.options.peers.has(hello.from) || hello.from === this.options.id) {
       this.refusedLog('its node id is not one of our peers', { peer: hello.from });
       return null;
     }
@@ -233,6 +263,13 @@ export class TcpTransport implements Transport {
     if (hello.to !== this.options.id) {
       this.refusedLog('it thinks it is talking to another node id', { peer: hello.from, to: hello.to });
       return null;
+    }
+    if (this.proofs !== null) {
+      const problem = this.proofs.check(this.options.clusterId, hello.from, hello.to, hello.atMs, hello.nonce, hello.proof, Date.now());
+      if (problem !== null) {
+        this.refusedLog(problem, { peer: hello.from });
+        return null;
+      }
     }
     if (typeof hello.httpAddress === 'string') this.httpAddresses.set(hello.from, hello.httpAddress);
     if (typeof hello.respAddress === 'string' && hello.respAddress !== '') this.respAddresses.set(hello.from, hello.respAddress);

@@ -1,4 +1,6 @@
 import type { NodeId } from '../core/types.js';
+import { httpCall } from '../net/http-call.js';
+import type { Security } from '../shared/security.js';
 import type { Metrics } from './metrics.js';
 import type { Checkpoint, DigestAlarm, NodeStatus } from './status.js';
 
@@ -58,13 +60,13 @@ export class DigestCheck {
   }
 
   /** On the leader: fetches each follower's status and compares its checkpoints. */
-  async poll(followers: readonly { readonly id: NodeId; readonly httpAddress: string | null }[]): Promise<void> {
+  async poll(followers: readonly { readonly id: NodeId; readonly httpAddress: string | null }[], security: Security): Promise<void> {
     await Promise.all(
       followers.map(async (f) => {
         if (f.httpAddress === null) return;
         try {
-          const response = await fetch(`http://${f.httpAddress}/v1/status`, { signal: AbortSignal.timeout(1000) });
-          const status = (await response.json()) as NodeStatus;
+          const answer = await httpCall(f.httpAddress, 'GET', '/v1/status', { timeoutMs: 1000, token: security.password, ca: security.tls?.ca ?? null });
+          const status = JSON.parse(answer.body.toString()) as NodeStatus;
           if (status.id === f.id) this.compare(f.id, status.checkpoints ?? []);
         } catch {
           // Unreachable now; checked again on the next round.

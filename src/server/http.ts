@@ -1,9 +1,11 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { Ack, Consistency, NodeId } from '../core/types.js';
 import type { Engine, WriteResult } from '../engine/engine.js';
 import { encodeCommand, validateCommand, type Command, type Operation } from '../kv/commands.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
+import { sameSecret, type Security } from '../shared/security.js';
 import { encodeSnapshot } from '../storage/meta-files.js';
 import type { Metrics } from './metrics.js';
 import type { NodeStatus } from './status.js';
@@ -14,6 +16,8 @@ export interface HttpContext {
   readonly nodeId: NodeId;
   readonly defaultAck: Ack;
   readonly metrics: Metrics;
+  /** The bearer token (the client password) every request must carry, and TLS. */
+  readonly security: Security;
   /** The leader's HTTP address ("host:port"), or null when no leader is known. */
   leaderHttpAddress(): string | null;
   status(): NodeStatus;
@@ -50,6 +54,7 @@ const statusByCode: Record<string, number> = {
   [ErrorCode.overloaded]: 503,
   [ErrorCode.staleRead]: 503,
   [ErrorCode.timeout]: 504,
+  [ErrorCode.unauthorized]: 401,
 };
 
 /**
@@ -59,10 +64,24 @@ const statusByCode: Record<string, number> = {
  * consistency=after:<index>.
  */
 export function createHttpServer(ctx: HttpContext): Server {
-  return createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     res.setHeader('x-tandem-node', ctx.nodeId);
+    if (!authorized(ctx, req)) {
+      res.setHeader('www-authenticate', 'Bearer realm="tandem"');
+      sendError(ctx, res, new TandemError(ErrorCode.unauthorized, 'this node needs Authorization: Bearer <password>', { status: 401 }));
+      return;
+    }
     handle(ctx, req, res).catch((error: unknown) => sendError(ctx, res, error));
-  });
+  };
+  const tls = ctx.security.tls;
+  return tls === null ? createServer(handler) : createHttpsServer({ key: tls.key, cert: tls.cert }, handler);
+}
+
+function authorized(ctx: HttpContext, req: IncomingMessage): boolean {
+  const password = ctx.security.password;
+  if (password === null) return true;
+  const header = req.headers['authorization'];
+  return typeof header === 'string' && header.startsWith('Bearer ') && sameSecret(header.slice('Bearer '.length), password);
 }
 
 async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -147,7 +166,7 @@ async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerRespon
   const body = operation?.op === 'put' ? operation.value : new Uint8Array(0);
   await new Promise<void>((resolve, reject) => {
     const headers: Record<string, string> = { 'content-length': String(body.length), 'x-tandem-forwarded-by': ctx.nodeId };
-    for (const name of ['x-tandem-client-id', 'x-tandem-seq', 'content-type']) {
+    for (const name of ['x-tandem-client-id', 'x-tandem-seq', 'content-type', 'authorization']) {
       const value = headerText(req, name);
       if (value !== null) headers[name] = value;
     }
@@ -155,14 +174,17 @@ async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerRespon
       reject(new TandemError(ErrorCode.notLeader, `node ${ctx.nodeId} is not the leader either (forwarded once already)`, { leader: null }));
       return;
     }
-    const upstream = httpRequest({ host, port, method: req.method, path: req.url, headers }, (answer) => {
+    const tls = ctx.security.tls;
+    const settings = { host, port, method: req.method, path: req.url, headers };
+    const relay = (answer: IncomingMessage): void => {
       res.statusCode = answer.statusCode ?? 502;
       for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && name !== 'x-tandem-node') res.setHeader(name, value);
       res.setHeader('x-tandem-leader', answer.headers['x-tandem-node'] ?? '');
       answer.pipe(res);
       answer.on('end', resolve);
       answer.on('error', reject);
-    });
+    };
+    const upstream = tls === null ? httpRequest(settings, relay) : httpsRequest({ ...settings, ca: tls.ca }, relay);
     upstream.on('error', (error) => reject(new TandemError(ErrorCode.notLeader, `could not reach the leader at ${leader}: ${error.message}`, { leader: null }, error)));
     upstream.end(body);
   });

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { resp, RespErrorReply, RespParser, type RespLimits, type RespValue } from '../codec/resp.js';
 import type { Ack, Consistency, NodeId } from '../core/types.js';
 import type { Engine, WriteResult } from '../engine/engine.js';
@@ -6,6 +7,7 @@ import { decodeCommand, decodeReply, encodeCommand, encodeReply, validateCommand
 import { RespConnection } from '../net/resp-connection.js';
 import { timedOut, within } from '../shared/deadline.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
+import { sameSecret, type Security } from '../shared/security.js';
 import { globMatch } from './glob.js';
 import { parseAck, parseConsistency, splitAddress } from './http.js';
 import type { Metrics } from './metrics.js';
@@ -19,8 +21,8 @@ export interface RespContext {
   readonly defaultAck: Ack;
   /** What a write sent to a follower does: forwarded to the leader, or refused with READONLY. */
   readonly followerWrites: 'forward' | 'reject';
-  /** The password AUTH must give (Redis's requirepass), or null for none. */
-  readonly password: string | null;
+  /** The password AUTH must give (Redis's requirepass), the cluster secret and TLS material. */
+  readonly security: Security;
   readonly limits: RespLimits;
   readonly metrics: Metrics;
   /** How long a forwarded write or a connection to the leader may take. */
@@ -80,7 +82,7 @@ class Client {
   ) {
     this.id = id;
     this.parser = new RespParser(server.context.limits);
-    this.authenticated = server.context.password === null;
+    this.authenticated = server.context.security.password === null;
     this.ack = server.context.defaultAck;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -208,11 +210,13 @@ export class RespServer {
   constructor(context: RespContext) {
     this.context = context;
     this.forwarder = new Forwarder(context);
-    this.server = createServer((socket) => {
+    const accept = (socket: Socket): void => {
       const client = new Client(socket, this, this.nextClientId++);
       this.clients.add(client);
       socket.on('close', () => this.clients.delete(client));
-    });
+    };
+    const tls = context.security.tls;
+    this.server = tls === null ? createServer(accept) : createTlsServer({ key: tls.key, cert: tls.cert }, accept);
   }
 
   /** Listens on host:port. */
@@ -415,11 +419,11 @@ export class RespServer {
   ]);
 
   private auth(client: Client, args: Buffer[]): Buffer {
-    const password = this.context.password;
+    const password = this.context.security.password;
     if (password === null) return resp.error('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
     const [user, given] = args.length === 1 ? ['default', text(args[0])] : [text(args[0]), text(args[1])];
     if (args.length > 2) return resp.error(respErrors.syntax().message);
-    if (user !== 'default' || given !== password) return resp.error('WRONGPASS invalid username-password pair or user is disabled.');
+    if (user !== 'default' || !sameSecret(given, password)) return resp.error('WRONGPASS invalid username-password pair or user is disabled.');
     client.authenticated = true;
     return resp.simple('OK');
   }
@@ -647,9 +651,10 @@ class Forwarder {
     this.reset();
     const [host, port] = splitAddress(address);
     this.connectionAddress = address;
-    const opening = RespConnection.open(host, port, this.context.requestTimeoutMs).then(async (connection) => {
-      if (this.context.password !== null) {
-        const answer = await connection.call(['AUTH', this.context.password]);
+    const { password, tls } = this.context.security;
+    const opening = RespConnection.open(host, port, this.context.requestTimeoutMs, tls).then(async (connection) => {
+      if (password !== null) {
+        const answer = await connection.call(['AUTH', password]);
         if (answer instanceof RespErrorReply) throw new TandemError(ErrorCode.unauthorized, `the leader at ${address} refused this node's password: ${answer.message}`);
       }
       return connection;
