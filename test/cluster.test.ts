@@ -175,6 +175,9 @@ describe('a three-node cluster of real processes', () => {
     }
     await Promise.all(inFlight);
     assert.equal(written, 10_000);
+    const lagging = (await cluster.status(leader)).followers.find((f) => f.id === follower);
+    assert.ok(lagging !== undefined && lagging.lagEntries >= 10_000, 'the leader counts the entries the stopped follower lacks');
+    assert.ok(lagging.lagMs >= 200, `and their age in ms (${lagging.lagMs})`);
     cluster.start(follower);
     await cluster.converged(60_000);
     const output = cluster.output.get(follower) ?? '';

@@ -11,7 +11,7 @@ import { DigestCheck } from '../server/digest-check.js';
 import { createHttpServer } from '../server/http.js';
 import { RespServer } from '../server/resp-server.js';
 import { Metrics } from '../server/metrics.js';
-import type { FollowerStatus, NodeStatus } from '../server/status.js';
+import type { ElectionRecord, FollowerStatus, NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { LmdbStore } from '../storage/lmdb-store.js';
@@ -55,6 +55,10 @@ export interface RunningNode {
 
 /** How often follower lag and the metrics gauges are sampled. */
 const statusSampleMs = 100;
+/** Samples of (last index, time) the leader keeps for lag in ms: 10 minutes at one per 100 ms. */
+const lagHistoryMax = 6000;
+/** Elections kept for the status API and the dashboard. */
+const electionsKept = 20;
 /** How often a leader compares its followers' checkpoint digests with its own. */
 const digestPollMs = 1000;
 
@@ -132,6 +136,8 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const digestCheck = new DigestCheck(config.id, metrics, (level, event, fields) => log(level, event, fields));
   let lastLeader: NodeId | null = null;
   let wasLeader = false;
+  const elections: ElectionRecord[] = [];
+  let electionSince: { at: number; reason: string } | null = null;
   const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
   engine = new Engine(
     {
@@ -163,6 +169,16 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
         metrics.isLeader.set(role === 'leader' ? 1 : 0);
         if (role === 'candidate') metrics.elections.inc();
         if (leader !== null && leader !== lastLeader) metrics.leaderChanges.inc();
+        if (leader === null && electionSince === null) {
+          electionSince = { at: performance.now(), reason: lastLeader === null ? 'no leader known yet' : role === 'follower' ? `${lastLeader} stepped down or was deposed` : `no word from ${lastLeader} within an election timeout` };
+        }
+        if (leader !== null && leader !== lastLeader) {
+          const since = electionSince ?? { at: performance.now(), reason: lastLeader === null ? 'first leader this node heard of' : `leadership handed over by ${lastLeader}` };
+          elections.push({ term, leader, endedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - since.at), reason: since.reason });
+          if (elections.length > electionsKept) elections.shift();
+          log('info', 'new leader', { term, leader, previous: lastLeader, electionMs: Math.round(performance.now() - since.at), reason: since.reason });
+        }
+        if (leader !== null) electionSince = null;
         // Clients of a leader that lost its role are cut off, so Sentinel clients ask again.
         if (wasLeader && role !== 'leader') respServer?.disconnectClients();
         wasLeader = role === 'leader';
@@ -189,16 +205,23 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   );
   await transport.start();
 
-  // Follower lag and the gauges are sampled on a timer, so "ms since caught up" and /metrics stay
-  // true whether or not anyone asks for the status.
-  const caughtUpAt = new Map<NodeId, number>();
+  // Follower lag and the gauges are sampled on a timer, so /metrics stays true whether or not
+  // anyone asks for the status. Lag in ms is the age of the oldest entry a follower lacks: the
+  // leader remembers when its log first reached each sampled last index (a bounded history), so a
+  // follower a few entries behind under steady load shows milliseconds, not the time since it
+  // last held every entry.
+  const appendedAt: { index: number; at: number }[] = [];
   const sampleFollowers = (): FollowerStatus[] => {
     const raft = (engine as Engine).raft;
     const now = performance.now();
+    const last = appendedAt[appendedAt.length - 1];
+    if (last === undefined || raft.lastIndex > last.index) appendedAt.push({ index: raft.lastIndex, at: now });
+    if (appendedAt.length > lagHistoryMax) appendedAt.splice(0, appendedAt.length - lagHistoryMax);
     const followers = raft.followers().map((f) => {
       const lag = Math.max(0, raft.lastIndex - f.match);
-      if (lag === 0 || !caughtUpAt.has(f.id)) caughtUpAt.set(f.id, now);
-      const lagMs = lag === 0 ? 0 : Math.round(now - (caughtUpAt.get(f.id) as number));
+      // The first sample whose log reached past the follower's match holds an entry it lacks.
+      const oldestMissing = appendedAt.find((sample) => sample.index > f.match);
+      const lagMs = lag === 0 ? 0 : Math.round(now - (oldestMissing?.at ?? appendedAt[0]?.at ?? now));
       const lastContactMs = f.lastAckTick < 0 ? null : (raft.tickCount - f.lastAckTick) * config.tickMs;
       metrics.followerLagEntries.set({ follower: f.id }, lag);
       metrics.followerLagMs.set({ follower: f.id }, lagMs);
@@ -234,6 +257,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       checkpoints: digestCheck.checkpoints,
       alarms: digestCheck.alarms,
       digestRounds: digestCheck.rounds,
+      writesOk: metrics.writesOk,
+      readsOk: metrics.readsOk,
+      elections,
       snapshotReceive: snapshotReceive.total === 0 ? null : snapshotReceive,
     };
   };

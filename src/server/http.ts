@@ -7,6 +7,8 @@ import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
 import { sameSecret, type Security } from '../shared/security.js';
 import { encodeSnapshot } from '../storage/meta-files.js';
+import { httpCall } from '../net/http-call.js';
+import { dashboardHtml } from './dashboard.js';
 import type { Metrics } from './metrics.js';
 import type { NodeStatus } from './status.js';
 
@@ -92,13 +94,24 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     res.end(await ctx.metrics.registry.metrics());
     return;
   }
+  if (url.pathname === '/' && req.method === 'GET') {
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    res.end(dashboardHtml(ctx.nodeId));
+    return;
+  }
+  if (url.pathname === '/v1/cluster' && req.method === 'GET') return sendJson(ctx, res, 200, await clusterView(ctx));
+  if (url.pathname === '/v1/stepdown' && req.method === 'POST') {
+    await readBody(req);
+    if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, null);
+    return sendJson(ctx, res, 200, await switchover(ctx, null));
+  }
   if (url.pathname === '/v1/backup' && req.method === 'GET') return backup(ctx, res);
   if (url.pathname === '/v1/switchover' && req.method === 'POST') {
     await readBody(req);
     if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, null);
     return sendJson(ctx, res, 200, await switchover(ctx, url.searchParams.get('to')));
   }
-  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /v1/kv/{key}, /v1/status, /metrics, /v1/backup, POST /v1/switchover)`, { status: 404 });
+  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /, /v1/kv/{key}, /v1/status, /v1/cluster, /metrics, /v1/backup, POST /v1/switchover, POST /v1/stepdown)`, { status: 404 });
   const key = keyFromPath(url.pathname.slice('/v1/kv/'.length));
   switch (req.method) {
     case 'GET':
@@ -149,7 +162,7 @@ async function write(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, operation);
   const started = performance.now();
   const result = await new Promise<WriteResult>((resolve) => ctx.engine.write(encodeCommand(command), ack, needsResult, resolve));
-  ctx.metrics.writes.inc({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
+  ctx.metrics.wrote({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
   if (!result.ok) throw result.error;
   ctx.metrics.commitLatency.observe({ ack: String(ack) }, (performance.now() - started) / 1000);
   const body: Record<string, unknown> = { index: result.index, term: result.term, ack: String(ack) };
@@ -194,7 +207,7 @@ async function read(ctx: HttpContext, key: string, url: URL, req: IncomingMessag
   const consistency = parseConsistency(url.searchParams.get('consistency'), headerNumber(req, 'x-tandem-session-index') ?? 0);
   const value = await new Promise<Uint8Array | undefined>((resolve, reject) =>
     ctx.engine.read(consistency, (result) => {
-      ctx.metrics.reads.inc({ consistency: consistency.kind, outcome: result.ok ? 'ok' : result.error.code });
+      ctx.metrics.read({ consistency: consistency.kind, outcome: result.ok ? 'ok' : result.error.code });
       if (result.ok) resolve(ctx.engine.kv.get(key));
       else reject(result.error);
     }),
@@ -249,6 +262,27 @@ function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void 
     return;
   }
   sendJson(ctx, res, 500, { error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } });
+}
+
+/**
+ * Every member's status as this node can fetch it now (each node asked directly, so the view
+ * works from any node and shows a dead leader as unreachable), for the dashboard.
+ */
+async function clusterView(ctx: HttpContext): Promise<Record<string, unknown>> {
+  const self = ctx.status();
+  const nodes = await Promise.all(
+    self.members.map(async (member) => {
+      if (member.id === ctx.nodeId) return { id: member.id, reachable: true, status: self };
+      if (member.httpAddress === null) return { id: member.id, reachable: false, error: 'address not known yet' };
+      try {
+        const answer = await httpCall(member.httpAddress, 'GET', '/v1/status', { timeoutMs: 800, token: ctx.security.password, ca: ctx.security.tls?.ca ?? null });
+        return { id: member.id, reachable: true, status: JSON.parse(answer.body.toString()) as NodeStatus };
+      } catch (error) {
+        return { id: member.id, reachable: false, error: (error as Error).message };
+      }
+    }),
+  );
+  return { servedBy: ctx.nodeId, clusterId: self.clusterId, at: new Date().toISOString(), nodes };
 }
 
 /**

@@ -23,10 +23,25 @@ export class Metrics {
   readonly truncated = new Counter({ name: 'tandem_truncated_entries_total', help: 'Entries cut from the log and written to rollback/', registers: [this.registry] });
   readonly bytesSent = new Gauge({ name: 'tandem_peer_bytes_sent', help: 'Bytes sent to peers since start', registers: [this.registry] });
   readonly followerLagEntries = new Gauge({ name: 'tandem_follower_lag_entries', help: "Entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });
-  readonly followerLagMs = new Gauge({ name: 'tandem_follower_lag_ms', help: 'Milliseconds since the follower was last caught up (leader view)', labelNames: ['follower'], registers: [this.registry] });
+  readonly followerLagMs = new Gauge({ name: 'tandem_follower_lag_ms', help: 'Age in ms of the oldest entry the follower lacks (leader view, 100 ms resolution)', labelNames: ['follower'], registers: [this.registry] });
   readonly digestMismatches = new Counter({ name: 'tandem_digest_mismatches_total', help: 'Checkpoints at which a follower’s state digest differed from the leader’s', labelNames: ['follower'], registers: [this.registry] });
   readonly term = new Gauge({ name: 'tandem_term', help: 'Current term', registers: [this.registry] });
   readonly isLeader = new Gauge({ name: 'tandem_is_leader', help: '1 when this node leads', registers: [this.registry] });
   readonly commitIndex = new Gauge({ name: 'tandem_commit_index', help: 'Commit index', registers: [this.registry] });
   readonly appliedIndex = new Gauge({ name: 'tandem_applied_index', help: 'Applied index', registers: [this.registry] });
+  /** Writes and reads answered OK since start (plain numbers, for the status API and the dashboard's rates). */
+  writesOk = 0;
+  readsOk = 0;
+
+  /** Counts an answered write. */
+  wrote(labels: { ack: string; outcome: string }): void {
+    this.writes.inc(labels);
+    if (labels.outcome === 'ok') this.writesOk++;
+  }
+
+  /** Counts an answered read. */
+  read(labels: { consistency: string; outcome: string }): void {
+    this.reads.inc(labels);
+    if (labels.outcome === 'ok') this.readsOk++;
+  }
 }

@@ -347,7 +347,7 @@ export class RespServer {
       return new Promise<Buffer>((resolve, reject) => {
         const engine = this.context.engine;
         engine.read(wanted, (result) => {
-          this.context.metrics.reads.inc({ consistency: wanted.kind, outcome: result.ok ? 'ok' : result.error.code });
+          this.context.metrics.read({ consistency: wanted.kind, outcome: result.ok ? 'ok' : result.error.code });
           if (!result.ok) {
             reject(result.error);
             return;
@@ -373,7 +373,7 @@ export class RespServer {
     }
     const started = performance.now();
     const result = await new Promise<WriteResult>((resolve) => engine.write(encodeCommand(command), ack, needsResult, resolve));
-    metrics.writes.inc({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
+    metrics.wrote({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
     if (!result.ok) throw result.error;
     metrics.commitLatency.observe({ ack: String(ack) }, (performance.now() - started) / 1000);
     return { index: result.index, reply: result.reply };
@@ -605,7 +605,7 @@ export class RespServer {
     const data = args[3] as Buffer;
     decodeCommand(data);
     const result = await new Promise<WriteResult>((resolve) => engine.write(data, ack, needsResult, resolve));
-    this.context.metrics.writes.inc({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
+    this.context.metrics.wrote({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
     if (!result.ok) throw result.error;
     return resp.array([resp.integer(result.index), resp.integer(result.term), result.reply === null ? resp.nil(false) : resp.bulk(encodeReply(result.reply))]);
   }

@@ -24,6 +24,11 @@ export interface NodeStatus {
   readonly alarms: readonly DigestAlarm[];
   /** Rounds of that comparison finished so far. */
   readonly digestRounds: number;
+  /** Writes and reads this node answered OK since it started (writes count on the leader). */
+  readonly writesOk: number;
+  readonly readsOk: number;
+  /** The elections this node saw end, newest last. */
+  readonly elections: readonly ElectionRecord[];
   /** A snapshot being received, with its progress. */
   readonly snapshotReceive: { readonly from: NodeId; readonly received: number; readonly total: number } | null;
 }
@@ -33,7 +38,7 @@ export interface FollowerStatus {
   readonly id: NodeId;
   readonly matchIndex: number;
   readonly lagEntries: number;
-  /** Milliseconds since the follower last held every entry (0 when it does now). */
+  /** The age of the oldest entry the follower lacks, in ms, to within the 100 ms sampling (0 when it has every entry). */
   readonly lagMs: number;
   readonly lastContactMs: number | null;
   readonly state: string;
@@ -51,4 +56,13 @@ export interface DigestAlarm {
   readonly index: number;
   readonly digests: Readonly<Record<string, string>>;
   readonly raisedAt: string;
+}
+
+/** An election as one node saw it: from losing its leader to hearing of the next one. */
+export interface ElectionRecord {
+  readonly term: number;
+  readonly leader: string;
+  readonly endedAt: string;
+  readonly durationMs: number;
+  readonly reason: string;
 }
