@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { decodeRecord, encodeRecord } from '../src/codec/log-record.js';
 import { decodeMessage, encodeMessage } from '../src/codec/messages.js';
 import type { Entry, Message } from '../src/core/types.js';
 import { TandemError } from '../src/shared/errors.js';
@@ -81,5 +82,19 @@ describe('peer message codec', () => {
     const bytes = encodeMessage({ type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 'command', data: Buffer.from('payload') }] });
     bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0x01;
     assert.throws(() => decodeMessage(bytes), /checksum/);
+  });
+});
+
+describe('config records', () => {
+  it('carry the configuration and the entry’s own bytes (a new member’s addresses)', () => {
+    const entry: Entry = { index: 7, term: 2, kind: 'config', config: { voters: ['a', 'b'], learners: ['c'] }, data: new Uint8Array(Buffer.from('{"add":{"id":"c"}}')) };
+    const read = decodeRecord(encodeRecord(entry), 0);
+    assert.equal(read.kind, 'record');
+    if (read.kind === 'record') {
+      assert.deepEqual(read.entry.config, entry.config);
+      assert.equal(Buffer.from(read.entry.data).toString(), '{"add":{"id":"c"}}');
+    }
+    const plain = decodeRecord(encodeRecord({ ...entry, data: new Uint8Array(0) }), 0);
+    assert.ok(plain.kind === 'record' && plain.entry.data.length === 0);
   });
 });

@@ -122,6 +122,10 @@ export class LocalCluster {
   /** Starts (or restarts) a node; its stderr is collected in `output`. */
   start(id: string): ChildProcess {
     const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peersFor(id), '--http-port', String(this.httpPorts.get(id)), '--resp-port', String(this.respPorts.get(id)), '--log-format', 'json', ...this.extraFlags];
+    return this.spawnNode(id, args);
+  }
+
+  private spawnNode(id: string, args: string[]): ChildProcess {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
     this.output.set(id, '');
     const collect = (chunk: Buffer): void => {
@@ -131,6 +135,21 @@ export class LocalCluster {
     child.stderr?.on('data', collect);
     this.processes.set(id, child);
     return child;
+  }
+
+  /**
+   * Starts (or restarts) a node that is not one of the founding ids: it joins through the HTTP
+   * address of member `through` with `tandem start --join`.
+   */
+  async startJoiner(id: string, through: string): Promise<ChildProcess> {
+    if (!this.peerPorts.has(id)) {
+      this.peerPorts.set(id, await freePort());
+      this.httpPorts.set(id, await freePort());
+      this.respPorts.set(id, await freePort());
+    }
+    const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--join', `127.0.0.1:${this.httpPorts.get(through)}`, '--peer-address', `127.0.0.1:${this.peerPorts.get(id)}`];
+    args.push('--http-port', String(this.httpPorts.get(id)), '--resp-port', String(this.respPorts.get(id)), '--log-format', 'json', ...this.extraFlags);
+    return this.spawnNode(id, args);
   }
 
   /** Sends a signal and waits for the process to exit. */
@@ -183,7 +202,7 @@ export class LocalCluster {
   }
 
   async stopAll(): Promise<void> {
-    await Promise.all(this.ids.map((id) => this.kill(id, 'SIGKILL')));
+    await Promise.all([...this.processes.keys()].map((id) => this.kill(id, 'SIGKILL')));
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -3,6 +3,7 @@ import { TandemError } from '../shared/errors.js';
 import { UsageError } from './args.js';
 import { backupCommand, restoreCommand } from './backup.js';
 import { demoCommand } from './demo.js';
+import { membersCommand } from './members.js';
 import { kvCommand, statusCommand, switchoverCommand } from './kv-commands.js';
 import { simCommand } from './sim.js';
 import { startCommand } from './start.js';
@@ -15,6 +16,7 @@ Commands:
   status    show every node of a cluster
   switchover  hand leadership to a follower without losing a write
   put       write a key            get   read a key            del   delete a key
+  members   list, add, promote and remove members
   backup    copy the whole state of a running cluster to a file
   restore   seed a node of a new cluster from a backup
   sim       run the deterministic simulator over many seeds
@@ -35,6 +37,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return statusCommand(rest);
     case 'switchover':
       return switchoverCommand(rest);
+    case 'members':
+      return membersCommand(rest);
     case 'backup':
       return backupCommand(rest);
     case 'restore':

@@ -1,13 +1,14 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { PlantedBugs } from '../core/raft.js';
-import type { Ack, NodeId } from '../core/types.js';
+import type { Ack, ClusterConfig, NodeId } from '../core/types.js';
 import { Engine } from '../engine/engine.js';
 import type { Runtime } from '../engine/interfaces.js';
 import { KvStateMachine } from '../kv/machine.js';
 import { TcpTransport, type PeerAddress } from '../net/transport.js';
 import { defaultRespLimits } from '../codec/resp.js';
 import { DigestCheck } from '../server/digest-check.js';
+import { AddressBook, hostPort, Membership } from '../server/membership.js';
 import { createHttpServer } from '../server/http.js';
 import { RespServer } from '../server/resp-server.js';
 import { Metrics } from '../server/metrics.js';
@@ -25,6 +26,10 @@ export interface NodeConfig {
   readonly clusterId: string;
   readonly peers: ReadonlyMap<NodeId, PeerAddress>;
   readonly learners: readonly NodeId[];
+  /** A member's HTTP address to join the cluster through (a new member), or null. */
+  readonly join: string | null;
+  /** The configuration to start from when the data directory is empty (a joined node's); default: --peers and --learners. */
+  readonly bootstrap?: ClusterConfig;
   readonly httpHost: string;
   readonly httpPort: number;
   /** The RESP port (0: no RESP front end). */
@@ -112,14 +117,20 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   });
 
   const httpAddress = `${config.httpHost}:${config.httpPort}`;
+  // Where every member lives: --peers, plus members that joined later (kept in members.json).
+  const book = new AddressBook(join(config.dir, 'members.json'));
+  for (const [id, address] of config.peers) book.set({ id, peer: `${address.host}:${address.port}`, http: null, resp: null });
   const respAddress = config.respPort === 0 ? null : `${config.httpHost}:${config.respPort}`;
+  const own = book.get(config.id);
+  if (own !== undefined) book.set({ ...own, http: httpAddress, resp: respAddress });
   let respServer: RespServer | null = null;
+  let membership: Membership | null = null;
   let engine: Engine | null = null;
   let snapshotReceive = { from: '', received: 0, total: 0 };
   const transport = new TcpTransport({
     id: config.id,
     clusterId: config.clusterId,
-    peers: config.peers,
+    peers: new Map(book.all().map((m) => [m.id, hostPort(m.peer)])),
     httpAddress,
     respAddress: respAddress ?? '',
     security: config.security,
@@ -139,6 +150,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const elections: ElectionRecord[] = [];
   let electionSince: { at: number; reason: string } | null = null;
   const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
+  const bootstrap = config.bootstrap ?? { voters, learners: [...config.learners] };
   engine = new Engine(
     {
       raft: {
@@ -150,7 +162,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
         priority: config.priority,
         bugs: plantedBugs(log),
       },
-      bootstrap: { voters, learners: [...config.learners] },
+      bootstrap,
       tickMs: config.tickMs,
       requestTimeoutMs: config.requestTimeoutMs,
       snapshotEveryEntries: config.snapshotEveryEntries,
@@ -191,6 +203,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       stateRebuilt(applied, logEnd) {
         log('warn', 'state machine is ahead of the recovered log; rebuilding it from the snapshot and the log', { applied, logEnd });
       },
+      applied(entry) {
+        if (entry.kind === 'config') membership?.applied(entry);
+      },
       checkpoint(index, digest) {
         digestCheck.record(index, digest);
       },
@@ -204,6 +219,11 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     },
   );
   await transport.start();
+  membership = new Membership(config.id, engine, book, transport, (event, fields) => log('info', event, fields));
+  const memberIds = (): NodeId[] => {
+    const current = (engine as Engine).raft.config;
+    return [...current.voters, ...current.learners];
+  };
 
   // Follower lag and the gauges are sampled on a timer, so /metrics stays true whether or not
   // anyone asks for the status. Lag in ms is the age of the oldest entry a follower lacks: the
@@ -252,7 +272,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       lastIndex: raft.lastIndex,
       digest: kv.digest(),
       config: raft.config,
-      members: [...config.peers.keys()].map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
+      members: memberIds().map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,
       checkpoints: digestCheck.checkpoints,
       alarms: digestCheck.alarms,
@@ -268,7 +288,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     if (leader === null) return null;
     return leader === config.id ? httpAddress : (transport.httpAddresses.get(leader) ?? null);
   };
-  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, security: config.security, leaderHttpAddress: leaderHttp, status });
+  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, security: config.security, membership, leaderHttpAddress: leaderHttp, status });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpPort, config.httpHost, () => resolve());
@@ -300,7 +320,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
           commitIndex: raft.commitIndex,
           appliedIndex: kv.appliedIndex,
           followers: followers.map((f) => ({ id: f.id, respAddress: respOf(f.id), matchIndex: f.matchIndex, lastContactMs: f.lastContactMs })),
-          peers: [...config.peers.keys()].filter((id) => id !== config.id).map((id) => ({ id, respAddress: respOf(id) })),
+          peers: memberIds()
+            .filter((id) => id !== config.id)
+            .map((id) => ({ id, respAddress: respOf(id) })),
           keys: kv.size,
           readOnlyFollower: config.followerWrites === 'reject',
           uptimeSeconds: Math.floor((performance.now() - started) / 1000),
@@ -310,7 +332,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     await respServer.listen(config.respPort, config.httpHost);
   }
   engine.start();
-  log('info', 'started', { http: httpAddress, resp: respAddress, peers: Object.fromEntries([...config.peers].map(([id, a]) => [id, `${a.host}:${a.port}`])) });
+  log('info', 'started', { http: httpAddress, resp: respAddress, peers: Object.fromEntries(book.all().map((m) => [m.id, m.peer])) });
   const running = engine;
   return {
     engine: running,

@@ -6,6 +6,7 @@ import { TandemError } from '../shared/errors.js';
 import type { TlsMaterial } from '../shared/security.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { createLogger, type LogFormat } from './log.js';
+import { joinIfAsked } from './join.js';
 import { startNode, type NodeConfig } from './node.js';
 
 const flags: Record<string, FlagSpec> = {
@@ -23,6 +24,8 @@ const flags: Record<string, FlagSpec> = {
   'tls-key': { type: 'string', help: "this node's TLS private key (PEM)" },
   'tls-ca': { type: 'string', help: 'the CA (PEM) that signs every node’s certificate (default: the certificate itself, for a self-signed one)' },
   'resp-bulk-bytes-max': { type: 'int', help: 'the largest RESP bulk string accepted (bigger closes the connection)', min: 1024, max: 512 * 1024 * 1024, default: 16 * 1024 * 1024 },
+  join: { type: 'string', help: "join a running cluster through any member's HTTP address (instead of --peers); needs --peer-address" },
+  'peer-address': { type: 'string', help: "this node's own peer address HOST:PORT, with --join" },
   learners: { type: 'string', help: 'ids among --peers that are learners (non-voting), comma-separated; the same on every node', default: '' },
   'cluster-id': { type: 'string', help: 'refuse peers of any other cluster', default: 'tandem' },
   ack: { type: 'string', help: 'default ack level for writes: leader | majority | all | N', default: 'majority' },
@@ -103,8 +106,10 @@ function readTls(cert: string | undefined, key: string | undefined, ca: string |
 export function configFromFlags(argv: readonly string[]): NodeConfig | null {
   const v = parseFlags(argv, flags);
   if (v['help'] === true) return null;
-  for (const required of ['id', 'dir', 'peers', 'http-port']) if (v[required] === undefined) throw new UsageError(`--${required} is required`);
-  const peers = parsePeers(v['peers'] as string);
+  const joining = v['join'] !== undefined;
+  for (const required of ['id', 'dir', joining ? 'peer-address' : 'peers', 'http-port']) if (v[required] === undefined) throw new UsageError(`--${required} is required${joining ? ' with --join' : ''}`);
+  if (joining && v['peers'] !== undefined) throw new UsageError('give either --peers (a founding member) or --join (a new member), not both');
+  const peers = parsePeers(joining ? `${v['id'] as string}=${v['peer-address'] as string}` : (v['peers'] as string));
   const id = v['id'] as string;
   if (!peers.has(id)) throw new UsageError(`--id ${id} is not one of the ids in --peers (${[...peers.keys()].join(', ')})`);
   const learners = (v['learners'] as string).split(',').filter((x) => x !== '');
@@ -127,6 +132,7 @@ export function configFromFlags(argv: readonly string[]): NodeConfig | null {
     clusterId: v['cluster-id'] as string,
     peers,
     learners,
+    join: joining ? (v['join'] as string) : null,
     httpHost: v['http-host'] as string,
     httpPort: v['http-port'] as number,
     respPort: v['resp-port'] as number,
@@ -161,7 +167,7 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
   const format: LogFormat = (formatFlag as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const log = createLogger(config.id, format);
   let failed: Error | null = null;
-  const node = await startNode(config, log, (error) => {
+  const node = await startNode(await joinIfAsked(config, log), log, (error) => {
     failed = error;
     process.kill(process.pid, 'SIGTERM');
   });

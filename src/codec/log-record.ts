@@ -18,7 +18,8 @@ const kindsByCode: Record<number, EntryKind> = { 1: 'command', 2: 'config', 3: '
 
 /** Encodes one entry as a record. */
 export function encodeRecord(entry: Entry): Uint8Array {
-  const payload = entry.kind === 'config' ? utf8(JSON.stringify(entry.config)) : entry.data;
+  // A config record holds the new configuration and the entry's own bytes (a new member's addresses).
+  const payload = entry.kind === 'config' ? utf8(JSON.stringify(entry.data.length === 0 ? entry.config : { ...entry.config, data: Buffer.from(entry.data).toString('base64') })) : entry.data;
   const bodyBytes = bodyFixedBytes + payload.length;
   const record = new Uint8Array(recordHeaderBytes + bodyBytes);
   const view = new DataView(record.buffer);
@@ -59,19 +60,21 @@ export function decodeRecord(buffer: Uint8Array, offset: number): RecordRead {
   if (kind === undefined) return { kind: 'bad', reason: 'unknown entry kind' };
   const payload = r.raw(r.remaining);
   if (kind === 'config') {
-    const config = parseConfig(payload);
-    return { kind: 'record', entry: { index, term, kind, data: new Uint8Array(0), config }, bytes: recordHeaderBytes + bodyBytes };
+    const { config, data } = parseConfig(payload);
+    return { kind: 'record', entry: { index, term, kind, data, config }, bytes: recordHeaderBytes + bodyBytes };
   }
   return { kind: 'record', entry: { index, term, kind, data: payload }, bytes: recordHeaderBytes + bodyBytes };
 }
 
-function parseConfig(payload: Uint8Array): ClusterConfig {
-  const value = JSON.parse(fromUtf8(payload)) as { voters?: unknown; learners?: unknown };
+function parseConfig(payload: Uint8Array): { config: ClusterConfig; data: Uint8Array } {
+  const value = JSON.parse(fromUtf8(payload)) as { voters?: unknown; learners?: unknown; data?: unknown };
   const ids = (list: unknown): string[] => {
     if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) throw new TandemError(ErrorCode.corrupt, 'config record: bad member list');
     return list as string[];
   };
-  return { voters: ids(value.voters), learners: ids(value.learners) };
+  if (value.data !== undefined && typeof value.data !== 'string') throw new TandemError(ErrorCode.corrupt, 'config record: bad data');
+  const data = typeof value.data === 'string' ? new Uint8Array(Buffer.from(value.data, 'base64')) : new Uint8Array(0);
+  return { config: { voters: ids(value.voters), learners: ids(value.learners) }, data };
 }
 
 /**

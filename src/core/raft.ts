@@ -269,15 +269,18 @@ export class Raft {
     return { index: entry.index, term: entry.term };
   }
 
-  /** Proposes a one-node membership change; it takes effect when appended. */
-  changeMembership(change: MembershipChange): Proposed {
+  /**
+   * Proposes a one-node membership change; it takes effect when appended. `data` travels in the
+   * entry untouched (the node layer puts a new member's addresses there).
+   */
+  changeMembership(change: MembershipChange, data: Uint8Array = new Uint8Array(0)): Proposed {
     this.checkCanPropose();
     const pendingConfig = (this.configHistory[this.configHistory.length - 1] as { index: number }).index;
     if (pendingConfig > this.commitValue) {
       throw new TandemError(ErrorCode.membershipChangeInProgress, `the membership change at index ${pendingConfig} is not committed yet`);
     }
     const config = nextConfig(this.configValue, change, (id) => this.progress.get(id)?.match ?? 0, this.commitValue);
-    const entry = this.appendOwn('config', new Uint8Array(0), config);
+    const entry = this.appendOwn('config', data, config);
     this.awaitAck(entry, 'majority');
     return { index: entry.index, term: entry.term };
   }

@@ -160,8 +160,8 @@ export class Engine {
   }
 
   /** Proposes a one-node membership change; answered once a majority has it. */
-  changeMembership(change: MembershipChange, callback: (result: WriteResult) => void): void {
-    this.propose(() => this.raft.changeMembership(change), false, callback);
+  changeMembership(change: MembershipChange, callback: (result: WriteResult) => void, data?: Uint8Array): void {
+    this.propose(() => this.raft.changeMembership(change, data), false, callback);
   }
 
   /** Asks the core to hand leadership to `target`; throws a TandemError when it cannot. */

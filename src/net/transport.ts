@@ -59,6 +59,8 @@ interface Hello {
  */
 export class TcpTransport implements Transport {
   private readonly options: TcpTransportOptions;
+  /** The peers: those of the options, plus members added at run time (a join). */
+  private readonly peers: Map<NodeId, PeerAddress>;
   private readonly frameBytesMax: number;
   private readonly sockets = new Map<NodeId, Socket>();
   /** HTTP addresses peers told us in their handshake. */
@@ -76,6 +78,7 @@ export class TcpTransport implements Transport {
 
   constructor(options: TcpTransportOptions) {
     this.options = options;
+    this.peers = new Map(options.peers);
     this.frameBytesMax = options.frameBytesMax ?? peerFrameBytesMax;
     const secret = options.security?.clusterSecret ?? null;
     this.proofs = secret === null ? null : new ProofChecker(secret);
@@ -87,7 +90,7 @@ export class TcpTransport implements Transport {
 
   /** Listens on this node's own peer address and dials the peers it is responsible for. */
   async start(): Promise<void> {
-    const self = this.options.peers.get(this.options.id);
+    const self = this.peers.get(this.options.id);
     if (self === undefined) throw new Error(`--peers has no address for this node (${this.options.id})`);
     const tls = this.tls;
     // With TLS both sides show a certificate signed by the cluster's CA (mutual TLS).
@@ -100,7 +103,22 @@ export class TcpTransport implements Transport {
       this.server?.once('error', reject);
       this.server?.listen(self.port, self.host, () => resolve());
     });
-    for (const id of this.options.peers.keys()) if (id !== this.options.id && this.options.id < id) this.dial(id, reconnectMsMin);
+    for (const id of this.peers.keys()) if (id !== this.options.id && this.options.id < id) this.dial(id, reconnectMsMin);
+  }
+
+  /** A member added at run time: from now on its handshake is accepted, and dialled when it is ours to dial. */
+  addPeer(id: NodeId, address: PeerAddress): void {
+    const known = this.peers.get(id);
+    if (id === this.options.id || (known !== undefined && known.host === address.host && known.port === address.port)) return;
+    this.peers.set(id, address);
+    if (this.server !== null && this.options.id < id) this.dial(id, reconnectMsMin);
+  }
+
+  /** A member removed: its link is closed and not dialled again. */
+  removePeer(id: NodeId): void {
+    if (id === this.options.id || !this.peers.delete(id)) return;
+    this.sockets.get(id)?.destroy();
+    this.sockets.delete(id);
   }
 
   send(message: Message): void {
@@ -155,8 +173,8 @@ export class TcpTransport implements Transport {
   }
 
   private dial(id: NodeId, backoffMs: number): void {
-    if (this.closed) return;
-    const address = this.options.peers.get(id) as PeerAddress;
+    const address = this.peers.get(id);
+    if (this.closed || address === undefined) return;
     const tls = this.tls;
     const socket: Socket =
       tls === null ? connect({ host: address.host, port: address.port }) : tlsConnect({ host: address.host, port: address.port, key: tls.key, cert: tls.cert, ca: tls.ca, servername: isIP(address.host) === 0 ? address.host : undefined });
@@ -252,7 +270,7 @@ export class TcpTransport implements Transport {
       this.refusedLog('it belongs to another cluster', { theirCluster: hello.clusterId, ourCluster: this.options.clusterId, peer: hello.from });
       return null;
     }
-    if (typeof hello.from !== 'string' || typeof hello.to !== 'string' || !this.options.peers.has(hello.from) || hello.from === this.options.id) {
+    if (typeof hello.from !== 'string' || typeof hello.to !== 'string' || !this.peers.has(hello.from) || hello.from === this.options.id) {
       this.refusedLog('its node id is not one of our peers', { peer: hello.from });
       return null;
     }

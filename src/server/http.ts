@@ -9,6 +9,7 @@ import { sameSecret, type Security } from '../shared/security.js';
 import { encodeSnapshot } from '../storage/meta-files.js';
 import { httpCall } from '../net/http-call.js';
 import { dashboardHtml } from './dashboard.js';
+import type { Member, Membership } from './membership.js';
 import type { Metrics } from './metrics.js';
 import type { NodeStatus } from './status.js';
 
@@ -18,6 +19,8 @@ export interface HttpContext {
   readonly nodeId: NodeId;
   readonly defaultAck: Ack;
   readonly metrics: Metrics;
+  /** Adds, promotes and removes members; lists them. */
+  readonly membership: Membership;
   /** The bearer token (the client password) every request must carry, and TLS. */
   readonly security: Security;
   /** The leader's HTTP address ("host:port"), or null when no leader is known. */
@@ -106,6 +109,8 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     return sendJson(ctx, res, 200, await switchover(ctx, null));
   }
   if (url.pathname === '/v1/backup' && req.method === 'GET') return backup(ctx, res);
+  if (url.pathname === '/v1/members' && req.method === 'GET') return sendJson(ctx, res, 200, ctx.membership.list());
+  if (url.pathname.startsWith('/v1/members/') && req.method === 'POST') return members(ctx, req, res, url);
   if (url.pathname === '/v1/switchover' && req.method === 'POST') {
     await readBody(req);
     if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, null);
@@ -172,11 +177,11 @@ async function write(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
 }
 
 /** Sends a write to the leader's HTTP API and relays its answer. */
-async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, operation: Operation | null): Promise<void> {
+async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, operation: Operation | Uint8Array | null): Promise<void> {
   const leader = ctx.leaderHttpAddress();
   if (leader === null) throw new TandemError(ErrorCode.notLeader, `node ${ctx.nodeId} knows no leader right now; retry shortly`, { leader: null });
   const [host, port] = splitAddress(leader);
-  const body = operation?.op === 'put' ? operation.value : new Uint8Array(0);
+  const body = operation instanceof Uint8Array ? operation : operation?.op === 'put' ? operation.value : new Uint8Array(0);
   await new Promise<void>((resolve, reject) => {
     const headers: Record<string, string> = { 'content-length': String(body.length), 'x-tandem-forwarded-by': ctx.nodeId };
     for (const name of ['x-tandem-client-id', 'x-tandem-seq', 'content-type', 'authorization']) {
@@ -262,6 +267,34 @@ function sendError(ctx: HttpContext, res: ServerResponse, error: unknown): void 
     return;
   }
   sendJson(ctx, res, 500, { error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } });
+}
+
+/** POST /v1/members/join (JSON member), /v1/members/promote?id=, /v1/members/remove?id=: on the leader. */
+async function members(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const body = await readBody(req);
+  if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, body);
+  const action = url.pathname.slice('/v1/members/'.length);
+  const id = url.searchParams.get('id') ?? '';
+  switch (action) {
+    case 'join': {
+      let member: Member;
+      try {
+        member = JSON.parse(Buffer.from(body).toString()) as Member;
+      } catch {
+        throw new TandemError(ErrorCode.badRequest, 'the join request must be JSON {"id","peer","http","resp"}');
+      }
+      if (typeof member.id !== 'string' || typeof member.peer !== 'string') throw new TandemError(ErrorCode.badRequest, 'the join request needs "id" and "peer"');
+      return sendJson(ctx, res, 200, { clusterId: ctx.status().clusterId, ...(await ctx.membership.join({ id: member.id, peer: member.peer, http: member.http ?? null, resp: member.resp ?? null })) });
+    }
+    case 'promote':
+      await ctx.membership.promote(id);
+      return sendJson(ctx, res, 200, ctx.membership.list());
+    case 'remove':
+      await ctx.membership.remove(id);
+      return sendJson(ctx, res, 200, ctx.membership.list());
+    default:
+      throw new TandemError(ErrorCode.badRequest, `no such membership action '${action}' (join, promote, remove)`, { status: 404 });
+  }
 }
 
 /**
