@@ -214,7 +214,16 @@ export class Engine {
   }
 
   private processReady(): void {
-    if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
+    const unwritten = this.takeReady();
+    if (unwritten !== null) this.afterPersist(unwritten);
+  }
+
+  /**
+   * Takes the core's next Ready and starts its write. Returns it when there is nothing to
+   * write (the caller handles it at once), null when its write is under way or there is none.
+   */
+  private takeReady(): Ready | null {
+    if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return null;
     const ready = this.raft.ready();
     // A received snapshot is the latest one from now on, even before it is on disk.
     if (ready.snapshot !== null) this.latestSnapshot = ready.snapshot;
@@ -232,11 +241,7 @@ export class Engine {
       sync: ready.mustSync || save !== null,
     };
     if (ready.truncated.length > 0) this.observer.truncated?.(ready.truncated);
-    const nothingToWrite = !work.sync && work.rollback.length === 0;
-    if (nothingToWrite) {
-      this.afterPersist(ready);
-      return;
-    }
+    if (!work.sync && work.rollback.length === 0) return ready;
     this.persisting = true;
     this.storage.persist(work, (error) => {
       if (this.halted) return;
@@ -248,10 +253,16 @@ export class Engine {
       this.observer.persisted?.(work);
       this.afterPersist(ready);
     });
+    return null;
   }
 
   private afterPersist(ready: Ready): void {
     for (const message of ready.messages) this.sendMessage(message);
+    this.raft.persisted(ready);
+    // The next batch goes to disk now, while this one is applied and answered: the disk and the
+    // CPU work side by side. Its own apply waits for its write, so applies keep their order; a
+    // batch with nothing to write is handled right after this one instead.
+    const unwritten = this.takeReady();
     if (ready.snapshot !== null) {
       this.kv.restore(ready.snapshot.data);
       this.observer.snapshotInstalled?.(ready.snapshot.meta, this.kv.digest());
@@ -277,10 +288,10 @@ export class Engine {
       const message = `node ${this.id} lost leadership before the write at index ${abandoned.index} reached its ack level; it may still commit`;
       pending.callback({ ok: false, error: new TandemError(ErrorCode.leaderChanged, message, { index: abandoned.index, term: abandoned.term, leader: this.raft.leader }) });
     }
-    this.raft.persisted(ready);
     if (ready.snapshot !== null) this.raft.applied(ready.snapshot.meta.index);
     this.raft.applied(this.kv.appliedIndex);
     this.maybeSnapshot();
+    if (unwritten !== null) this.afterPersist(unwritten);
     this.afterInput();
   }
 
