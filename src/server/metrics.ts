@@ -14,7 +14,7 @@ export class Metrics {
   });
   readonly fsyncLatency = new Histogram({
     name: 'tandem_fsync_seconds',
-    help: 'Duration of each log fdatasync',
+    help: 'Duration of each durable write of a batch to the log (an O_DSYNC write: data and size on disk when it returns)',
     buckets: [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });

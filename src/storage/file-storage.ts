@@ -1,4 +1,4 @@
-import { existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, encodeRecord } from '../codec/log-record.js';
@@ -12,7 +12,7 @@ import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot } from
 export interface FileStorageOptions {
   /** A new segment starts once the current one holds this many bytes. */
   readonly segmentBytesMax?: number;
-  /** Called with the duration of each fdatasync, for metrics. */
+  /** Called with the duration of each durable batch write (O_DSYNC), for metrics. */
   readonly onSync?: (ms: number) => void;
 }
 
@@ -53,6 +53,8 @@ export class FileStorage implements Storage {
   private segments: Segment[];
   private active: FileHandle | null = null;
   private busy = false;
+  /** A truncation of the active segment not yet synced (O_DSYNC covers writes, not ftruncate). */
+  private truncatedUnsynced = false;
 
   private constructor(dir: string, segments: Segment[], options: FileStorageOptions) {
     this.dir = dir;
@@ -116,12 +118,15 @@ export class FileStorage implements Storage {
     const first = work.entries[0];
     const cutFrom = Math.min(work.truncateFrom ?? Infinity, first?.index ?? Infinity);
     if (cutFrom !== Infinity) await this.cutFrom(cutFrom);
-    if (work.entries.length > 0) await this.append(work.entries);
-    if (work.sync && this.active !== null) {
+    if (work.entries.length > 0) {
+      // The active segment is opened with O_DSYNC: each write returns once its bytes (and the
+      // file's new size) are on disk, one system call where write + fdatasync took two.
       const started = performance.now();
-      await this.active.datasync();
+      await this.append(work.entries);
       this.onSync(performance.now() - started);
     }
+    if (work.sync && this.truncatedUnsynced && this.active !== null) await this.active.datasync();
+    this.truncatedUnsynced = false;
   }
 
   private async writeRollback(entries: readonly Entry[]): Promise<void> {
@@ -185,6 +190,7 @@ export class FileStorage implements Storage {
     // No fsync here: a truncation always comes with the Ready's own fsync of this segment.
     const handle = await this.activeHandle();
     await handle.truncate(bytes);
+    this.truncatedUnsynced = true;
     segment.offsets = segment.offsets.slice(0, keep);
     segment.bytes = bytes;
   }
@@ -210,7 +216,8 @@ export class FileStorage implements Storage {
       const record = encodeRecord(entry);
       if (segment.bytes + batchBytes + record.length > this.segmentBytesMax && segment.offsets.length + batch.length > 0) {
         await this.writeRecords(segment, batch, batchBytes);
-        if (this.active !== null) await this.active.datasync();
+        if (this.truncatedUnsynced && this.active !== null) await this.active.datasync();
+        this.truncatedUnsynced = false;
         segment = await this.startSegment(entry.index);
         batch = [];
         batchBytes = 0;
@@ -240,7 +247,7 @@ export class FileStorage implements Storage {
     await this.active?.close();
     this.active = null;
     const segment: Segment = { firstIndex, path: join(this.dir, 'log', `segment-${pad(firstIndex)}.log`), offsets: [], bytes: 0 };
-    this.active = await open(segment.path, 'w+');
+    this.active = await open(segment.path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC);
     this.segments.push(segment);
     await fsyncDir(join(this.dir, 'log'));
     return segment;
@@ -249,7 +256,7 @@ export class FileStorage implements Storage {
   private async activeHandle(): Promise<FileHandle> {
     if (this.active === null) {
       const segment = this.segments[this.segments.length - 1] as Segment;
-      this.active = await open(segment.path, 'r+');
+      this.active = await open(segment.path, constants.O_RDWR | constants.O_DSYNC);
     }
     return this.active;
   }
