@@ -8,7 +8,7 @@ const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], 
 
 describe('the tandem command', () => {
   it('every command has --help', () => {
-    for (const command of ['start', 'demo', 'status', 'switchover', 'put', 'get', 'del', 'sim']) {
+    for (const command of ['start', 'demo', 'status', 'switchover', 'put', 'get', 'del', 'sim', 'members', 'backup', 'restore']) {
       const result = run(command, '--help');
       assert.equal(result.status, 0, `${command}: ${result.stderr}`);
       assert.match(result.stdout, /--/, `${command} --help lists flags`);
@@ -27,11 +27,48 @@ describe('the tandem command', () => {
       [['sim', '--bug', 'nope'], /--bug must be/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['put', 'only-a-key'], /needs KEY VALUE/],
+      [['start', '--join', '127.0.0.1:8001', '--id', 'n4', '--dir', '/tmp/x', '--http-port', '8004'], /--peer-address is required with --join/],
+      [['start', '--config', '/nonexistent/tandem.json'], /--config: cannot read \/nonexistent\/tandem.json/],
+      [['members', 'frob'], /unknown members action 'frob'/],
     ];
     for (const [args, message] of cases) {
       const result = run(...args);
       assert.equal(result.status, 2, `${args.join(' ')} exits 2: ${result.stderr}`);
       assert.match(result.stderr, message);
+    }
+  });
+
+  it('reads flags from a --config file, with the command line overriding it', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { configFromFlags } = await import('../src/cli/start.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-config-'));
+    const file = join(dir, 'n1.json');
+    writeFileSync(file, JSON.stringify({ id: 'n1', dir: '/var/lib/tandem/n1', peers: 'n1=10.0.0.1:7001,n2=10.0.0.2:7001,n3=10.0.0.3:7001', 'http-port': 8001, 'resp-port': 6379, ack: 'all' }));
+    const config = configFromFlags(['--config', file, '--ack', 'majority']);
+    assert.ok(config !== null);
+    assert.equal(config.id, 'n1');
+    assert.equal(config.httpPort, 8001);
+    assert.equal(config.respPort, 6379);
+    assert.equal(config.peers.size, 3);
+    assert.equal(config.ack, 'majority', 'the command line wins');
+    writeFileSync(file, JSON.stringify({ id: 'n1', colour: 'blue' }));
+    assert.throws(() => configFromFlags(['--config', file]), /names 'colour', which is not a flag of tandem start/);
+  });
+
+  it('the three-host deployment files name only real flags', async () => {
+    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { configFromFlags } = await import('../src/cli/start.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-deploy-'));
+    for (const id of ['n1', 'n2', 'n3']) {
+      const settings = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'three-hosts', `${id}.json`), 'utf8')) as Record<string, unknown>;
+      // The secret and certificate files live on the hosts, not here.
+      for (const key of ['password-file', 'cluster-secret-file', 'tls-cert', 'tls-key', 'tls-ca']) delete settings[key];
+      writeFileSync(join(dir, `${id}.json`), JSON.stringify(settings));
+      const config = configFromFlags(['--config', join(dir, `${id}.json`)]);
+      assert.equal(config?.id, id);
+      assert.equal(config?.peers.size, 3);
     }
   });
 });

@@ -5,7 +5,7 @@ import { httpCall } from '../net/http-call.js';
 import { AddressBook, hostPort, type MemberView } from '../server/membership.js';
 import { UsageError } from './args.js';
 import type { Logger } from './log.js';
-import type { NodeConfig } from './node.js';
+import { advertisedHost, type NodeConfig } from './node.js';
 
 /** How long a new member keeps asking to be let in. */
 const joinTimeoutMs = 60_000;
@@ -26,7 +26,8 @@ export async function joinIfAsked(config: NodeConfig, log: Logger): Promise<Node
     log('info', 'already joined; starting with the members known', { members: book.all().map((m) => m.id) });
     return { ...config, peers: new Map(book.all().map((m) => [m.id, hostPort(m.peer)])) };
   }
-  const request = { id: config.id, peer: `${self.host}:${self.port}`, http: `${config.httpHost}:${config.httpPort}`, resp: config.respPort === 0 ? null : `${config.httpHost}:${config.respPort}` };
+  const host = advertisedHost(config);
+  const request = { id: config.id, peer: `${self.host}:${self.port}`, http: `${host}:${config.httpPort}`, resp: config.respPort === 0 ? null : `${host}:${config.respPort}` };
   const deadline = performance.now() + joinTimeoutMs;
   let last = '';
   while (performance.now() < deadline) {

@@ -78,6 +78,16 @@ const realRuntime: Runtime = {
 };
 
 /**
+ * The host other nodes and clients are told to use for this node's HTTP and RESP ports: the
+ * listen address, unless that is a wildcard (0.0.0.0, ::), then the host of this node's own peer
+ * address — the name the other nodes already reach it by.
+ */
+export function advertisedHost(config: Pick<NodeConfig, 'httpHost' | 'peers' | 'id'>): string {
+  if (config.httpHost !== '0.0.0.0' && config.httpHost !== '::' && config.httpHost !== '') return config.httpHost;
+  return config.peers.get(config.id)?.host ?? config.httpHost;
+}
+
+/**
  * Test-only: TANDEM_PLANTED_BUG=ack-majority|up-to-date|current-term|session breaks the protocol
  * on purpose, so the fault-injection harness can show that its checks catch a broken build.
  */
@@ -116,11 +126,12 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     ms: Math.round(performance.now() - started),
   });
 
-  const httpAddress = `${config.httpHost}:${config.httpPort}`;
+  const host = advertisedHost(config);
+  const httpAddress = `${host}:${config.httpPort}`;
   // Where every member lives: --peers, plus members that joined later (kept in members.json).
   const book = new AddressBook(join(config.dir, 'members.json'));
   for (const [id, address] of config.peers) book.set({ id, peer: `${address.host}:${address.port}`, http: null, resp: null });
-  const respAddress = config.respPort === 0 ? null : `${config.httpHost}:${config.respPort}`;
+  const respAddress = config.respPort === 0 ? null : `${host}:${config.respPort}`;
   const own = book.get(config.id);
   if (own !== undefined) book.set({ ...own, http: httpAddress, resp: respAddress });
   let respServer: RespServer | null = null;

@@ -14,7 +14,7 @@ const flags: Record<string, FlagSpec> = {
   dir: { type: 'string', help: 'data directory (log, snapshots, state, rollback/)' },
   peers: { type: 'string', help: 'every node of the cluster, this one included: ID=HOST:PORT,… (peer ports)' },
   'http-port': { type: 'int', help: 'HTTP API port', min: 1, max: 65535 },
-  'http-host': { type: 'string', help: 'HTTP API address to listen on', default: '127.0.0.1' },
+  'http-host': { type: 'string', help: 'address the HTTP and RESP ports listen on (with 0.0.0.0, other nodes are told the host of this node’s --peers entry)', default: '127.0.0.1' },
   'resp-port': { type: 'int', help: 'Redis-protocol (RESP) port, on the --http-host address (0: none)', min: 0, max: 65535, default: 0 },
   'cluster-name': { type: 'string', help: 'the master name Sentinel clients ask for', default: 'tandem' },
   'follower-writes': { type: 'string', help: 'what a write sent to a follower does: forward (to the leader) | reject (READONLY)', default: 'forward' },
@@ -24,6 +24,7 @@ const flags: Record<string, FlagSpec> = {
   'tls-key': { type: 'string', help: "this node's TLS private key (PEM)" },
   'tls-ca': { type: 'string', help: 'the CA (PEM) that signs every node’s certificate (default: the certificate itself, for a self-signed one)' },
   'resp-bulk-bytes-max': { type: 'int', help: 'the largest RESP bulk string accepted (bigger closes the connection)', min: 1024, max: 512 * 1024 * 1024, default: 16 * 1024 * 1024 },
+  config: { type: 'string', help: 'a JSON file of flags ({"id": "n1", "peers": "…", …}); command-line flags override it' },
   join: { type: 'string', help: "join a running cluster through any member's HTTP address (instead of --peers); needs --peer-address" },
   'peer-address': { type: 'string', help: "this node's own peer address HOST:PORT, with --join" },
   learners: { type: 'string', help: 'ids among --peers that are learners (non-voting), comma-separated; the same on every node', default: '' },
@@ -102,8 +103,37 @@ function readTls(cert: string | undefined, key: string | undefined, ca: string |
   return { cert: Buffer.from(certText), key: Buffer.from(readText('--tls-key', key)), ca: Buffer.from(ca === undefined ? certText : readText('--tls-ca', ca)) };
 }
 
+/**
+ * --config FILE: a JSON object whose keys are flag names ({"id": "n1", "http-port": 8001, …}).
+ * They come first, so flags on the command line override them.
+ */
+function configFileFlags(argv: readonly string[]): string[] {
+  const at = argv.findIndex((arg) => arg === '--config' || arg.startsWith('--config='));
+  if (at === -1) return [];
+  const arg = argv[at] as string;
+  const file = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[at + 1];
+  if (file === undefined) throw new UsageError('--config needs a file');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readText('--config', file));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--config: ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`--config: ${file} must hold one JSON object of flag names and values`);
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(parsed)) {
+    if (name === 'config' || flags[name] === undefined) throw new UsageError(`--config: ${file} names '${name}', which is not a flag of tandem start`);
+    if (value === true && flags[name]?.type === 'switch') out.push(`--${name}`);
+    else if (typeof value === 'string' || typeof value === 'number') out.push(`--${name}=${String(value)}`);
+    else throw new UsageError(`--config: ${file}: '${name}' must be a string or a number`);
+  }
+  return out;
+}
+
 /** Turns flags into a node configuration; throws a UsageError naming the problem. */
-export function configFromFlags(argv: readonly string[]): NodeConfig | null {
+export function configFromFlags(commandLine: readonly string[]): NodeConfig | null {
+  const argv = [...configFileFlags(commandLine), ...commandLine];
   const v = parseFlags(argv, flags);
   if (v['help'] === true) return null;
   const joining = v['join'] !== undefined;
