@@ -74,6 +74,7 @@ class Client {
   private nextSlot = 0;
   private flushedSlot = 0;
   private paused = false;
+  private corked = false;
 
   constructor(
     readonly socket: Socket,
@@ -174,6 +175,15 @@ class Client {
       out.push(reply);
     }
     if (out.length === 0 || this.socket.destroyed) return;
+    // Replies finished in one turn of the event loop (a batch of acks) leave in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
     if (this.closing && this.flushedSlot === this.nextSlot) this.socket.end();
   }
