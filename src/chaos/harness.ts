@@ -357,6 +357,8 @@ async function check(
   const history = [...ops.filter((op) => op.input.op === 'get' || op.ret !== Number.POSITIVE_INFINITY || seen.has(`${op.key}=${(op.input as { value: string }).value}`)), ...finalReads];
   const verdict = checkKeyValueHistory(history, 2_000_000);
   if (verdict.violations.length > 0) violations.push(`not linearizable on keys ${verdict.violations.join(', ')}`);
+  // As in the simulator, a history the search could not decide within its budget is not a pass.
+  if (verdict.unknown.length > 0) violations.push(`linearizability undecided on keys ${verdict.unknown.join(', ')}`);
   // Every entry in rollback/ is reported with the ack level it had been acknowledged at.
   const rollback = { entries: 0, leaderAcked: 0, unacknowledged: 0, violations: [] as string[] };
   for (const id of ids) {
