@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RespErrorReply, type RespValue } from '../codec/resp.js';
 import { decodeCommand } from '../kv/commands.js';
@@ -77,7 +78,8 @@ const backoffMs = 20;
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const prng = new Prng(options.seed);
   const ids = Array.from({ length: options.nodes }, (_, k) => `c${k + 1}`);
-  const env = { ...process.env, TANDEM_PLANTED_BUG: options.bug ?? '' };
+  const faultDir = mkdtempSync(join(tmpdir(), 'tandem-chaos-faults-'));
+  const env = { ...process.env, TANDEM_PLANTED_BUG: options.bug ?? '', TANDEM_FAULT_FILE: join(faultDir, '{id}.json') };
   const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), '--snapshot-every', '2000'], env);
   await cluster.init();
   for (const id of ids) cluster.start(id);
@@ -177,7 +179,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const nemesis = async (): Promise<void> => {
     while (now() < ends - 3000) {
       await sleep(500 + prng.int(0, 1000 - 1));
-      const fault = await injectFault(cluster, prng, ids, down, paused, options.faults ?? faultKinds);
+      const fault = await injectFault(cluster, prng, ids, down, paused, options.faults ?? faultKinds, faultDir);
       if (fault === null) continue;
       const record: FaultRecord = { name: fault.name, nodes: fault.nodes, startMs: Math.round(now()), endMs: -1 };
       faults.push(record);
@@ -194,6 +196,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all([nemesis(), ...Array.from({ length: options.clients }, (_, w) => worker(w))]);
     // Heal everything: links, paused and dead nodes; then every node must converge.
     cluster.healAll();
+    for (const id of ids) writeFileSync(join(faultDir, `${id}.json`), '{}');
     for (const id of paused) cluster.processes.get(id)?.kill('SIGCONT');
     for (const id of down) cluster.start(id);
     let converged = true;
@@ -205,11 +208,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return await check(cluster, options, ids, ops, writes, faults, killsOfLeader, counts, converged, now);
   } finally {
     await cluster.stopAll();
+    rmSync(faultDir, { recursive: true, force: true });
   }
 }
 
 /** The faults the nemesis draws from. */
-export const faultKinds = ['kill-leader', 'kill-follower', 'kill-majority', 'pause-leader', 'pause-node', 'isolate-leader', 'isolate-node', 'split', 'bridge', 'one-way', 'slow-links', 'switchover'] as const;
+export const faultKinds = ['kill-leader', 'kill-follower', 'kill-majority', 'pause-leader', 'pause-node', 'isolate-leader', 'isolate-node', 'split', 'bridge', 'one-way', 'slow-links', 'disk-full', 'slow-disk', 'switchover'] as const;
 
 interface Fault {
   readonly name: string;
@@ -226,7 +230,7 @@ async function leaderOf(cluster: ChaosCluster, among: readonly string[]): Promis
 }
 
 /** Picks and injects one fault; returns how to heal it (null when none applies right now). */
-async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly string[], down: Set<string>, paused: Set<string>, kinds: readonly string[]): Promise<Fault | null> {
+async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly string[], down: Set<string>, paused: Set<string>, kinds: readonly string[], faultDir: string): Promise<Fault | null> {
   const leader = await leaderOf(cluster, ids);
   const pick = <T>(list: readonly T[]): T => list[prng.int(0, list.length - 1)] as T;
   const shuffled = [...ids].sort(() => prng.float() - 0.5);
@@ -285,6 +289,13 @@ async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly stri
       const victim = target;
       for (const other of ids) if (other !== victim) cluster.blackholeFrom(victim, other);
       return { name: 'one-way (leader cannot send)', nodes: [victim], heal };
+    }
+    case 'disk-full':
+    case 'slow-disk': {
+      const victim = kind === 'disk-full' && prng.chance(0.5) ? target : pick(ids);
+      const fault = kind === 'disk-full' ? { full: true } : { writeDelayMs: 20 + prng.int(0, 60) };
+      writeFileSync(join(faultDir, `${victim}.json`), JSON.stringify(fault));
+      return { name: kind, nodes: [victim], heal: async () => writeFileSync(join(faultDir, `${victim}.json`), '{}') };
     }
     case 'slow-links': {
       cluster.delayAll(20 + prng.int(0, 40 - 1));

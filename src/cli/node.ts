@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlantedBugs } from '../core/raft.js';
 import type { Ack, ClusterConfig, NodeId } from '../core/types.js';
@@ -14,7 +15,7 @@ import { RespServer } from '../server/resp-server.js';
 import { Metrics } from '../server/metrics.js';
 import type { ElectionRecord, FollowerStatus, NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
-import { FileStorage } from '../storage/file-storage.js';
+import { FileStorage, type DiskFaults } from '../storage/file-storage.js';
 import { LmdbStore } from '../storage/lmdb-store.js';
 import type { Security } from '../shared/security.js';
 import type { Logger } from './log.js';
@@ -88,6 +89,38 @@ export function advertisedHost(config: Pick<NodeConfig, 'httpHost' | 'peers' | '
 }
 
 /**
+ * Test-only: TANDEM_FAULT_FILE names a JSON file {"writeDelayMs": n, "full": true|false} ("{id}"
+ * in the name is replaced by the node's id) that the log's writer reads whenever it changes, to
+ * delay each write or fail it as a full disk would.
+ */
+function injectedDiskFaults(log: Logger, id: NodeId): (() => DiskFaults) | undefined {
+  const pattern = process.env['TANDEM_FAULT_FILE'];
+  if (pattern === undefined || pattern === '') return undefined;
+  const file = pattern.replaceAll('{id}', id);
+  log('warn', 'disk faults can be injected through TANDEM_FAULT_FILE (test only)', { file });
+  let cached: DiskFaults = { writeDelayMs: 0, full: false };
+  let seen = '';
+  return () => {
+    let stamp: string;
+    try {
+      const stat = statSync(file);
+      stamp = `${stat.mtimeMs}/${stat.size}`;
+    } catch {
+      stamp = 'none';
+    }
+    if (stamp === seen) return cached;
+    seen = stamp;
+    try {
+      const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<DiskFaults>;
+      cached = { writeDelayMs: Number(value.writeDelayMs ?? 0) || 0, full: value.full === true };
+    } catch {
+      cached = { writeDelayMs: 0, full: false };
+    }
+    return cached;
+  };
+}
+
+/**
  * Test-only: TANDEM_PLANTED_BUG=ack-majority|up-to-date|current-term|session breaks the protocol
  * on purpose, so the fault-injection harness can show that its checks catch a broken build.
  */
@@ -110,7 +143,7 @@ function plantedBugs(log: Logger): PlantedBugs {
 export async function startNode(config: NodeConfig, log: Logger, onFatal: (error: Error) => void): Promise<RunningNode> {
   const metrics = new Metrics();
   const started = performance.now();
-  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000) });
+  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000), faults: injectedDiskFaults(log, config.id) });
   if (report.tornBytesCut > 0) log('warn', 'torn tail cut at recovery', { file: report.tornFile, bytes: report.tornBytesCut });
   const store = new LmdbStore(join(config.dir, 'state'), (error) => {
     log('error', 'the state store could not commit; the node stops', { error: error.message });
@@ -158,6 +191,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const digestCheck = new DigestCheck(config.id, metrics, (level, event, fields) => log(level, event, fields));
   let lastLeader: NodeId | null = null;
   let wasLeader = false;
+  let diskProblem: string | null = null;
   const elections: ElectionRecord[] = [];
   let electionSince: { at: number; reason: string } | null = null;
   const voters = [...config.peers.keys()].filter((id) => !config.learners.includes(id));
@@ -223,6 +257,14 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       snapshotInstalled(meta) {
         log('info', 'snapshot installed', { index: meta.index, term: meta.term });
       },
+      storageStalled(error) {
+        diskProblem = `${error.message}; not acknowledging anything until the write succeeds (retried every second)`;
+        log('error', 'the log cannot be written: disk full; the node stops acknowledging until space returns', { error: error.message });
+      },
+      storageRecovered() {
+        diskProblem = null;
+        log('info', 'the log can be written again; the node carries on', {});
+      },
       fatal(error) {
         log('error', 'storage failed; the node stops', { error: error.message });
         onFatal(error);
@@ -285,6 +327,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       config: raft.config,
       members: memberIds().map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,
+      diskProblem,
       checkpoints: digestCheck.checkpoints,
       alarms: digestCheck.alarms,
       digestRounds: digestCheck.rounds,

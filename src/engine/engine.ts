@@ -42,6 +42,9 @@ export interface EngineObserver {
   stateRebuilt?(applied: number, logEnd: number): void;
   persisted?(work: PersistWork): void;
   fatal?(error: Error): void;
+  /** A write failed for want of space; nothing is acknowledged until a retry succeeds. */
+  storageStalled?(error: Error): void;
+  storageRecovered?(): void;
 }
 
 interface PendingWrite {
@@ -56,6 +59,15 @@ interface PendingWrite {
 interface PendingRead {
   readonly callback: (result: ReadResult) => void;
   readonly cancelTimer: () => void;
+}
+
+/** How often a write that failed for want of space is tried again. */
+const storageRetryMs = 1000;
+
+/** ENOSPC or EDQUOT: the environment may recover (space freed), unlike a failing disk. */
+function isOutOfSpace(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**
@@ -243,17 +255,34 @@ export class Engine {
     if (ready.truncated.length > 0) this.observer.truncated?.(ready.truncated);
     if (!work.sync && work.rollback.length === 0) return ready;
     this.persisting = true;
+    this.writeBatch(work, ready, false);
+    return null;
+  }
+
+  /**
+   * Writes one batch. A full disk is not fatal: the batch is written again every second, and
+   * until it lands nothing new is persisted, sent or acknowledged (so a leader falls silent and
+   * loses its role); any other storage error stops the node.
+   */
+  private writeBatch(work: PersistWork, ready: Ready, stalled: boolean): void {
     this.storage.persist(work, (error) => {
       if (this.halted) return;
+      if (error !== null && isOutOfSpace(error)) {
+        if (!stalled) this.observer.storageStalled?.(error);
+        this.runtime.setTimeout(() => {
+          if (!this.halted) this.writeBatch(work, ready, true);
+        }, storageRetryMs);
+        return;
+      }
       this.persisting = false;
       if (error !== null) {
         this.fail(error);
         return;
       }
+      if (stalled) this.observer.storageRecovered?.();
       this.observer.persisted?.(work);
       this.afterPersist(ready);
     });
-    return null;
   }
 
   private afterPersist(ready: Ready): void {

@@ -18,6 +18,8 @@ export interface NodeStatus {
   readonly members: readonly { readonly id: NodeId; readonly httpAddress: string | null }[];
   /** The leader's view of each follower (empty on other nodes). */
   readonly followers: readonly FollowerStatus[];
+  /** Why the node cannot write its log right now (a full disk), or null. */
+  readonly diskProblem: string | null;
   /** The state digest at the latest checkpoint indexes (every --digest-every entries), newest last. */
   readonly checkpoints: readonly Checkpoint[];
   /** Replica consistency alarms this node raised (a leader compares its followers' checkpoints with its own). */

@@ -12,6 +12,8 @@ import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot } from
 export interface FileStorageOptions {
   /** A new segment starts once the current one holds this many bytes. */
   readonly segmentBytesMax?: number;
+  /** Fault injection for the test harness: a delay before each write, or a full disk. */
+  readonly faults?: () => DiskFaults;
   /** Called with the duration of each durable batch write (O_DSYNC), for metrics. */
   readonly onSync?: (ms: number) => void;
 }
@@ -32,6 +34,12 @@ interface Segment {
   /** Byte offset of each record, in index order. */
   offsets: number[];
   bytes: number;
+}
+
+/** Disk faults the harness can inject (see TANDEM_FAULT_FILE in the node). */
+export interface DiskFaults {
+  readonly writeDelayMs: number;
+  readonly full: boolean;
 }
 
 const defaultSegmentBytesMax = 64 * 1024 * 1024;
@@ -56,7 +64,10 @@ export class FileStorage implements Storage {
   /** A truncation of the active segment not yet synced (O_DSYNC covers writes, not ftruncate). */
   private truncatedUnsynced = false;
 
+  private readonly faults: (() => DiskFaults) | undefined;
+
   private constructor(dir: string, segments: Segment[], options: FileStorageOptions) {
+    this.faults = options.faults;
     this.dir = dir;
     this.segments = segments;
     this.segmentBytesMax = options.segmentBytesMax ?? defaultSegmentBytesMax;
@@ -111,6 +122,11 @@ export class FileStorage implements Storage {
   }
 
   private async doPersist(work: PersistWork): Promise<void> {
+    const fault = this.faults?.();
+    if (fault !== undefined) {
+      if (fault.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.writeDelayMs));
+      if (fault.full) throw Object.assign(new Error('ENOSPC: no space left on device (injected by TANDEM_FAULT_FILE)'), { code: 'ENOSPC' });
+    }
     if (work.hardState !== null) await writeFileAtomic(join(this.dir, 'hardstate'), encodeHardState(work.hardState));
     if (work.rollback.length > 0) await this.writeRollback(work.rollback);
     if (work.installSnapshot !== null) await this.installSnapshot(work.installSnapshot);
@@ -232,14 +248,18 @@ export class FileStorage implements Storage {
   private async writeRecords(segment: Segment, records: readonly Uint8Array[], total: number): Promise<void> {
     if (records.length === 0) return;
     const buffer = Buffer.allocUnsafe(total);
+    const offsets: number[] = [];
     let offset = 0;
     for (const record of records) {
-      segment.offsets.push(segment.bytes + offset);
+      offsets.push(segment.bytes + offset);
       buffer.set(record, offset);
       offset += record.length;
     }
     const handle = await this.activeHandle();
     await handle.write(buffer, 0, total, segment.bytes);
+    // Only a write that succeeded counts: after a failure (a full disk) the same batch is written
+    // again at the same place.
+    segment.offsets.push(...offsets);
     segment.bytes += total;
   }
 
