@@ -16,8 +16,22 @@ export const recordBodyBytesMax = limits.valueBytesMax + limits.keyBytesMax + 40
 const kindCodes: Record<EntryKind, number> = { command: 1, config: 2, noop: 3 };
 const kindsByCode: Record<number, EntryKind> = { 1: 'command', 2: 'config', 3: 'noop' };
 
-/** Encodes one entry as a record. */
+/**
+ * Records already encoded, by entry: a leader writes each entry to its own log and sends it to
+ * every follower, and entries never change, so the bytes and their checksum are made once.
+ */
+const encodedRecords = new WeakMap<Entry, Uint8Array>();
+
+/** Encodes one entry as a record (the same bytes for the same entry object, computed once). */
 export function encodeRecord(entry: Entry): Uint8Array {
+  const known = encodedRecords.get(entry);
+  if (known !== undefined) return known;
+  const record = encodeRecordOnce(entry);
+  encodedRecords.set(entry, record);
+  return record;
+}
+
+function encodeRecordOnce(entry: Entry): Uint8Array {
   // A config record holds the new configuration and the entry's own bytes (a new member's addresses).
   const payload = entry.kind === 'config' ? utf8(JSON.stringify(entry.data.length === 0 ? entry.config : { ...entry.config, data: Buffer.from(entry.data).toString('base64') })) : entry.data;
   const bodyBytes = bodyFixedBytes + payload.length;
