@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   const redis = await startRedis(root);
   const tandemPort = tandem.respPort(leader);
   const runs: Record<string, Figure[]> = {};
+  const failures: string[] = [];
   const record = (name: string, figure: Figure | undefined): void => {
     if (figure !== undefined) (runs[name] ??= []).push(figure);
   };
@@ -140,14 +141,21 @@ async function main(): Promise<void> {
     process.stderr.write(`fdatasync of a 100-byte append: median ${fsync.toFixed(3)} ms\n`);
     for (let round = 1; round <= (flags['rounds'] as number); round++) {
       process.stderr.write(`round ${round}\n`);
+      const termBefore = (await tandem.status(leader)).term;
       for (const [system, port] of [['tandem', tandemPort], ['redis', redis.port]] as const) {
         for (const pipeline of [1, 16]) {
-          const figures = redisBenchmark(port, pipeline);
-          record(`${system} SET P${pipeline}`, figures.get('SET'));
-          record(`${system} GET P${pipeline}`, figures.get('GET'));
+          try {
+            const figures = redisBenchmark(port, pipeline);
+            record(`${system} SET P${pipeline}`, figures.get('SET'));
+            record(`${system} GET P${pipeline}`, figures.get('GET'));
+          } catch (error) {
+            failures.push(`${system} redis-benchmark -P ${pipeline} (round ${round}): ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`);
+          }
         }
         record(`${system} SET loop`, await setLoop(port, false));
       }
+      const status = await tandem.status(leader);
+      if (status.term !== termBefore || status.role !== 'leader') failures.push(`round ${round}: Tandem's leadership changed during the run (term ${termBefore} → ${status.term}); its figures for this round include an election`);
       record('redis SET+WAIT 1 loop', await setLoop(redis.port, true));
     }
   } finally {
@@ -171,10 +179,11 @@ async function main(): Promise<void> {
   lines.push('', `Tandem majority SET / Redis always SET (redis-benchmark, unpipelined): ${ratio('tandem SET P1', 'redis SET P1')}`);
   lines.push(`Tandem majority SET / Redis always SET (redis-benchmark, -P 16): ${ratio('tandem SET P16', 'redis SET P16')}`);
   lines.push(`Tandem majority SET / Redis SET+WAIT 1 (same RESP loop): ${ratio('tandem SET loop', 'redis SET+WAIT 1 loop')}`);
+  for (const failure of failures) lines.push(`note: ${failure}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const file = join('bench/results', `redis-compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always` }, rows }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always` }, rows, failures }, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
 }
 
