@@ -419,7 +419,7 @@ function sleep(ms: number): Promise<void> {
 /** A one-paragraph summary of a report. */
 export function describeReport(report: ChaosReport): string {
   const sorted = [...report.failoverMs].sort((a, b) => a - b);
-  const failover = sorted.length === 0 ? 'none measured' : `${sorted.length} measured, p50 ${quantile(sorted, 0.5)} ms, max ${sorted[sorted.length - 1]} ms`;
+  const failover = sorted.length === 0 ? 'none measured' : `${sorted.length} measured, p50 ${quantile(sorted, 0.5)} ms, max ${sorted[sorted.length - 1]} ms (each: ${sorted.join(', ')} ms)`;
   return [
     `seed ${report.seed}, ${report.nodes} nodes: ${report.faults.length} faults (${[...new Set(report.faults.map((f) => f.name))].join(', ')})`,
     `ops: ${report.ops.ok} ok, ${report.ops.failed} failed, ${report.ops.unknown} unknown (${report.ops.writes} writes, ${report.ops.reads} linearizable reads)`,
