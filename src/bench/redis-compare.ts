@@ -61,7 +61,7 @@ function fsyncMs(dir: string): number {
 /** Runs redis-benchmark and reads its CSV: one figure per test (SET, GET). */
 function redisBenchmark(port: number, pipeline: number): Map<string, Figure> {
   const args = ['-p', String(port), '-t', 'set,get', '-c', String(flags['clients']), '-n', String(flags['requests']), '-d', '100', '-r', '100000', '-P', String(pipeline), '--csv'];
-  const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
   const figures = new Map<string, Figure>();
   for (const line of out.split('\n')) {
     const cells = line.split(',').map((c) => c.replace(/"/g, ''));

@@ -17,6 +17,7 @@ import type { ElectionRecord, FollowerStatus, NodeStatus } from '../server/statu
 import { Prng } from '../shared/prng.js';
 import { FileStorage, type DiskFaults } from '../storage/file-storage.js';
 import { LmdbStore } from '../storage/lmdb-store.js';
+import { fnv1a } from '../shared/hash.js';
 import type { Security } from '../shared/security.js';
 import type { Logger } from './log.js';
 
@@ -210,7 +211,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       bootstrap,
       tickMs: config.tickMs,
       requestTimeoutMs: config.requestTimeoutMs,
-      snapshotEveryEntries: config.snapshotEveryEntries,
+      // Each node's interval is shifted by up to a quarter, from its id, so the nodes of a cluster
+      // do not all stall for a snapshot at the same index.
+      snapshotEveryEntries: config.snapshotEveryEntries + (fnv1a(Buffer.from(config.id)) % Math.max(1, Math.floor(config.snapshotEveryEntries / 4))),
       snapshotKeepEntries: Math.floor(config.snapshotEveryEntries / 10),
       digestEveryEntries: config.digestEveryEntries,
     },
@@ -253,6 +256,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       },
       checkpoint(index, digest) {
         digestCheck.record(index, digest);
+      },
+      snapshotTaken(meta, bytes, ms) {
+        log('info', 'snapshot taken', { index: meta.index, bytes, ms: Math.round(ms) });
       },
       snapshotInstalled(meta) {
         log('info', 'snapshot installed', { index: meta.index, term: meta.term });

@@ -36,6 +36,8 @@ export interface EngineObserver {
   /** The state digest at a checkpoint index (a multiple of digestEveryEntries). */
   checkpoint?(index: number, digest: string): void;
   snapshotInstalled?(meta: SnapshotMeta, digest: string): void;
+  /** This node took a snapshot of its state (`ms`: from start to finish; built in pieces, it holds the event loop only briefly). */
+  snapshotTaken?(meta: SnapshotMeta, bytes: number, ms: number): void;
   roleChanged?(role: Role | 'learner', term: number, leader: NodeId | null): void;
   truncated?(entries: readonly Entry[]): void;
   /** The state machine was ahead of the recovered log and is being rebuilt from snapshot and log. */
@@ -86,6 +88,8 @@ export class Engine {
   private readonly observer: EngineObserver;
 
   private persisting = false;
+  /** A snapshot is being built in pieces. */
+  private snapshotting = false;
   private readyScheduled = false;
   private halted = false;
   private cancelTick: (() => void) | null = null;
@@ -381,12 +385,73 @@ export class Engine {
   }
 
   private maybeSnapshot(): void {
+    if (this.snapshotting) return;
     const applied = this.kv.appliedIndex;
     // A snapshot received but not yet installed is newer than anything taken here.
     const last = Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex);
-    if (applied - last < this.options.snapshotEveryEntries) return;
+    // A leader waits half as long again before it takes one: even in pieces, it costs CPU.
+    const every = this.raft.role === 'leader' ? Math.floor(this.options.snapshotEveryEntries * 1.5) : this.options.snapshotEveryEntries;
+    if (applied - last < every) return;
+    if (this.kv.canSnapshotInPieces) {
+      this.snapshotInPieces();
+      return;
+    }
+    const started = this.runtime.now();
     const data = this.kv.snapshot();
-    const meta = this.raft.compact(applied, this.options.snapshotKeepEntries);
+    this.snapshotTaken(applied, data, started);
+  }
+
+  /**
+   * Builds the snapshot from one committed state of the store, a piece per turn of the event
+   * loop, so a large state does not hold the node (and its heartbeats) for a second; then
+   * compacts to the index that state records.
+   */
+  private snapshotInPieces(): void {
+    this.snapshotting = true;
+    const started = this.runtime.now();
+    const finish = (): void => {
+      this.snapshotting = false;
+    };
+    this.kv.openReader().then(
+      (reader) => {
+        const pieces = this.kv.snapshotPieces(reader);
+        const step = (): void => {
+          if (this.halted) {
+            reader.close();
+            finish();
+            return;
+          }
+          let next: IteratorResult<void, { index: number; data: Uint8Array }>;
+          try {
+            next = pieces.next();
+          } catch (error) {
+            reader.close();
+            finish();
+            this.fail(error as Error);
+            return;
+          }
+          if (!next.done) {
+            this.runtime.defer(step);
+            return;
+          }
+          reader.close();
+          finish();
+          // A snapshot installed meanwhile may already cover this one.
+          if (next.value.index > Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex)) this.snapshotTaken(next.value.index, next.value.data, started);
+          this.afterInput();
+        };
+        step();
+      },
+      (error: unknown) => {
+        finish();
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  private snapshotTaken(index: number, data: Uint8Array, started: number): void {
+    const meta = this.raft.compact(index, this.options.snapshotKeepEntries);
+    this.observer.snapshotTaken?.(meta, data.length, this.runtime.now() - started);
     this.latestSnapshot = { meta, data };
     this.snapshotToSave = { snapshot: this.latestSnapshot, compactTo: this.raft.log.snapshotIndex };
   }

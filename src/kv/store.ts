@@ -15,10 +15,29 @@ export interface KvStore {
   /** Up to `limit` keys of a space after `after` (exclusive; null: from the first), in ascending order. */
   keysAfter(space: Space, after: string | null, limit: number): string[];
   count(space: Space): number;
+  /**
+   * Calls `fn` for every pair of a space, keys as bytes, in no particular order: the fast path a
+   * snapshot takes (no key strings made, no sorting).
+   */
+  forEachRaw(space: Space, fn: (key: Uint8Array, value: Uint8Array) => void): void;
+  /**
+   * Optional: a reader of one consistent, committed state that can be walked a piece at a time
+   * (for snapshots that do not hold the event loop). Null when the store has none.
+   */
+  openReader?(): Promise<StoreReader>;
   /** Runs `fn` as one transaction: all of its writes land together or none do. */
   batch(fn: () => void): void;
   /** Removes everything (snapshot install, inside a batch). */
   clear(): void;
+}
+
+/** A consistent view of a store's committed state, walked in pieces; `close` must be called. */
+export interface StoreReader {
+  get(space: Space, key: string): Uint8Array | undefined;
+  count(space: Space): number;
+  /** Calls `fn` for up to `limit` pairs after `after` (null: from the start); returns the last key seen, or null at the end. */
+  forEachRawFrom(space: Space, after: Uint8Array | null, limit: number, fn: (key: Uint8Array, value: Uint8Array) => void): Uint8Array | null;
+  close(): void;
 }
 
 /** The in-memory store used by tests and the simulator. */
@@ -48,6 +67,10 @@ export class MemoryStore implements KvStore {
 
   count(space: Space): number {
     return this.spaces[space].size;
+  }
+
+  forEachRaw(space: Space, fn: (key: Uint8Array, value: Uint8Array) => void): void {
+    for (const [key, value] of this.entries(space)) fn(Buffer.from(key, 'latin1'), value);
   }
 
   batch(fn: () => void): void {

@@ -6,7 +6,7 @@ import type { Entry, HardState, Snapshot } from '../core/types.js';
 import type { PersistWork, Recovered, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
-import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot } from './meta-files.js';
+import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot, encodeSnapshotInPieces } from './meta-files.js';
 
 /** Settings of the on-disk log. */
 export interface FileStorageOptions {
@@ -61,6 +61,12 @@ export class FileStorage implements Storage {
   private segments: Segment[];
   private active: FileHandle | null = null;
   private busy = false;
+  /** The snapshot files being written in the background, in order. */
+  private snapshotWrite: Promise<void> = Promise.resolve();
+  /** Segments up to here may go: a snapshot covering them is durable. */
+  private compactionDue: number | null = null;
+  /** A background snapshot write failed: the next persist reports it. */
+  private snapshotFailure: Error | null = null;
   /** A truncation of the active segment not yet synced (O_DSYNC covers writes, not ftruncate). */
   private truncatedUnsynced = false;
 
@@ -115,8 +121,9 @@ export class FileStorage implements Storage {
     );
   }
 
-  /** Closes the active segment. */
+  /** Closes the active segment (after any snapshot being written). */
   async close(): Promise<void> {
+    await this.snapshotWrite;
     await this.active?.close();
     this.active = null;
   }
@@ -130,7 +137,13 @@ export class FileStorage implements Storage {
     if (work.hardState !== null) await writeFileAtomic(join(this.dir, 'hardstate'), encodeHardState(work.hardState));
     if (work.rollback.length > 0) await this.writeRollback(work.rollback);
     if (work.installSnapshot !== null) await this.installSnapshot(work.installSnapshot);
-    if (work.saveSnapshot !== null) await this.saveSnapshot(work.saveSnapshot, work.compactTo ?? 0);
+    if (this.snapshotFailure !== null) throw this.snapshotFailure;
+    if (this.compactionDue !== null) {
+      const compactTo = this.compactionDue;
+      this.compactionDue = null;
+      await this.compactSegments(compactTo);
+    }
+    if (work.saveSnapshot !== null) this.saveSnapshotInBackground(work.saveSnapshot, work.compactTo ?? 0);
     const first = work.entries[0];
     const cutFrom = Math.min(work.truncateFrom ?? Infinity, first?.index ?? Infinity);
     if (cutFrom !== Infinity) await this.cutFrom(cutFrom);
@@ -163,16 +176,38 @@ export class FileStorage implements Storage {
     await this.startSegment(snapshot.meta.index + 1);
   }
 
-  private async saveSnapshot(snapshot: Snapshot, compactTo: number): Promise<void> {
-    await this.writeSnapshotFile(snapshot);
-    // Whole segments that end at or before the compaction point go; the active one stays.
+  /**
+   * A snapshot this node took is written beside the log, not in the persist path: writing tens
+   * of megabytes must not stop the node from writing and sending its entries (and heartbeats).
+   * Once the file is durable, the segments it covers are dropped by the next persist.
+   */
+  private saveSnapshotInBackground(snapshot: Snapshot, compactTo: number): void {
+    this.snapshotWrite = this.snapshotWrite.then(() =>
+      this.writeSnapshotFile(snapshot).then(
+        () => {
+          this.compactionDue = Math.max(this.compactionDue ?? 0, compactTo);
+        },
+        (error: unknown) => {
+          this.snapshotFailure = error instanceof Error ? error : new Error(String(error));
+        },
+      ),
+    );
+  }
+
+  /** Resolves once every snapshot file handed to a persist so far is written (for tests). */
+  whenSnapshotsWritten(): Promise<void> {
+    return this.snapshotWrite;
+  }
+
+  /** Drops whole segments that end at or before `compactTo`; the active one stays. */
+  private async compactSegments(compactTo: number): Promise<void> {
     const doomed = this.segments.filter((s, k) => k < this.segments.length - 1 && lastIndexOf(s) <= compactTo);
     await this.dropSegments(doomed);
   }
 
   private async writeSnapshotFile(snapshot: Snapshot): Promise<void> {
     const dir = join(this.dir, 'snapshots');
-    await writeFileAtomic(join(dir, `snapshot-${pad(snapshot.meta.index)}.snap`), encodeSnapshot(snapshot));
+    await writeFileAtomic(join(dir, `snapshot-${pad(snapshot.meta.index)}.snap`), await encodeSnapshotInPieces(snapshot));
     for (const name of readdirSync(dir)) {
       const match = snapshotPattern.exec(name);
       if (match !== null && Number(match[1]) < snapshot.meta.index) await rm(join(dir, name));

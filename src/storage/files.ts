@@ -33,11 +33,12 @@ export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
 }
 
 /** Replaces `path` with `bytes` atomically, off the event loop. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
   const temp = `${path}.tmp`;
   const handle = await open(temp, 'w');
   try {
-    await handle.write(bytes);
+    if (bytes instanceof Uint8Array) await handle.write(bytes);
+    else await handle.writev(bytes.map((part) => Buffer.from(part.buffer, part.byteOffset, part.byteLength)));
     await handle.sync();
   } finally {
     await handle.close();

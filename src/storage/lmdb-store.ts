@@ -1,5 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { KvStore, Space } from '../kv/store.js';
+import type { KvStore, Space, StoreReader } from '../kv/store.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
 function keyBytes(key: string): Buffer {
@@ -92,6 +92,16 @@ export class LmdbStore implements KvStore {
     return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
+  forEachRaw(space: Space, fn: (key: Uint8Array, value: Uint8Array) => void): void {
+    const overlay = this.overlay[space];
+    const checkOverlay = overlay.size > 0;
+    for (const { key, value } of this.dbs[space].getRange({})) {
+      if (checkOverlay && overlay.has(key.toString('latin1'))) continue;
+      fn(key, value);
+    }
+    for (const [key, { value }] of overlay) if (value !== null) fn(Buffer.from(key, 'latin1'), value);
+  }
+
   keysAfter(space: Space, after: string | null, limit: number): string[] {
     const overlay = this.overlay[space];
     const keys: string[] = [];
@@ -153,6 +163,32 @@ export class LmdbStore implements KvStore {
   /** Removes everything (inside a batch). */
   clear(): void {
     for (const space of spaces) for (const [key] of [...this.entries(space)]) this.change(space, key, null);
+  }
+
+  /**
+   * A reader over the committed state, opened once every batch so far is committed: one LMDB
+   * read transaction, so the data, the sessions and the applied index it shows belong together.
+   */
+  async openReader(): Promise<StoreReader> {
+    await this.lastCommit;
+    const transaction = this.root.useReadTransaction();
+    const dbs = this.dbs;
+    return {
+      get: (space, key) => dbs[space].get(keyBytes(key), { transaction }),
+      count: (space) => dbs[space].getCount({ transaction }),
+      forEachRawFrom(space, after, limit, fn) {
+        let last: Uint8Array | null = null;
+        let seen = 0;
+        for (const { key, value } of dbs[space].getRange({ transaction, start: after === null ? undefined : Buffer.from(after) })) {
+          if (after !== null && seen === 0 && Buffer.compare(key, after) === 0) continue;
+          fn(key, value);
+          last = key;
+          if (++seen >= limit) return last;
+        }
+        return null;
+      },
+      close: () => transaction.done(),
+    };
   }
 
   /** Resolves once every batch so far is committed and on disk. */

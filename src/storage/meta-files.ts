@@ -55,6 +55,28 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
   return seal(snapshotMagic, body);
 }
 
+/**
+ * The same bytes as encodeSnapshot, as parts (no copy of the state) with the checksum computed
+ * a megabyte at a time, yielding between pieces: a large snapshot does not hold the event loop.
+ */
+export async function encodeSnapshotInPieces(snapshot: Snapshot): Promise<Uint8Array[]> {
+  const meta = utf8(JSON.stringify(snapshot.meta));
+  const lead = new Uint8Array(4 + meta.length);
+  new DataView(lead.buffer).setUint32(0, meta.length, true);
+  lead.set(meta, 4);
+  let crc = crc32c(lead);
+  const piece = 1024 * 1024;
+  for (let offset = 0; offset < snapshot.data.length; offset += piece) {
+    crc = crc32c(snapshot.data.subarray(offset, offset + piece), crc);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const head = new Uint8Array(8);
+  const view = new DataView(head.buffer);
+  view.setUint32(0, snapshotMagic, true);
+  view.setUint32(4, crc, true);
+  return [head, lead, snapshot.data];
+}
+
 /** Decodes a snapshot file; throws CORRUPT naming `file` on damage. */
 export function decodeSnapshot(bytes: Uint8Array, file: string): Snapshot {
   const body = unseal(snapshotMagic, bytes, file);
