@@ -213,7 +213,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 /** The faults the nemesis draws from. */
-export const faultKinds = ['kill-leader', 'kill-follower', 'kill-majority', 'pause-leader', 'pause-node', 'isolate-leader', 'isolate-node', 'split', 'bridge', 'one-way', 'slow-links', 'disk-full', 'slow-disk', 'switchover'] as const;
+export const faultKinds = ['kill-leader', 'kill-follower', 'kill-majority', 'pause-leader', 'pause-node', 'isolate-leader', 'isolate-node', 'split', 'bridge', 'one-way', 'slow-links', 'disk-full', 'slow-disk', 'switchover', 'remove-readd'] as const;
 
 interface Fault {
   readonly name: string;
@@ -290,6 +290,15 @@ async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly stri
       for (const other of ids) if (other !== victim) cluster.blackholeFrom(victim, other);
       return { name: 'one-way (leader cannot send)', nodes: [victim], heal };
     }
+    case 'remove-readd': {
+      // A membership change under load: a follower is removed, then added back as a learner
+      // (with its real peer address, so its links bypass the proxies from then on) and promoted.
+      if (leader === null) return null;
+      const victim = pick(ids.filter((id) => id !== leader));
+      const removed = await clusterCall(cluster, leader, 'POST', `/v1/members/remove?id=${victim}`);
+      if (!removed) return null;
+      return { name: 'remove-readd', nodes: [victim], heal: async () => readd(cluster, ids, victim) };
+    }
     case 'disk-full':
     case 'slow-disk': {
       const victim = kind === 'disk-full' && prng.chance(0.5) ? target : pick(ids);
@@ -307,6 +316,31 @@ async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly stri
       await fetch(`${cluster.http(leader)}/v1/switchover?to=${to}`, { method: 'POST', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
       return { name: 'switchover', nodes: [leader, to], heal: async () => undefined };
     }
+  }
+}
+
+/** A POST or GET to a node's HTTP API; true when it answered 200. */
+async function clusterCall(cluster: ChaosCluster, id: string, method: string, path: string, body?: string): Promise<boolean> {
+  try {
+    const response = await cluster.request(id, method, path, body);
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Adds `victim` back (join as a learner, then promote once caught up), trying for up to 20 s. */
+async function readd(cluster: ChaosCluster, ids: readonly string[], victim: string): Promise<void> {
+  const member = JSON.stringify({ id: victim, peer: `127.0.0.1:${cluster.peerPorts.get(victim)}`, http: `127.0.0.1:${new URL(cluster.http(victim)).port}`, resp: `127.0.0.1:${cluster.respPort(victim)}` });
+  const deadline = performance.now() + 20_000;
+  let joined = false;
+  while (performance.now() < deadline) {
+    const leader = await leaderOf(cluster, ids.filter((id) => id !== victim));
+    if (leader !== null) {
+      if (!joined) joined = await clusterCall(cluster, leader, 'POST', '/v1/members/join', member);
+      if (joined && (await clusterCall(cluster, leader, 'POST', `/v1/members/promote?id=${victim}`))) return;
+    }
+    await sleep(200);
   }
 }
 
