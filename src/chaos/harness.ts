@@ -21,6 +21,8 @@ export interface ChaosOptions {
   readonly seconds: number;
   readonly nodes: number;
   readonly clients: number;
+  /** Add one more node as a learner (non-voting) to the voters. */
+  readonly learner?: boolean;
   /** A planted bug the nodes run with (TANDEM_PLANTED_BUG), to show the checks catch it. */
   readonly bug: string | null;
   /** Only these fault kinds (default: all of faultKinds). */
@@ -77,10 +79,11 @@ const backoffMs = 20;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const prng = new Prng(options.seed);
-  const ids = Array.from({ length: options.nodes }, (_, k) => `c${k + 1}`);
+  const ids = Array.from({ length: options.nodes + (options.learner === true ? 1 : 0) }, (_, k) => `c${k + 1}`);
+  const learnerFlags = options.learner === true ? ['--learners', ids[ids.length - 1] as string] : [];
   const faultDir = mkdtempSync(join(tmpdir(), 'tandem-chaos-faults-'));
   const env = { ...process.env, TANDEM_PLANTED_BUG: options.bug ?? '', TANDEM_FAULT_FILE: join(faultDir, '{id}.json') };
-  const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), '--snapshot-every', '2000'], env);
+  const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), '--snapshot-every', '2000', ...learnerFlags], env);
   await cluster.init();
   for (const id of ids) cluster.start(id);
   await cluster.leader();
@@ -295,9 +298,10 @@ async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly stri
       // (with its real peer address, so its links bypass the proxies from then on) and promoted.
       if (leader === null) return null;
       const victim = pick(ids.filter((id) => id !== leader));
+      const wasVoter = (await cluster.status(leader).catch(() => null))?.config.voters.includes(victim) ?? true;
       const removed = await clusterCall(cluster, leader, 'POST', `/v1/members/remove?id=${victim}`);
       if (!removed) return null;
-      return { name: 'remove-readd', nodes: [victim], heal: async () => readd(cluster, ids, victim) };
+      return { name: 'remove-readd', nodes: [victim], heal: async () => readd(cluster, ids, victim, wasVoter) };
     }
     case 'disk-full':
     case 'slow-disk': {
@@ -329,8 +333,8 @@ async function clusterCall(cluster: ChaosCluster, id: string, method: string, pa
   }
 }
 
-/** Adds `victim` back (join as a learner, then promote once caught up), trying for up to 20 s. */
-async function readd(cluster: ChaosCluster, ids: readonly string[], victim: string): Promise<void> {
+/** Adds `victim` back (join as a learner, then promote it if it was a voter), trying for up to 20 s. */
+async function readd(cluster: ChaosCluster, ids: readonly string[], victim: string, wasVoter: boolean): Promise<void> {
   const member = JSON.stringify({ id: victim, peer: `127.0.0.1:${cluster.peerPorts.get(victim)}`, http: `127.0.0.1:${new URL(cluster.http(victim)).port}`, resp: `127.0.0.1:${cluster.respPort(victim)}` });
   const deadline = performance.now() + 20_000;
   let joined = false;
@@ -338,6 +342,7 @@ async function readd(cluster: ChaosCluster, ids: readonly string[], victim: stri
     const leader = await leaderOf(cluster, ids.filter((id) => id !== victim));
     if (leader !== null) {
       if (!joined) joined = await clusterCall(cluster, leader, 'POST', '/v1/members/join', member);
+      if (joined && !wasVoter) return;
       if (joined && (await clusterCall(cluster, leader, 'POST', `/v1/members/promote?id=${victim}`))) return;
     }
     await sleep(200);

@@ -10,6 +10,7 @@ const specs: Record<string, FlagSpec> = {
   seconds: { type: 'int', help: 'length of one run under load and faults', min: 5, max: 3600, default: 60 },
   seed: { type: 'int', help: 'seed of the fault schedule and the workload (default: from the clock)', min: 0, max: 2 ** 31 },
   nodes: { type: 'int', help: 'cluster size', min: 3, max: 7, default: 3 },
+  learner: { type: 'switch', help: 'add one more node as a learner (non-voting)' },
   clients: { type: 'int', help: 'concurrent clients', min: 1, max: 64, default: 6 },
   runs: { type: 'int', help: 'runs, with seeds seed, seed+1, …', min: 1, max: 1000, default: 1 },
   faults: { type: 'string', help: `only these fault kinds, comma-separated (${faultKinds.join(', ')})` },
@@ -32,12 +33,13 @@ const first = (values['seed'] as number | undefined) ?? Date.now() % 1_000_000;
 let failed = 0;
 for (let run = 0; run < (values['runs'] as number); run++) {
   const seed = first + run;
-  process.stdout.write(`chaos run: seed ${seed}, ${values['nodes']} nodes, ${values['seconds']} s (replay with --seed ${seed})\n`);
+  process.stdout.write(`chaos run: seed ${seed}, ${values['nodes']} nodes${values['learner'] === true ? ' and a learner' : ''}, ${values['seconds']} s (replay with --seed ${seed}${values['learner'] === true ? ' --learner' : ''})\n`);
   const report = await runChaos({
     seed,
     seconds: values['seconds'] as number,
     nodes: values['nodes'] as number,
     clients: values['clients'] as number,
+    learner: values['learner'] === true,
     bug: (values['bug'] as string | undefined) ?? null,
     faults: values['faults'] === undefined ? undefined : (values['faults'] as string).split(','),
     log: (line) => process.stdout.write(`  ${line}\n`),
