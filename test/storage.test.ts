@@ -74,6 +74,19 @@ describe('the durable log', () => {
     assert.ok(recovered.entries[0]!.index <= 16, 'no gap between the snapshot and the log');
   });
 
+  it('reports its progress through the segments while it reads the log at start', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir, { segmentBytesMax: 100 });
+    await persist(storage, { entries: range(1, 40, 1) });
+    await storage.close();
+    const seen: [number, number][] = [];
+    FileStorage.open(dir, { onRecoveryProgress: (read, total) => seen.push([read, total]) });
+    const total = readdirSync(join(dir, 'log')).length;
+    assert.ok(total >= 10, `many segments (${total})`);
+    assert.ok(seen.length >= 2 && seen.length <= 10, 'a line per tenth, not per segment');
+    assert.deepEqual(seen[seen.length - 1], [total, total]);
+  });
+
   it('installing a received snapshot replaces the whole log', async () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);

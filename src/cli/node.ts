@@ -144,7 +144,11 @@ function plantedBugs(log: Logger): PlantedBugs {
 export async function startNode(config: NodeConfig, log: Logger, onFatal: (error: Error) => void): Promise<RunningNode> {
   const metrics = new Metrics();
   const started = performance.now();
-  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000), faults: injectedDiskFaults(log, config.id) });
+  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000), faults: injectedDiskFaults(log, config.id),
+    onRecoveryProgress: (read, total) => {
+      if (total >= 4) log('info', 'reading the log', { segments: `${read}/${total}`, percent: Math.floor((100 * read) / total) });
+    },
+  });
   if (report.tornBytesCut > 0) log('warn', 'torn tail cut at recovery', { file: report.tornFile, bytes: report.tornBytesCut });
   const store = new LmdbStore(join(config.dir, 'state'), (error) => {
     log('error', 'the state store could not commit; the node stops', { error: error.message });

@@ -12,6 +12,8 @@ import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot, encod
 export interface FileStorageOptions {
   /** A new segment starts once the current one holds this many bytes. */
   readonly segmentBytesMax?: number;
+  /** Called as log segments are read at start (every tenth of them), for progress lines. */
+  readonly onRecoveryProgress?: (segmentsRead: number, segments: number) => void;
   /** Fault injection for the test harness: a delay before each write, or a full disk. */
   readonly faults?: () => DiskFaults;
   /** Called with the duration of each durable batch write (O_DSYNC), for metrics. */
@@ -85,7 +87,7 @@ export class FileStorage implements Storage {
     for (const sub of ['log', 'snapshots', 'rollback']) mkdirSync(join(dir, sub), { recursive: true });
     const hardState = readHardState(dir);
     const snapshot = readLatestSnapshot(dir);
-    const { segments, entries, report } = readSegments(dir, snapshot?.meta.index ?? 0);
+    const { segments, entries, report } = readSegments(dir, snapshot?.meta.index ?? 0, options.onRecoveryProgress);
     return { storage: new FileStorage(dir, segments, options), recovered: { hardState, snapshot, entries }, report };
   }
 
@@ -335,9 +337,10 @@ function readLatestSnapshot(dir: string): Snapshot | null {
 }
 
 /** Reads every segment, verifying each record; cuts a torn tail from the last one only. */
-function readSegments(dir: string, snapshotIndex: number): { segments: Segment[]; entries: Entry[]; report: RecoveryReport } {
+function readSegments(dir: string, snapshotIndex: number, onProgress?: (segmentsRead: number, segments: number) => void): { segments: Segment[]; entries: Entry[]; report: RecoveryReport } {
   const logDir = join(dir, 'log');
   const names = readdirSync(logDir).filter((n) => segmentPattern.test(n)).sort();
+  let shownTenth = 0;
   const segments: Segment[] = [];
   const entries: Entry[] = [];
   let tornBytesCut = 0;
@@ -363,6 +366,11 @@ function readSegments(dir: string, snapshotIndex: number): { segments: Segment[]
         throw new TandemError(ErrorCode.corrupt, `${path}: record at offset ${offset} holds index ${entry.index}, expected ${expected}`, { file: path, offset });
       }
     });
+    const tenth = Math.floor((10 * (k + 1)) / names.length);
+    if (onProgress !== undefined && tenth > shownTenth) {
+      shownTenth = tenth;
+      onProgress(k + 1, names.length);
+    }
     const previous = entries[entries.length - 1];
     if (decoded.entries.length > 0 && previous !== undefined && firstIndex !== previous.index + 1) {
       throw new TandemError(ErrorCode.corrupt, `${path}: starts at index ${firstIndex} but the previous segment ends at ${previous.index}`, { file: path, offset: 0 });
