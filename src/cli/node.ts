@@ -6,7 +6,7 @@ import type { Ack, ClusterConfig, NodeId } from '../core/types.js';
 import { Engine } from '../engine/engine.js';
 import type { Runtime } from '../engine/interfaces.js';
 import { KvStateMachine } from '../kv/machine.js';
-import { TcpTransport, type PeerAddress } from '../net/transport.js';
+import { snapshotChunkBytes, TcpTransport, type PeerAddress } from '../net/transport.js';
 import { defaultRespLimits } from '../codec/resp.js';
 import { DigestCheck } from '../server/digest-check.js';
 import { AddressBook, hostPort, Membership } from '../server/membership.js';
@@ -185,6 +185,12 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     security: config.security,
     onMessage: (message) => engine?.receive(message),
     log: (level, event, fields) => log(level, event, fields),
+    onSnapshotSendProgress(to, sent, total) {
+      const step = Math.floor((10 * sent) / total);
+      if (sent === total || step > Math.floor((10 * (sent - snapshotChunkBytes)) / total)) {
+        log('info', 'sending snapshot', { to, sent, total, percent: Math.floor((100 * sent) / total) });
+      }
+    },
     onSnapshotProgress(from, received, total) {
       const step = Math.floor((10 * received) / total);
       if (received === total || step > Math.floor((10 * snapshotReceive.received) / Math.max(1, snapshotReceive.total)) || snapshotReceive.total !== total) {

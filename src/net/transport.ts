@@ -26,6 +26,8 @@ export interface TcpTransportOptions {
   readonly log: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
   /** Called as snapshot chunks arrive (bytes so far, total), for progress in logs and status. */
   readonly onSnapshotProgress?: (from: NodeId, received: number, total: number) => void;
+  /** Called as the chunks of a snapshot being sent leave for the network (bytes so far, total). */
+  readonly onSnapshotSendProgress?: (to: NodeId, sent: number, total: number) => void;
   readonly frameBytesMax?: number;
   /** Cluster secret (handshake proof) and TLS for the peer links. */
   readonly security?: Security;
@@ -126,22 +128,23 @@ export class TcpTransport implements Transport {
     if (socket === undefined || socket.destroyed) return;
     if (message.type === 'snapshot' && message.data !== null && message.data.length > snapshotChunkBytes) {
       // The bytes go first, in checksummed chunks; the message follows without them.
-      this.sendSnapshotChunks(socket, message.data);
+      this.sendSnapshotChunks(socket, message.data, message.to);
       this.writeFrame(socket, frameKinds.message, encodeMessage({ ...message, data: null }));
       return;
     }
     this.writeFrame(socket, frameKinds.message, encodeMessage(message));
   }
 
-  private sendSnapshotChunks(socket: Socket, data: Uint8Array): void {
+  private sendSnapshotChunks(socket: Socket, data: Uint8Array, to: NodeId): void {
     for (let offset = 0; offset < data.length; offset += snapshotChunkBytes) {
+      const end = Math.min(data.length, offset + snapshotChunkBytes);
       const chunk = data.subarray(offset, Math.min(data.length, offset + snapshotChunkBytes));
       const frame = Buffer.allocUnsafe(chunkHeaderBytes + chunk.length);
       frame.writeUInt32LE(crc32c(chunk), 0);
       frame.writeDoubleLE(data.length, 4);
       frame.writeDoubleLE(offset, 12);
       frame.set(chunk, chunkHeaderBytes);
-      this.writeFrame(socket, frameKinds.snapshotChunk, frame);
+      this.writeFrame(socket, frameKinds.snapshotChunk, frame, () => this.options.onSnapshotSendProgress?.(to, end, data.length));
     }
   }
 
@@ -153,7 +156,7 @@ export class TcpTransport implements Transport {
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())));
   }
 
-  private writeFrame(socket: Socket, kind: number, payload: Uint8Array): void {
+  private writeFrame(socket: Socket, kind: number, payload: Uint8Array, written?: () => void): void {
     const header = Buffer.allocUnsafe(5);
     header.writeUInt32LE(payload.length + 1, 0);
     header.writeUInt8(kind, 4);
@@ -167,7 +170,8 @@ export class TcpTransport implements Transport {
       });
     }
     socket.write(header);
-    socket.write(payload);
+    if (written === undefined) socket.write(payload);
+    else socket.write(payload, (error) => (error === null || error === undefined ? written() : undefined));
     this.stats.bytesSent += payload.length + 5;
     this.stats.framesSent++;
   }
