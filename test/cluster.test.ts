@@ -178,6 +178,7 @@ describe('a three-node cluster of real processes', () => {
     const lagging = (await cluster.status(leader)).followers.find((f) => f.id === follower);
     assert.ok(lagging !== undefined && lagging.lagEntries >= 10_000, 'the leader counts the entries the stopped follower lacks');
     assert.ok(lagging.lagMs >= 200, `and their age in ms (${lagging.lagMs})`);
+    assert.ok(lagging.lagBytes >= 10_000 * 200, `and their size in bytes (${lagging.lagBytes})`);
     cluster.start(follower);
     await cluster.converged(60_000);
     const output = cluster.output.get(follower) ?? '';

@@ -62,6 +62,23 @@ export interface RunningNode {
 
 /** How often follower lag and the metrics gauges are sampled. */
 const statusSampleMs = 100;
+/** Entries whose sizes are summed for lag in bytes; beyond, the average of those stands for the rest. */
+const lagBytesEntriesMax = 10_000;
+
+/**
+ * The bytes of the entries a follower lacks (their payloads), from the leader's log. Entries the
+ * leader has compacted away are counted at the average size of those it still has.
+ */
+function lagBytes(raft: Engine['raft'], match: number): number {
+  const last = raft.lastIndex;
+  if (match >= last) return 0;
+  const first = Math.max(match + 1, raft.log.snapshotIndex + 1, last - lagBytesEntriesMax + 1);
+  let bytes = 0;
+  for (let index = first; index <= last; index++) bytes += raft.log.entryAt(index).data.length;
+  const counted = last - first + 1;
+  return counted === 0 ? 0 : Math.round((bytes * (last - match)) / counted);
+}
+
 /** Samples of (last index, time) the leader keeps for lag in ms: 10 minutes at one per 100 ms. */
 const lagHistoryMax = 6000;
 /** Elections kept for the status API and the dashboard. */
@@ -313,8 +330,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       const lagMs = lag === 0 ? 0 : Math.round(now - (oldestMissing?.at ?? appendedAt[0]?.at ?? now));
       const lastContactMs = f.lastAckTick < 0 ? null : (raft.tickCount - f.lastAckTick) * config.tickMs;
       metrics.followerLagEntries.set({ follower: f.id }, lag);
+      const bytes = lagBytes(raft, f.match);
       metrics.followerLagMs.set({ follower: f.id }, lagMs);
-      return { id: f.id, matchIndex: f.match, lagEntries: lag, lagMs, lastContactMs, state: f.state, httpAddress: transport.httpAddresses.get(f.id) ?? null };
+      metrics.followerLagBytes.set({ follower: f.id }, bytes);
+      return { id: f.id, matchIndex: f.match, lagEntries: lag, lagBytes: bytes, lagMs, lastContactMs, state: f.state, httpAddress: transport.httpAddresses.get(f.id) ?? null };
     });
     metrics.commitIndex.set(raft.commitIndex);
     metrics.appliedIndex.set(kv.appliedIndex);

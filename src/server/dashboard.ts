@@ -29,7 +29,7 @@ export function dashboardHtml(nodeId: string): string {
 <h2>Nodes</h2>
 <table id="nodes"><thead><tr>
   <th>node</th><th>role</th><th>term</th><th>health</th><th>last</th><th>commit</th><th>applied</th>
-  <th>lag (entries)</th><th>lag (ms)</th><th>writes/s</th><th>reads/s</th><th>alarms</th>
+  <th>lag (entries)</th><th>lag (bytes)</th><th>lag (ms)</th><th>writes/s</th><th>reads/s</th><th>alarms</th>
 </tr></thead><tbody></tbody></table>
 <h2>Follower lag over the last five minutes (ms)</h2>
 <svg id="chart" width="760" height="180" role="img" aria-label="follower lag chart"></svg>
@@ -81,7 +81,7 @@ function render(view) {
     tr.dataset.node = node.id;
     if (!node.reachable) {
       tr.className = 'down';
-      tr.append(cell(node.id, 'text'), cell('unreachable', 'role text'), cell(''), cell('down', 'text'), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''));
+      tr.append(cell(node.id, 'text'), cell('unreachable', 'role text'), cell(''), cell('down', 'text'), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''));
       tbody.append(tr);
       continue;
     }
@@ -94,7 +94,7 @@ function render(view) {
     if (s.role === 'leader') tr.className = 'leader';
     const health = s.leader === null ? 'no leader' : lag && lag.lastContactMs !== null && lag.lastContactMs > 1000 ? 'silent ' + lag.lastContactMs + ' ms' : 'ok';
     tr.append(cell(s.id, 'text'), cell(s.role, 'role text'), cell(s.term), cell(health, 'text'), cell(s.lastIndex), cell(s.commitIndex), cell(s.appliedIndex),
-      cell(lag ? lag.lagEntries : s.role === 'leader' ? '–' : '?'), cell(lag ? lag.lagMs : s.role === 'leader' ? '–' : '?'),
+      cell(lag ? lag.lagEntries : s.role === 'leader' ? '–' : '?'), cell(lag ? lag.lagBytes : s.role === 'leader' ? '–' : '?'), cell(lag ? lag.lagMs : s.role === 'leader' ? '–' : '?'),
       cell(rate.writes.toFixed(0)), cell(rate.reads.toFixed(0)), cell(s.alarms.length === 0 ? '' : s.alarms.length + ' digest mismatch', 'text error'));
     tbody.append(tr);
   }

@@ -23,6 +23,7 @@ export class Metrics {
   readonly truncated = new Counter({ name: 'tandem_truncated_entries_total', help: 'Entries cut from the log and written to rollback/', registers: [this.registry] });
   readonly bytesSent = new Gauge({ name: 'tandem_peer_bytes_sent', help: 'Bytes sent to peers since start', registers: [this.registry] });
   readonly followerLagEntries = new Gauge({ name: 'tandem_follower_lag_entries', help: "Entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });
+  readonly followerLagBytes = new Gauge({ name: 'tandem_follower_lag_bytes', help: "Payload bytes of the entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });
   readonly followerLagMs = new Gauge({ name: 'tandem_follower_lag_ms', help: 'Age in ms of the oldest entry the follower lacks (leader view, 100 ms resolution)', labelNames: ['follower'], registers: [this.registry] });
   readonly digestMismatches = new Counter({ name: 'tandem_digest_mismatches_total', help: 'Checkpoints at which a follower’s state digest differed from the leader’s', labelNames: ['follower'], registers: [this.registry] });
   readonly term = new Gauge({ name: 'tandem_term', help: 'Current term', registers: [this.registry] });
