@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeReport, runChaos } from '../src/chaos/harness.js';
+import { describeReport, phantomReads, runChaos } from '../src/chaos/harness.js';
 
 /**
  * The fault-injection harness on real processes, short: one run with every kind of fault, and
@@ -27,5 +27,12 @@ describe('the fault-injection harness on real processes', () => {
     // with their majority ack, and missing everywhere when they were durable-key writes.
     assert.ok(report.rollback.violations.length + report.acknowledgedLost.length > 0, 'acknowledged writes were rolled back or lost');
     assert.ok(report.violations.length > 0);
+  });
+
+  it('flags a read of a value nobody wrote', () => {
+    const read = (key: string, output: string | null) => ({ id: 0, key, call: 1, ret: 2, input: { op: 'get' as const }, output });
+    const writes = [{ key: 'r1', value: 'w0-1' }, { key: 'r2', value: 'w1-7' }];
+    assert.deepEqual(phantomReads([read('r1', 'w0-1'), read('r1', null), read('r2', 'w1-7')], writes), []);
+    assert.deepEqual(phantomReads([read('r1', 'w1-7'), read('r3', 'x')], writes), ['r1=w1-7', 'r3=x'], 'a value written to another key counts too');
   });
 });

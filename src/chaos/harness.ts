@@ -323,6 +323,20 @@ async function injectFault(cluster: ChaosCluster, prng: Prng, ids: readonly stri
   }
 }
 
+/** Reads that returned a value no write ever carried for that key (as "key=value"). */
+export function phantomReads(
+  ops: readonly (HistoryOp<RegisterInput, RegisterOutput> & { readonly key: string })[],
+  writes: Iterable<{ readonly key: string; readonly value: string }>,
+): string[] {
+  const written = new Map<string, Set<string>>();
+  for (const write of writes) {
+    const set = written.get(write.key) ?? new Set<string>();
+    set.add(write.value);
+    written.set(write.key, set);
+  }
+  return ops.filter((op) => op.input.op === 'get' && op.output !== null && op.output !== undefined && !written.get(op.key)?.has(String(op.output))).map((op) => `${op.key}=${String(op.output)}`);
+}
+
 /** A POST or GET to a node's HTTP API; true when it answered 200. */
 async function clusterCall(cluster: ChaosCluster, id: string, method: string, path: string, body?: string): Promise<boolean> {
   try {
@@ -390,13 +404,7 @@ async function check(
   }
   if (lost.length > 0) violations.push(`${lost.length} acknowledged writes lost`);
   // No read may return a value that was never written.
-  const written = new Map<string, Set<string>>();
-  for (const write of writes.values()) {
-    const set = written.get(write.key) ?? new Set<string>();
-    set.add(write.value);
-    written.set(write.key, set);
-  }
-  const phantoms = ops.filter((op) => op.input.op === 'get' && op.output !== null && op.output !== undefined && !written.get(op.key)?.has(String(op.output))).map((op) => `${op.key}=${String(op.output)}`);
+  const phantoms = phantomReads(ops, writes.values());
   if (phantoms.length > 0) violations.push(`${phantoms.length} reads returned values never written`);
   // Linearizability of the register keys. A write of unknown outcome that no read (and no final
   // state) ever saw can be dropped: placed just before the end, it explains nothing and breaks nothing.
