@@ -94,7 +94,7 @@ Try:
   curl -X PUT --data-binary 'hello' http://127.0.0.1:${httpPorts[0]}/v1/kv/greeting
   curl http://127.0.0.1:${httpPorts[count - 1]}/v1/kv/greeting
   redis-cli -p ${respPorts[count - 1]} get greeting        (any Redis client works; writes to a follower are forwarded)
-  node ${mainScript} get greeting --node 127.0.0.1:${respPorts[0]}
+  node ${mainScript} get greeting --seeds 127.0.0.1:${respPorts[0]}
   node ${mainScript} status --node 127.0.0.1:${httpPorts[0]}
 
 Ctrl-C stops every node.

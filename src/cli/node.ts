@@ -305,7 +305,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     },
   );
   await transport.start();
-  membership = new Membership(config.id, engine, book, transport, (event, fields) => log('info', event, fields));
+  membership = new Membership(config.id, engine, book, transport, (event, fields) => log('info', event, fields), (id) => ({
+    http: transport.httpAddresses.get(id) ?? null,
+    resp: transport.respAddresses.get(id) ?? null,
+  }));
   const memberIds = (): NodeId[] => {
     const current = (engine as Engine).raft.config;
     return [...current.voters, ...current.learners];

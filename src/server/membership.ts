@@ -97,6 +97,8 @@ export class Membership {
     private readonly book: AddressBook,
     private readonly links: PeerLinks,
     private readonly log: (event: string, fields: Record<string, unknown>) => void,
+    /** Addresses peers told this node in their handshakes, for members the book has no address of. */
+    private readonly heard: (id: NodeId) => { http: string | null; resp: string | null } = () => ({ http: null, resp: null }),
   ) {}
 
   /** Every member with its role, addresses and (on the leader) progress. */
@@ -110,8 +112,8 @@ export class Membership {
       return {
         id,
         peer: known?.peer ?? '?',
-        http: known?.http ?? null,
-        resp: known?.resp ?? null,
+        http: known?.http ?? this.heard(id).http,
+        resp: known?.resp ?? this.heard(id).resp,
         role: raft.config.voters.includes(id) ? 'voter' : 'learner',
         matchIndex: raft.role === 'leader' ? match : null,
         lagEntries: raft.role === 'leader' && match !== null ? Math.max(0, raft.lastIndex - match) : null,
