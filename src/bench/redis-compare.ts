@@ -20,8 +20,15 @@ const flags = parseFlags(process.argv.slice(2), {
   seconds: { type: 'int', help: 'seconds per SET+WAIT run', min: 1, max: 600, default: 5 },
   clients: { type: 'int', help: 'concurrent clients', min: 1, max: 1000, default: 50 },
   install: { type: 'switch', help: 'apt-get install redis-server redis-tools when missing (as root)' },
+  quick: { type: 'switch', help: 'one round of 20,000 requests and 2 s loops (about a minute)' },
   help: { type: 'switch', help: 'show this help' },
 });
+
+if (flags['quick'] === true) {
+  flags['rounds'] = 1;
+  flags['requests'] = 20_000;
+  flags['seconds'] = 2;
+}
 
 interface Figure {
   readonly opsPerSecond: number;
@@ -120,7 +127,7 @@ function median(values: readonly number[]): number {
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench:redis -- [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
+    process.stdout.write('npm run bench -- [--quick] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
     return;
   }
   ensureRedis();
