@@ -62,8 +62,8 @@ export interface RunningNode {
 
 /** How often follower lag and the metrics gauges are sampled. */
 const statusSampleMs = 100;
-/** Entries whose sizes are summed for lag in bytes; beyond, the average of those stands for the rest. */
-const lagBytesEntriesMax = 10_000;
+/** Entries whose sizes are summed for lag in bytes (sampled every 100 ms); beyond, their average stands for the rest. */
+const lagBytesEntriesMax = 1000;
 
 /**
  * The bytes of the entries a follower lacks (their payloads), from the leader's log. Entries the

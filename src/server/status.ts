@@ -40,7 +40,7 @@ export interface FollowerStatus {
   readonly id: NodeId;
   readonly matchIndex: number;
   readonly lagEntries: number;
-  /** The payload bytes of the entries it lacks (beyond the last 10,000, estimated from their average). */
+  /** The payload bytes of the entries it lacks (beyond the last 1,000, estimated from their average). */
   readonly lagBytes: number;
   /** The age of the oldest entry the follower lacks, in ms, to within the 100 ms sampling (0 when it has every entry). */
   readonly lagMs: number;
