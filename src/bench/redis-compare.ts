@@ -20,7 +20,8 @@ const flags = parseFlags(process.argv.slice(2), {
   seconds: { type: 'int', help: 'seconds per SET+WAIT run', min: 1, max: 600, default: 5 },
   clients: { type: 'int', help: 'concurrent clients', min: 1, max: 1000, default: 50 },
   install: { type: 'switch', help: 'apt-get install redis-server redis-tools when missing (as root)' },
-  quick: { type: 'switch', help: 'one round of 20,000 requests and 2 s loops (about a minute)' },
+  quick: { type: 'switch', help: 'one round of 20,000 requests and 2 s loops (about 20 s)' },
+  matrix: { type: 'switch', help: 'also: a 90/10 GET/SET mix, one client, 4 KiB values' },
   help: { type: 'switch', help: 'show this help' },
 });
 
@@ -66,8 +67,8 @@ function fsyncMs(dir: string): number {
 }
 
 /** Runs redis-benchmark and reads its CSV: one figure per test (SET, GET). */
-function redisBenchmark(port: number, pipeline: number): Map<string, Figure> {
-  const args = ['-p', String(port), '-t', 'set,get', '-c', String(flags['clients']), '-n', String(flags['requests']), '-d', '100', '-r', '100000', '-P', String(pipeline), '--csv'];
+function redisBenchmark(port: number, pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number): Map<string, Figure> {
+  const args = ['-p', String(port), '-t', 'set,get', '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline), '--csv'];
   const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
   const figures = new Map<string, Figure>();
   for (const line of out.split('\n')) {
@@ -76,6 +77,27 @@ function redisBenchmark(port: number, pipeline: number): Map<string, Figure> {
     figures.set(cells[0] as string, { opsPerSecond: Number(cells[1]), p50Ms: Number(cells[4]), p99Ms: Number(cells[6]) });
   }
   return figures;
+}
+
+/** `clients` connections, each sending 90% GETs and 10% SETs of 100-byte values one after another for `seconds`. */
+async function mixLoop(port: number): Promise<Figure> {
+  const connections = await Promise.all(Array.from({ length: flags['clients'] as number }, () => RespConnection.open('127.0.0.1', port, 2000)));
+  const latencies: number[] = [];
+  const value = Buffer.alloc(100, 0x61);
+  const ends = performance.now() + (flags['seconds'] as number) * 1000;
+  await Promise.all(
+    connections.map(async (connection, c) => {
+      for (let i = 0; performance.now() < ends; i++) {
+        const started = performance.now();
+        const key = `mix:${c}:${i % 100}`;
+        await connection.call(i % 10 === 0 ? ['SET', key, value] : ['GET', key]);
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  for (const connection of connections) connection.close();
+  latencies.sort((a, b) => a - b);
+  return { opsPerSecond: latencies.length / (flags['seconds'] as number), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
 
 /** `clients` connections, each sending SET (and WAIT 1 when asked) one after another for `seconds`. */
@@ -127,7 +149,7 @@ function median(values: readonly number[]): number {
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench -- [--quick] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
+    process.stdout.write('npm run bench -- [--quick] [--matrix] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
     return;
   }
   ensureRedis();
@@ -160,6 +182,19 @@ async function main(): Promise<void> {
           }
         }
         record(`${system} SET loop`, await setLoop(port, false));
+        if (flags['matrix'] === true) {
+          record(`${system} 90% GET / 10% SET loop`, await mixLoop(port));
+          // Single-client latency, and 4 KiB values, unpipelined.
+          for (const [clients, valueBytes] of [[1, 100], [1, 4096], [50, 4096]] as const) {
+            try {
+              const figures = redisBenchmark(port, 1, clients, valueBytes, clients === 1 ? Math.max(2000, Math.floor((flags['requests'] as number) / 20)) : (flags['requests'] as number));
+              record(`${system} SET c${clients} ${valueBytes}B`, figures.get('SET'));
+              record(`${system} GET c${clients} ${valueBytes}B`, figures.get('GET'));
+            } catch (error) {
+              failures.push(`${system} redis-benchmark -c ${clients} -d ${valueBytes} (round ${round}): ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`);
+            }
+          }
+        }
       }
       const status = await tandem.status(leader);
       if (status.term !== termBefore || status.role !== 'leader') failures.push(`round ${round}: Tandem's leadership changed during the run (term ${termBefore} → ${status.term}); its figures for this round include an election`);
