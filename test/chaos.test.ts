@@ -29,6 +29,15 @@ describe('the fault-injection harness on real processes', () => {
     assert.ok(report.violations.length > 0);
   });
 
+  it('catches a replica whose state silently diverges', async () => {
+    const seed = 5;
+    console.log(`chaos seed ${seed} with the planted bug diverge:c3 (c3 drops every 50th SET)`);
+    const report = await runChaos({ seed, seconds: 8, nodes: 3, clients: 6, bug: 'diverge:c3', faults: ['switchover'], convergeTimeoutMs: 8000, log: () => undefined });
+    console.log(describeReport(report));
+    assert.equal(report.converged, false, 'the nodes never reach one digest');
+    assert.ok(report.acknowledgedLost.some((line) => line.includes('missing on c3')), 'and writes are missing on the diverging node');
+  });
+
   it('flags a read of a value nobody wrote', () => {
     const read = (key: string, output: string | null) => ({ id: 0, key, call: 1, ret: 2, input: { op: 'get' as const }, output });
     const writes = [{ key: 'r1', value: 'w0-1' }, { key: 'r2', value: 'w1-7' }];

@@ -25,6 +25,8 @@ export interface ChaosOptions {
   readonly learner?: boolean;
   /** A planted bug the nodes run with (TANDEM_PLANTED_BUG), to show the checks catch it. */
   readonly bug: string | null;
+  /** How long the healed cluster has to converge (default 30 s). */
+  readonly convergeTimeoutMs?: number;
   /** Only these fault kinds (default: all of faultKinds). */
   readonly faults?: readonly string[];
   readonly log: (line: string) => void;
@@ -204,7 +206,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const id of down) cluster.start(id);
     let converged = true;
     try {
-      await cluster.converged(30_000);
+      await cluster.converged(options.convergeTimeoutMs ?? 30_000);
     } catch {
       converged = false;
     }
@@ -376,7 +378,7 @@ async function check(
   now: () => number,
 ): Promise<ChaosReport> {
   const violations: string[] = [];
-  if (!converged) violations.push('the nodes did not converge to one state within 30 s of healing');
+  if (!converged) violations.push(`the nodes did not converge to one state within ${(options.convergeTimeoutMs ?? 30_000) / 1000} s of healing`);
   // Every node's final state, read locally (stale) once all have converged.
   const finals = new Map<string, Map<string, string | null>>();
   const keys = [...new Set([...writes.values()].map((w) => w.key))];

@@ -14,7 +14,7 @@ const specs: Record<string, FlagSpec> = {
   clients: { type: 'int', help: 'concurrent clients', min: 1, max: 64, default: 6 },
   runs: { type: 'int', help: 'runs, with seeds seed, seed+1, …', min: 1, max: 1000, default: 1 },
   faults: { type: 'string', help: `only these fault kinds, comma-separated (${faultKinds.join(', ')})` },
-  bug: { type: 'string', help: 'run the nodes with a planted bug (ack-majority, up-to-date, current-term, session) to see the checks fail' },
+  bug: { type: 'string', help: 'run the nodes with a planted bug (ack-majority, up-to-date, current-term, session, or diverge:ID for one replica dropping every 50th SET) to see the checks fail' },
   help: { type: 'switch', help: 'show this help' },
 };
 

@@ -144,7 +144,7 @@ function injectedDiskFaults(log: Logger, id: NodeId): (() => DiskFaults) | undef
  */
 function plantedBugs(log: Logger): PlantedBugs {
   const name = process.env['TANDEM_PLANTED_BUG'];
-  if (name === undefined || name === '') return {};
+  if (name === undefined || name === '' || name.startsWith('diverge:')) return {};
   const bugs: Record<string, PlantedBugs> = {
     'ack-majority': { ackMajorityOnLeaderFsync: true },
     'up-to-date': { skipUpToDateCheck: true },
@@ -155,6 +155,17 @@ function plantedBugs(log: Logger): PlantedBugs {
   if (bug === undefined) throw new Error(`TANDEM_PLANTED_BUG=${name} is not one of ${Object.keys(bugs).join(', ')}`);
   log('warn', 'THIS NODE RUNS WITH A PLANTED BUG (test only); it can lose acknowledged writes', { bug: name });
   return bug;
+}
+
+/**
+ * Test-only: TANDEM_PLANTED_BUG=diverge:ID makes node ID drop every 50th SET it applies, so its
+ * state silently differs from the others' (the harness's convergence check must notice).
+ */
+function plantedDivergence(id: NodeId, log: Logger): number {
+  const name = process.env['TANDEM_PLANTED_BUG'] ?? '';
+  if (name !== `diverge:${id}`) return 0;
+  log('warn', 'THIS NODE RUNS WITH A PLANTED BUG (test only): it drops every 50th SET', { bug: name });
+  return 50;
 }
 
 /** Opens the data directory, recovers, and starts the engine, the peer transport and the HTTP API. */
@@ -171,7 +182,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     log('error', 'the state store could not commit; the node stops', { error: error.message });
     onFatal(error);
   });
-  const kv = new KvStateMachine(store);
+  const kv = new KvStateMachine(store, plantedDivergence(config.id, log));
   log('info', 'recovered', {
     term: recovered.hardState.term,
     snapshot: recovered.snapshot?.meta.index ?? 0,

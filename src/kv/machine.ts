@@ -33,8 +33,13 @@ export class KvStateMachine {
   private digestA: number;
   private digestB: number;
 
-  constructor(store: KvStore) {
+  /** Test-only: drop every Nth SET on this replica, so its state silently diverges (0: never). */
+  private readonly plantedDropSetEvery: number;
+  private setsSeen = 0;
+
+  constructor(store: KvStore, plantedDropSetEvery = 0) {
     this.store = store;
+    this.plantedDropSetEvery = plantedDropSetEvery;
     const meta = store.get('meta', 'state');
     if (meta === undefined) {
       this.appliedValue = 0;
@@ -135,7 +140,8 @@ export class KvStateMachine {
       case 'set': {
         const previous = this.store.get('data', operation.key) ?? null;
         const allowed = operation.when === 'always' || (operation.when === 'nx') === (previous === null);
-        if (allowed) this.write('data', operation.key, operation.value);
+        const dropped = this.plantedDropSetEvery > 0 && ++this.setsSeen % this.plantedDropSetEvery === 0;
+        if (allowed && !dropped) this.write('data', operation.key, operation.value);
         return { kind: 'set', written: allowed, previous: operation.returnPrevious ? previous : null };
       }
       case 'mset':
