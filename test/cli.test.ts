@@ -72,3 +72,18 @@ describe('the tandem command', () => {
     }
   });
 });
+
+describe('progress on a terminal', () => {
+  it('shows a bar for progress lines in the readable log format, and the number in JSON', async () => {
+    const { createLogger, progressBar } = await import('../src/cli/log.js');
+    assert.equal(progressBar(50), '[##########..........] 50%');
+    assert.equal(progressBar(0), '[....................] 0%');
+    assert.equal(progressBar(100), '[####################] 100%');
+    const lines: string[] = [];
+    createLogger('n1', 'pretty', (line) => lines.push(line))('info', 'receiving snapshot', { received: 5, total: 10, percent: 50 });
+    assert.match(lines[0] ?? '', /receiving snapshot \[##########\.{10}\] 50% received=5/);
+    createLogger('n1', 'json', (line) => lines.push(line))('info', 'receiving snapshot', { percent: 50 });
+    assert.match(lines[1] ?? '', /"percent":50/);
+    assert.doesNotMatch(lines[1] ?? '', /#/);
+  });
+});

@@ -15,6 +15,15 @@ export function createLogger(node: string, format: LogFormat, write: (line: stri
     const rest = Object.entries(fields)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       .join(' ');
-    write(`${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${node} ${event}${rest === '' ? '' : ` ${rest}`}\n`);
+    // Progress (a field `percent`) shows as a bar on a terminal; JSON lines keep the number.
+    const percent = fields['percent'];
+    const bar = typeof percent === 'number' ? ` ${progressBar(percent)}` : '';
+    write(`${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${node} ${event}${bar}${rest === '' ? '' : ` ${rest}`}\n`);
   };
+}
+
+/** A 20-character progress bar: [##########..........] 50%. */
+export function progressBar(percent: number): string {
+  const filled = Math.max(0, Math.min(20, Math.round(percent / 5)));
+  return `[${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${Math.round(percent)}%`;
 }

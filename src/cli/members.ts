@@ -2,6 +2,7 @@ import type { MemberView } from '../server/membership.js';
 import type { NodeStatus } from '../server/status.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpec } from './args.js';
 import { call } from './kv-commands.js';
+import { progressBar } from './log.js';
 
 const flags: Record<string, FlagSpec> = {
   node: { type: 'string', help: "any member's HTTP address", default: '127.0.0.1:8001' },
@@ -100,7 +101,10 @@ async function promote(node: string, id: string, timeoutMs: number): Promise<num
         process.stdout.write(`${id} is a voter\n`);
         return 0;
       }
-      const line = `${id}: ${learner.matchIndex ?? 0} entries, ${learner.lagEntries ?? '?'} behind`;
+      const have = learner.matchIndex ?? 0;
+      const behind = learner.lagEntries ?? 0;
+      const bar = process.stdout.isTTY ? `${progressBar(have + behind === 0 ? 100 : (100 * have) / (have + behind))} ` : '';
+      const line = `${bar}${id}: ${have} entries, ${learner.lagEntries ?? '?'} behind`;
       if (line !== lastShown) process.stdout.write(`${process.stdout.isTTY ? '\r' : ''}${line}${process.stdout.isTTY ? '   ' : '\n'}`);
       lastShown = line;
       if (learner.lagEntries === 0) {
