@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { resp, RespErrorReply, RespParser, type RespLimits, type RespValue } from '../codec/resp.js';
 import type { Ack, Consistency, NodeId } from '../core/types.js';
-import type { Engine, WriteResult } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
 import { decodeCommand, decodeReply, encodeCommand, encodeReply, validateCommand, type Command, type Reply } from '../kv/commands.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { timedOut, within } from '../shared/deadline.js';
@@ -10,6 +10,7 @@ import { ErrorCode, TandemError } from '../shared/errors.js';
 import { sameSecret, type Security } from '../shared/security.js';
 import { globMatch } from './glob.js';
 import { parseAck, parseConsistency, splitAddress } from './http.js';
+import { proposeOnLeader } from './propose.js';
 import type { Metrics } from './metrics.js';
 import { commandDocs, commandInfo, configGetReply, helloReply, infoText, roleReply, sentinelReply, type Topology } from './resp-admin.js';
 import { integerArgument, readCommands, RespCommandError, respErrors, ScanCursors, writeCommands, type ReadPlan, type WritePlan } from './resp-commands.js';
@@ -381,12 +382,8 @@ export class RespServer {
       if (this.context.followerWrites === 'reject') throw new RespCommandError("READONLY You can't write against a read only replica.");
       return this.forwarder.forward(encodeCommand(command), ack, needsResult);
     }
-    const started = performance.now();
-    const result = await new Promise<WriteResult>((resolve) => engine.write(encodeCommand(command), ack, needsResult, resolve));
-    metrics.wrote({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
-    if (!result.ok) throw result.error;
-    metrics.commitLatency.observe({ ack: String(ack) }, (performance.now() - started) / 1000);
-    return { index: result.index, reply: result.reply };
+    const { index, reply } = await proposeOnLeader(engine, metrics, encodeCommand(command), ack, needsResult);
+    return { index, reply };
   }
 
   /** How many followers hold `index`; waits until `wanted` do or `timeoutMs` passes (0: no limit). */
@@ -614,9 +611,7 @@ export class RespServer {
     const needsResult = text(args[2]) === '1';
     const data = args[3] as Buffer;
     decodeCommand(data);
-    const result = await new Promise<WriteResult>((resolve) => engine.write(data, ack, needsResult, resolve));
-    this.context.metrics.wrote({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
-    if (!result.ok) throw result.error;
+    const result = await proposeOnLeader(engine, this.context.metrics, data, ack, needsResult);
     return resp.array([resp.integer(result.index), resp.integer(result.term), result.reply === null ? resp.nil(false) : resp.bulk(encodeReply(result.reply))]);
   }
 
