@@ -6,11 +6,12 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../cli/args.js';
 import { freePort, LocalCluster, quantile, waitFor } from './cluster.js';
+import { httpLoop, send, type LoadFigure } from './http-loop.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   rounds: { type: 'int', help: 'interleaved rounds', min: 1, max: 20, default: 3 },
@@ -19,50 +20,6 @@ const flags = parseFlags(process.argv.slice(2), {
   install: { type: 'switch', help: 'apt-get install etcd-server when missing (as root)' },
   help: { type: 'switch', help: 'show this help' },
 });
-
-interface Figure {
-  readonly opsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly errors: number;
-}
-
-/** One HTTP request with a body; resolves with the status. */
-function send(agent: Agent, port: number, method: string, path: string, body: Buffer, contentType: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { 'content-length': body.length, 'content-type': contentType } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** The load generator both systems get: `clients` loops of one put after another, after a 1 s warm-up. */
-async function loop(put: (agent: Agent, client: number, n: number) => Promise<number>): Promise<Figure> {
-  const clients = flags['clients'] as number;
-  const seconds = flags['seconds'] as number;
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const latencies: number[] = [];
-  let errors = 0;
-  const warmupEnd = performance.now() + 1000;
-  const end = warmupEnd + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let n = 0; performance.now() < end; n++) {
-        const started = performance.now();
-        const status = await put(agent, c, n).catch(() => 0);
-        if (started < warmupEnd) continue;
-        if (status === 200) latencies.push(performance.now() - started);
-        else errors++;
-      }
-    }),
-  );
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return { opsPerSecond: Math.round(latencies.length / seconds), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), errors };
-}
 
 const value = Buffer.alloc(100, 0x76);
 const valueBase64 = value.toString('base64');
@@ -119,7 +76,10 @@ async function main(): Promise<void> {
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);
   const etcd = await startEtcd(root);
-  const runs: Record<string, Figure[]> = { tandem: [], etcd: [] };
+  const runs: Record<string, LoadFigure[]> = { tandem: [], etcd: [] };
+  const loop = (put: (agent: Agent, client: number, n: number) => Promise<number>): Promise<LoadFigure> =>
+    // A refused connection counts as an error here, not as the end of the benchmark.
+    httpLoop(flags['clients'] as number, flags['seconds'] as number, (agent, c, n) => put(agent, c, n).catch(() => 0));
   try {
     const leader = await tandem.leader();
     const tandemPort = Number(new URL(tandem.http(leader)).port);
