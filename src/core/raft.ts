@@ -433,30 +433,60 @@ export class Raft {
 
   /** True when there is anything for the engine to do. */
   hasReady(): boolean {
+    return this.hardStateDirty || this.snapshotToInstall !== null || this.truncateFromOut !== null || this.unstableFrom <= this.log.lastIndex() || this.out.messages.length > 0 || this.hasReadyDuringWrite();
+  }
+
+  /**
+   * True when there is work that needs nothing new on disk (see readyDuringWrite). False while a
+   * new term, vote, snapshot or log cut waits to be written: everything then goes in one ready.
+   */
+  hasReadyDuringWrite(): boolean {
     const o = this.out;
+    if (this.hardStateDirty || this.snapshotToInstall !== null || this.truncateFromOut !== null || o.truncated.length > 0) return false;
     return (
-      this.hardStateDirty ||
-      this.snapshotToInstall !== null ||
-      this.truncateFromOut !== null ||
-      this.unstableFrom <= this.log.lastIndex() ||
-      this.appliedHanded < Math.min(this.commitValue, this.log.lastIndex()) ||
-      o.messagesNow.length + o.messages.length + o.truncated.length + o.acked.length + o.abandoned.length + o.reads.length + o.failedReads.length > 0 ||
+      this.appliedHanded < this.applyLimit() ||
+      o.messagesNow.length + o.acked.length + o.abandoned.length + o.reads.length + o.failedReads.length > 0 ||
       (this.roleValue === 'leader' && (this.canStartReadRound() || this.hasEntriesToSend() || this.hasCommitToSend()))
     );
   }
 
+  /**
+   * Entries are handed to the state machine only once they are committed and on this node's own
+   * disk, so applying never waits for a write in flight, and the state on disk is never ahead of
+   * the log on disk.
+   */
+  private applyLimit(): number {
+    return Math.min(this.commitValue, this.persistedIndex, this.log.lastIndex());
+  }
+
   /** Collects everything to persist, send and apply since the last ready (see Ready for the order). */
   ready(): Ready {
+    return this.collect(true);
+  }
+
+  /**
+   * While the engine's last write is still in flight: what needs nothing new on disk — a
+   * leader's appends and heartbeats (new entries go to followers while the leader's own write is
+   * under way), committed entries to apply, reads to serve, writes to answer. New entries and
+   * messages that must follow a write stay for the next ready(). Null when hasReadyDuringWrite
+   * is false.
+   */
+  readyDuringWrite(): Ready | null {
+    if (!this.hasReadyDuringWrite()) return null;
+    return this.collect(false);
+  }
+
+  private collect(withWrite: boolean): Ready {
     if (this.roleValue === 'leader') {
       this.startReadRound();
       this.broadcastAppends();
       this.sendCommitUpdates();
     }
-    const hardState = this.hardStateDirty ? { term: this.termValue, votedFor: this.votedFor } : null;
-    const entries = this.unstableFrom <= this.log.lastIndex() ? this.log.slice(this.unstableFrom, this.log.lastIndex()) : [];
-    const snapshot = this.snapshotToInstall;
-    const truncateFrom = this.truncateFromOut;
-    const applyTo = Math.min(this.commitValue, this.log.lastIndex());
+    const hardState = withWrite && this.hardStateDirty ? { term: this.termValue, votedFor: this.votedFor } : null;
+    const entries = withWrite && this.unstableFrom <= this.log.lastIndex() ? this.log.slice(this.unstableFrom, this.log.lastIndex()) : [];
+    const snapshot = withWrite ? this.snapshotToInstall : null;
+    const truncateFrom = withWrite ? this.truncateFromOut : null;
+    const applyTo = this.applyLimit();
     const committed = this.appliedHanded < applyTo ? this.log.slice(this.appliedHanded + 1, applyTo) : [];
     const o = this.out;
     const ready: Ready = {
@@ -468,19 +498,21 @@ export class Raft {
       truncated: o.truncated,
       // Nothing leaves before a new term or vote is durable.
       messagesNow: hardState === null ? o.messagesNow : [],
-      messages: hardState === null ? o.messages : [...o.messagesNow, ...o.messages],
+      messages: !withWrite ? [] : hardState === null ? o.messages : [...o.messagesNow, ...o.messages],
       committed,
       acked: o.acked,
       abandoned: o.abandoned,
       reads: o.reads,
       failedReads: o.failedReads,
     };
-    this.hardStateDirty = false;
-    this.snapshotToInstall = null;
-    this.truncateFromOut = null;
-    this.unstableFrom = this.log.lastIndex() + 1;
+    if (withWrite) {
+      this.hardStateDirty = false;
+      this.snapshotToInstall = null;
+      this.truncateFromOut = null;
+      this.unstableFrom = this.log.lastIndex() + 1;
+    }
     this.appliedHanded = Math.max(this.appliedHanded, applyTo);
-    this.out = { messagesNow: [], messages: [], truncated: [], acked: [], abandoned: [], reads: [], failedReads: [] };
+    this.out = { messagesNow: [], messages: withWrite ? [] : o.messages, truncated: [], acked: [], abandoned: [], reads: [], failedReads: [] };
     return ready;
   }
 
@@ -870,7 +902,9 @@ export class Raft {
       const ack: Ack = key === 'leader' || key === 'majority' || key === 'all' ? key : Number(key);
       // A voter removed since the proposal lowers what a count can mean, never below one.
       const needed = Math.max(1, Math.min(ackCount(ack, voters) ?? voters, voters));
-      let durable = ack === 'leader' ? this.persistedIndex : indexReachedBy(matches, needed);
+      // Every level counts the leader's own copy: followers may have an entry before the
+      // leader's write of it lands, and the commit index may then move ahead of that write.
+      let durable = Math.min(this.persistedIndex, indexReachedBy(matches, needed));
       if (needed >= majority(voters)) durable = Math.min(durable, this.commitValue);
       let k = 0;
       while (k < queue.length && (queue[k] as PendingWrite).index <= durable) {

@@ -197,9 +197,12 @@ export interface FailedRead {
  * 1. `messagesNow` may be sent at once (leader traffic that needs nothing persisted first);
  * 2. persist, atomically with respect to recovery: `hardState`, then `snapshot`, then cut the
  *    log from `truncateFrom`, then append `entries`; fsync when `mustSync`;
- * 3. only then send `messages`;
- * 4. then apply `committed` in order, serve `reads`, release `acked`;
- * 5. then call `persisted(ready)` and `applied(index)` on the core.
+ * 3. only then send `messages` and call `persisted(ready)` on the core.
+ * `committed` entries are already on this node's disk, so applying them (in order, across
+ * readies), serving `reads` and releasing `acked` need not wait for step 2 — except when the
+ * ready installs a `snapshot`, which must be on disk and restored first. Then call
+ * `applied(index)` on the core. While a write is in flight the engine may take
+ * `readyDuringWrite()`: the same without anything to persist.
  */
 export interface Ready {
   readonly hardState: HardState | null;

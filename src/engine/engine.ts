@@ -88,6 +88,10 @@ export class Engine {
   private readonly observer: EngineObserver;
 
   private persisting = false;
+  /** The write in flight installs a received snapshot. */
+  private writingSnapshot = false;
+  /** The write in flight failed for want of space and is being retried. */
+  private stalled = false;
   /** A snapshot is being built in pieces. */
   private snapshotting = false;
   private readyScheduled = false;
@@ -221,25 +225,36 @@ export class Engine {
 
   private afterInput(): void {
     this.noticeRoleChange();
-    if (this.readyScheduled || this.persisting || this.halted) return;
+    if (this.readyScheduled || this.halted) return;
+    // While a write is in flight, only work that needs nothing new on disk is taken: a leader's
+    // sends, commits, answers. Not while a received snapshot is being written: it must be
+    // restored before anything else is applied.
+    // Nor while a write waits for space: then the node falls silent (a leader loses its role).
+    if (this.persisting && (this.writingSnapshot || this.stalled || !this.raft.hasReadyDuringWrite())) return;
     this.readyScheduled = true;
     this.runtime.defer(() => {
       this.readyScheduled = false;
-      this.processReady();
+      if (this.halted) return;
+      if (!this.persisting) {
+        this.takeReady();
+        return;
+      }
+      if (this.writingSnapshot || this.stalled) return;
+      const ready = this.raft.readyDuringWrite();
+      if (ready === null) return;
+      for (const message of ready.messagesNow) this.sendMessage(message);
+      this.answer(ready);
+      this.afterInput();
     });
   }
 
-  private processReady(): void {
-    const unwritten = this.takeReady();
-    if (unwritten !== null) this.afterPersist(unwritten);
-  }
-
   /**
-   * Takes the core's next Ready and starts its write. Returns it when there is nothing to
-   * write (the caller handles it at once), null when its write is under way or there is none.
+   * Takes the core's next Ready: sends what may go at once, starts its write, and applies and
+   * answers what was already durable while the write is under way (the disk and the CPU work
+   * side by side). What must follow the write happens in afterWrite.
    */
-  private takeReady(): Ready | null {
-    if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return null;
+  private takeReady(): void {
+    if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
     const ready = this.raft.ready();
     // A received snapshot is the latest one from now on, even before it is on disk.
     if (ready.snapshot !== null) this.latestSnapshot = ready.snapshot;
@@ -257,49 +272,62 @@ export class Engine {
       sync: ready.mustSync || save !== null,
     };
     if (ready.truncated.length > 0) this.observer.truncated?.(ready.truncated);
-    if (!work.sync && work.rollback.length === 0) return ready;
-    this.persisting = true;
-    this.writeBatch(work, ready, false);
-    return null;
+    const writes = work.sync || work.rollback.length > 0;
+    if (writes) {
+      this.persisting = true;
+      this.writingSnapshot = ready.snapshot !== null;
+      this.writeBatch(work, ready, false);
+    }
+    if (ready.snapshot === null) this.answer(ready);
+    if (!writes) this.afterWrite(ready);
   }
 
   /**
    * Writes one batch. A full disk is not fatal: the batch is written again every second, and
-   * until it lands nothing new is persisted, sent or acknowledged (so a leader falls silent and
-   * loses its role); any other storage error stops the node.
+   * until it lands nothing new is persisted or acknowledged and nothing that must follow the
+   * write is sent (so a leader falls silent and loses its role); any other storage error stops
+   * the node.
    */
   private writeBatch(work: PersistWork, ready: Ready, stalled: boolean): void {
     this.storage.persist(work, (error) => {
       if (this.halted) return;
       if (error !== null && isOutOfSpace(error)) {
         if (!stalled) this.observer.storageStalled?.(error);
+        this.stalled = true;
         this.runtime.setTimeout(() => {
           if (!this.halted) this.writeBatch(work, ready, true);
         }, storageRetryMs);
         return;
       }
       this.persisting = false;
+      this.writingSnapshot = false;
+      this.stalled = false;
       if (error !== null) {
         this.fail(error);
         return;
       }
       if (stalled) this.observer.storageRecovered?.();
       this.observer.persisted?.(work);
-      this.afterPersist(ready);
+      this.afterWrite(ready);
     });
   }
 
-  private afterPersist(ready: Ready): void {
+  /** The ready's write is on disk (or it had none): what had to wait for it. */
+  private afterWrite(ready: Ready): void {
     for (const message of ready.messages) this.sendMessage(message);
     this.raft.persisted(ready);
-    // The next batch goes to disk now, while this one is applied and answered: the disk and the
-    // CPU work side by side. Its own apply waits for its write, so applies keep their order; a
-    // batch with nothing to write is handled right after this one instead.
-    const unwritten = this.takeReady();
     if (ready.snapshot !== null) {
       this.kv.restore(ready.snapshot.data);
       this.observer.snapshotInstalled?.(ready.snapshot.meta, this.kv.digest());
+      this.raft.applied(ready.snapshot.meta.index);
+      this.answer(ready);
     }
+    this.takeReady();
+    this.afterInput();
+  }
+
+  /** Applies a ready's committed entries and answers its reads and writes. */
+  private answer(ready: Ready): void {
     this.applyCommitted(ready.committed);
     for (const read of ready.reads) this.finishRead(read.requestId, { ok: true, appliedIndex: this.kv.appliedIndex });
     for (const failed of ready.failedReads) {
@@ -321,11 +349,8 @@ export class Engine {
       const message = `node ${this.id} lost leadership before the write at index ${abandoned.index} reached its ack level; it may still commit`;
       pending.callback({ ok: false, error: new TandemError(ErrorCode.leaderChanged, message, { index: abandoned.index, term: abandoned.term, leader: this.raft.leader }) });
     }
-    if (ready.snapshot !== null) this.raft.applied(ready.snapshot.meta.index);
     this.raft.applied(this.kv.appliedIndex);
     this.maybeSnapshot();
-    if (unwritten !== null) this.afterPersist(unwritten);
-    this.afterInput();
   }
 
   private applyCommitted(entries: readonly Entry[]): void {
