@@ -194,15 +194,17 @@ export class KvStateMachine {
 
   /** Writes (or, with null, deletes) one item and keeps the digest in step. Returns whether it existed. */
   private write(space: Space, key: string, value: Uint8Array | null): boolean {
-    const old = this.store.get(space, key);
-    if (old !== undefined) this.mixDigest(space, key, old, -1);
+    // The old value is only hashed, at once, so the store need not copy it.
+    const old = this.store.peek(space, key);
+    const existed = old !== undefined;
+    if (existed) this.mixDigest(space, key, old, -1);
     if (value === null) {
-      if (old !== undefined) this.store.delete(space, key);
+      if (existed) this.store.delete(space, key);
     } else {
       this.store.put(space, key, value);
       this.mixDigest(space, key, value, 1);
     }
-    return old !== undefined;
+    return existed;
   }
 
   /**

@@ -8,6 +8,8 @@ export type Space = 'data' | 'session' | 'meta';
 /** A synchronous key-value store with named spaces and atomic batches. */
 export interface KvStore {
   get(space: Space, key: string): Uint8Array | undefined;
+  /** The value as `get` finds it, but only valid until the next call on the store (it may not be a copy). */
+  peek(space: Space, key: string): Uint8Array | undefined;
   put(space: Space, key: string, value: Uint8Array): void;
   delete(space: Space, key: string): boolean;
   /** Every pair of a space, in ascending key order. */
@@ -46,6 +48,10 @@ export class MemoryStore implements KvStore {
 
   get(space: Space, key: string): Uint8Array | undefined {
     return this.spaces[space].get(key);
+  }
+
+  peek(space: Space, key: string): Uint8Array | undefined {
+    return this.get(space, key);
   }
 
   put(space: Space, key: string, value: Uint8Array): void {

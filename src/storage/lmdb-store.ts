@@ -68,6 +68,13 @@ export class LmdbStore implements KvStore {
     return this.committed(space, key);
   }
 
+  /** LMDB's own buffer, not a copy: overwritten by the next read. */
+  peek(space: Space, key: string): Uint8Array | undefined {
+    const pending = this.overlay[space].get(key);
+    if (pending !== undefined) return pending.value ?? undefined;
+    return this.dbs[space].getBinaryFast(keyBytes(key));
+  }
+
   put(space: Space, key: string, value: Uint8Array): void {
     this.change(space, key, value);
   }
