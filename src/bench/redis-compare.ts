@@ -5,14 +5,20 @@
  * loop for SET followed by WAIT 1 (Redis's nearest thing to semi-synchronous). Every figure is the
  * median of --rounds runs, interleaved so that drift on a shared machine hits every system alike.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RespErrorReply } from '../codec/resp.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { parseFlags } from '../cli/args.js';
-import { freePort, LocalCluster, quantile, waitFor } from './cluster.js';
+import { LocalCluster, quantile } from './cluster.js';
+import { ensureInstalled, startRedis } from './peers.js';
+import { lineChart } from './svg.js';
+import { fsyncMs } from './machine.js';
+
+/** Client counts of the latency-against-throughput curve (points labelled with them). */
+const curveClients = [1, 4, 16, 50, 128];
 
 const flags = parseFlags(process.argv.slice(2), {
   rounds: { type: 'int', help: 'runs of each measurement', min: 1, max: 20, default: 3 },
@@ -22,6 +28,7 @@ const flags = parseFlags(process.argv.slice(2), {
   install: { type: 'switch', help: 'apt-get install redis-server redis-tools when missing (as root)' },
   quick: { type: 'switch', help: 'one round of 20,000 requests and 2 s loops (about 20 s)' },
   matrix: { type: 'switch', help: 'also: a 90/10 GET/SET mix, one client, 4 KiB values' },
+  curve: { type: 'switch', help: 'also: latency against throughput (1-128 clients) for Tandem, Redis and Redis+WAIT 1, drawn as SVG' },
   help: { type: 'switch', help: 'show this help' },
 });
 
@@ -35,35 +42,6 @@ interface Figure {
   readonly opsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-}
-
-function have(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
-
-function ensureRedis(): void {
-  if (have('redis-server') && have('redis-benchmark')) return;
-  if (flags['install'] === true && process.getuid?.() === 0) {
-    execFileSync('apt-get', ['install', '-y', 'redis-server', 'redis-tools'], { stdio: 'inherit' });
-    return;
-  }
-  process.stderr.write('bench:redis needs redis-server and redis-benchmark: apt-get install -y redis-server redis-tools (or run with --install as root)\n');
-  process.exit(2);
-}
-
-/** fdatasync of a 100-byte append, median over 200, in ms: what one durable write costs here. */
-function fsyncMs(dir: string): number {
-  const file = join(dir, 'fsync-probe');
-  const fd = openSync(file, 'a');
-  const times: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    const started = performance.now();
-    writeSync(fd, Buffer.alloc(100, 1));
-    fdatasyncSync(fd);
-    times.push(performance.now() - started);
-  }
-  closeSync(fd);
-  return quantile(times.sort((a, b) => a - b), 0.5);
 }
 
 /** Runs redis-benchmark and reads its CSV: one figure per test (SET, GET). */
@@ -100,9 +78,18 @@ async function mixLoop(port: number): Promise<Figure> {
   return { opsPerSecond: latencies.length / (flags['seconds'] as number), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
 
-/** `clients` connections, each sending SET (and WAIT 1 when asked) one after another for `seconds`. */
-async function setLoop(port: number, withWait: boolean): Promise<Figure> {
-  const connections = await Promise.all(Array.from({ length: flags['clients'] as number }, () => RespConnection.open('127.0.0.1', port, 2000)));
+/**
+ * `clients` connections, each sending SET (and WAIT 1 when asked) one after another for
+ * `seconds`; `setup` is sent on each connection first (Tandem's TANDEM.OPTIONS ACK …).
+ */
+async function setLoop(port: number, withWait: boolean, clients = flags['clients'] as number, setup: readonly string[] = []): Promise<Figure> {
+  const connections = await Promise.all(Array.from({ length: clients }, () => RespConnection.open('127.0.0.1', port, 2000)));
+  if (setup.length > 0) {
+    for (const connection of connections) {
+      const answer = await connection.call(setup);
+      if (answer instanceof RespErrorReply) throw new Error(`${setup.join(' ')}: ${answer.message}`);
+    }
+  }
   const latencies: number[] = [];
   const value = Buffer.alloc(100, 0x61);
   const ends = performance.now() + (flags['seconds'] as number) * 1000;
@@ -124,43 +111,26 @@ async function setLoop(port: number, withWait: boolean): Promise<Figure> {
   return { opsPerSecond: latencies.length / (flags['seconds'] as number), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
 
-async function startRedis(root: string): Promise<{ port: number; processes: ChildProcess[] }> {
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const processes = ports.map((port, k) => {
-    const dir = join(root, `redis-${k}`);
-    mkdirSync(dir, { recursive: true });
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
-    if (k > 0) args.push('--replicaof', '127.0.0.1', String(ports[0]));
-    return spawn('redis-server', args, { stdio: 'ignore' });
-  });
-  const primary = ports[0] as number;
-  await waitFor('Redis with two connected replicas', 20_000, async () => {
-    const connection = await RespConnection.open('127.0.0.1', primary, 500);
-    const info = String(await connection.call(['INFO', 'replication']));
-    connection.close();
-    return /connected_slaves:2/.test(info) && (info.match(/state=online/g) ?? []).length === 2;
-  });
-  return { port: primary, processes };
-}
-
 function median(values: readonly number[]): number {
   return quantile([...values].sort((a, b) => a - b), 0.5);
 }
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench -- [--quick] [--matrix] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
+    process.stdout.write('npm run bench -- [--quick] [--matrix] [--curve] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
     return;
   }
-  ensureRedis();
+  ensureInstalled('bench:redis', ['redis-server', 'redis-benchmark'], ['redis-server', 'redis-tools'], flags['install'] === true);
   const root = mkdtempSync(join(tmpdir(), 'tandem-bench-redis-'));
   const tandem = new LocalCluster(['b1', 'b2', 'b3']);
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);
   const leader = await tandem.leader();
   const redis = await startRedis(root);
+  const redisPort = redis.ports[0] as number;
   const tandemPort = tandem.respPort(leader);
   const runs: Record<string, Figure[]> = {};
+  const curve: Record<string, (Figure & { clients: number })[]> = {};
   const failures: string[] = [];
   const record = (name: string, figure: Figure | undefined): void => {
     if (figure !== undefined) (runs[name] ??= []).push(figure);
@@ -171,7 +141,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= (flags['rounds'] as number); round++) {
       process.stderr.write(`round ${round}\n`);
       const termBefore = (await tandem.status(leader)).term;
-      for (const [system, port] of [['tandem', tandemPort], ['redis', redis.port]] as const) {
+      for (const [system, port] of [['tandem', tandemPort], ['redis', redisPort]] as const) {
         for (const pipeline of [1, 16]) {
           try {
             const figures = redisBenchmark(port, pipeline);
@@ -182,6 +152,9 @@ async function main(): Promise<void> {
           }
         }
         record(`${system} SET loop`, await setLoop(port, false));
+        if (system === 'tandem') {
+          for (const ack of ['leader', 'all']) record(`tandem SET loop ack=${ack}`, await setLoop(port, false, flags['clients'] as number, ['TANDEM.OPTIONS', 'ACK', ack]));
+        }
         if (flags['matrix'] === true) {
           record(`${system} 90% GET / 10% SET loop`, await mixLoop(port));
           // Single-client latency, and 4 KiB values, unpipelined.
@@ -198,7 +171,15 @@ async function main(): Promise<void> {
       }
       const status = await tandem.status(leader);
       if (status.term !== termBefore || status.role !== 'leader') failures.push(`round ${round}: Tandem's leadership changed during the run (term ${termBefore} → ${status.term}); its figures for this round include an election`);
-      record('redis SET+WAIT 1 loop', await setLoop(redis.port, true));
+      record('redis SET+WAIT 1 loop', await setLoop(redisPort, true));
+    }
+    if (flags['curve'] === true) {
+      process.stderr.write('latency against throughput\n');
+      for (const clients of curveClients) {
+        for (const [name, port, withWait] of [['Tandem, ack=majority', tandemPort, false], ['Redis, appendfsync always', redisPort, false], ['Redis, SET + WAIT 1', redisPort, true]] as const) {
+          (curve[name] ??= []).push({ clients, ...(await setLoop(port, withWait, clients)) });
+        }
+      }
     }
   } finally {
     for (const child of redis.processes) child.kill('SIGKILL');
@@ -222,10 +203,21 @@ async function main(): Promise<void> {
   lines.push(`Tandem majority SET / Redis always SET (redis-benchmark, -P 16): ${ratio('tandem SET P16', 'redis SET P16')}`);
   lines.push(`Tandem majority SET / Redis SET+WAIT 1 (same RESP loop): ${ratio('tandem SET loop', 'redis SET+WAIT 1 loop')}`);
   for (const failure of failures) lines.push(`note: ${failure}`);
+  if (Object.keys(curve).length > 0) {
+    lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms |', '| --- | ---: | ---: | ---: | ---: |');
+    for (const [name, points] of Object.entries(curve)) for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} |`);
+    mkdirSync('bench/results', { recursive: true });
+    for (const [quantileName, pick] of [['p50', (f: Figure) => f.p50Ms], ['p99', (f: Figure) => f.p99Ms]] as const) {
+      const series = Object.entries(curve).map(([name, points]) => ({ name, points: points.map((p) => [p.opsPerSecond, pick(p)] as const), labels: points.map((p) => `${p.clients}`) }));
+      const file = join('bench/results', `latency-throughput-${quantileName}.svg`);
+      writeFileSync(file, lineChart({ title: `SET latency (${quantileName}) against throughput, 3 nodes each, one machine`, xLabel: 'acknowledged SETs per second (each point: its number of concurrent clients)', yLabel: `${quantileName} latency, ms (log scale)`, series, logY: true }));
+      process.stderr.write(`wrote ${file}\n`);
+    }
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const file = join('bench/results', `redis-compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always` }, rows, failures }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, curve, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always` }, rows, failures }, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
 }
 

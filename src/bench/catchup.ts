@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:catchup`: a follower stopped while N keys (default 1,000,000, 100-byte values) are
+ * written, then restarted: the time and MB/s until it has applied everything, once from the log
+ * (snapshots off) and once through a snapshot (one every N/4 entries, so the leader has compacted
+ * the log past the follower; checked in the follower's log). Also per node: peak RSS and bytes on disk per key at N keys — and the
+ * same two figures for Redis (primary + 2 replicas, appendonly yes, appendfsync always) loaded
+ * by the same writer.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseFlags } from '../cli/args.js';
+import { RespConnection } from '../net/resp-connection.js';
+import { RespErrorReply } from '../codec/resp.js';
+import { LocalCluster, waitFor } from './cluster.js';
+import { ensureInstalled, startRedis } from './peers.js';
+
+const flags = parseFlags(process.argv.slice(2), {
+  keys: { type: 'int', help: 'keys written while the follower is down', min: 1000, max: 100_000_000, default: 1_000_000 },
+  redis: { type: 'switch', help: 'also load Redis with the same keys for its RSS and bytes per key' },
+  install: { type: 'switch', help: 'apt-get install redis-server when missing (as root)' },
+  quick: { type: 'switch', help: '100,000 keys' },
+  help: { type: 'switch', help: 'show this help' },
+});
+if (flags['quick'] === true) flags['keys'] = 100_000;
+
+const keys = flags['keys'] as number;
+const value = Buffer.alloc(100, 0x63);
+const connectionsMax = 16;
+const windowPerConnection = 64;
+
+/** Writes keys 0..n-1 through `port` with pipelined SETs; answers the seconds it took. */
+async function load(port: number, n: number): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  const connections = await Promise.all(Array.from({ length: connectionsMax }, () => RespConnection.open('127.0.0.1', port, 5000)));
+  await Promise.all(
+    connections.map(async (connection) => {
+      const inFlight = new Set<Promise<void>>();
+      while (next < n) {
+        const key = `key:${String(next++).padStart(9, '0')}`;
+        const call = connection.call(['SET', key, value]).then((answer) => {
+          if (answer instanceof RespErrorReply || answer !== 'OK') throw new Error(`SET ${key} answered ${String(answer)}`);
+        });
+        const tracked: Promise<void> = call.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        if (inFlight.size >= windowPerConnection) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    }),
+  );
+  for (const connection of connections) connection.close();
+  return (performance.now() - started) / 1000;
+}
+
+/** Peak resident set of a process, in MiB (VmHWM). */
+function peakRssMiB(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match === null ? Number.NaN : Number(match[1]) / 1024;
+}
+
+function diskBytes(dir: string): number {
+  return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+}
+
+async function metric(cluster: LocalCluster, id: string, name: string): Promise<number> {
+  const text = await (await cluster.request(id, 'GET', '/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
+}
+
+interface CatchUp {
+  readonly mode: string;
+  readonly loadSeconds: number;
+  readonly catchUpSeconds: number;
+  readonly megabytes: number;
+  readonly peakRssMiB: Record<string, number>;
+  readonly diskBytesPerKey: Record<string, number>;
+}
+
+async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
+  // Snapshots off, or often enough that the leader compacts its log past the stopped follower.
+  const cluster = new LocalCluster(['k1', 'k2', 'k3'], ['--snapshot-every', String(mode === 'log' ? 100_000_000 : Math.max(1000, Math.floor(keys / 4)))]);
+  await cluster.init();
+  for (const id of cluster.ids) cluster.start(id);
+  try {
+    const leader = await cluster.leader();
+    const follower = cluster.ids.find((id) => id !== leader) as string;
+    await cluster.kill(follower);
+    process.stderr.write(`${mode}: ${follower} stopped; writing ${keys} keys through ${leader}\n`);
+    const loadSeconds = await load(cluster.respPort(leader), keys);
+    const target = (await cluster.status(leader)).commitIndex;
+    const sentBefore = await metric(cluster, leader, 'tandem_peer_bytes_sent');
+    const started = performance.now();
+    cluster.start(follower);
+    await waitFor(`${follower} to apply index ${target}`, 600_000, async () => (await cluster.status(follower)).appliedIndex >= target);
+    const catchUpSeconds = (performance.now() - started) / 1000;
+    const installed = /snapshot installed/.test(cluster.output.get(follower) ?? '');
+    if (installed !== (mode === 'snapshot')) throw new Error(`${follower} ${installed ? 'installed' : 'did not install'} a snapshot catching up from the ${mode}`);
+    const megabytes = ((await metric(cluster, leader, 'tandem_peer_bytes_sent')) - sentBefore) / 1e6;
+    process.stderr.write(`${mode}: caught up ${target} entries in ${catchUpSeconds.toFixed(1)} s, ${megabytes.toFixed(1)} MB sent\n`);
+    await cluster.converged(60_000);
+    const peakRss: Record<string, number> = {};
+    const perKey: Record<string, number> = {};
+    for (const id of cluster.ids) {
+      peakRss[id === leader ? `${id} (leader)` : id === follower ? `${id} (restarted)` : id] = Math.round(peakRssMiB(cluster.processes.get(id)?.pid as number));
+      perKey[id] = Math.round(diskBytes(cluster.dir(id)) / keys);
+    }
+    return { mode, loadSeconds, catchUpSeconds, megabytes, peakRssMiB: peakRss, diskBytesPerKey: perKey };
+  } finally {
+    await cluster.stopAll();
+  }
+}
+
+async function redisResources(): Promise<{ loadSeconds: number; peakRssMiB: number[]; diskBytesPerKey: number[] }> {
+  const root = mkdtempSync(join(tmpdir(), 'tandem-bench-catchup-redis-'));
+  const redis = await startRedis(root);
+  try {
+    const loadSeconds = await load(redis.ports[0] as number, keys);
+    // Let the replicas apply the stream before reading their memory.
+    await waitFor('the Redis replicas to catch up', 120_000, async () => {
+      const connection = await RespConnection.open('127.0.0.1', redis.ports[0] as number, 1000);
+      const info = String(await connection.call(['INFO', 'replication']));
+      connection.close();
+      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+      return (info.match(/offset=(\d+)/g) ?? []).every((o) => o === `offset=${offset}`);
+    });
+    return {
+      loadSeconds,
+      peakRssMiB: redis.processes.map((child) => Math.round(peakRssMiB(child.pid as number))),
+      diskBytesPerKey: redis.ports.map((_, k) => Math.round(diskBytes(join(root, `redis-${k}`)) / keys)),
+    };
+  } finally {
+    for (const child of redis.processes) child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (flags['help'] === true) {
+    process.stdout.write('npm run bench:catchup -- [--keys N] [--quick] [--redis] [--install]\n');
+    return;
+  }
+  if (flags['redis'] === true) ensureInstalled('bench:catchup --redis', ['redis-server'], ['redis-server'], flags['install'] === true);
+  const results = [await catchUp('log'), await catchUp('snapshot')];
+  const redis = flags['redis'] === true ? await redisResources() : null;
+  const lines = ['| catch-up of a follower stopped while the keys were written | load, keys/s | catch-up s | MB sent | MB/s | peak RSS MiB per node | disk bytes per key per node |', '| --- | ---: | ---: | ---: | ---: | --- | --- |'];
+  for (const r of results) {
+    const rss = Object.entries(r.peakRssMiB).map(([id, mib]) => `${id} ${mib}`).join(', ');
+    const disk = Object.values(r.diskBytesPerKey).join(' / ');
+    lines.push(`| Tandem, ${keys} keys, ${r.mode === 'log' ? 'from the log (snapshots off)' : 'through a snapshot (one every N/4 entries)'} | ${Math.round(keys / r.loadSeconds)} | ${r.catchUpSeconds.toFixed(1)} | ${r.megabytes.toFixed(1)} | ${(r.megabytes / r.catchUpSeconds).toFixed(1)} | ${rss} | ${disk} |`);
+  }
+  if (redis !== null) lines.push(`| Redis (primary + 2 replicas, AOF always), ${keys} keys (load only) | ${Math.round(keys / redis.loadSeconds)} | – | – | – | ${redis.peakRssMiB.join(', ')} | ${redis.diskBytesPerKey.join(' / ')} |`);
+  lines.push('', `Keys: key:000000000… (13 bytes), 100-byte values, written by one loader (${connectionsMax} connections × ${windowPerConnection} pipelined SETs). Catch-up: from the restart of the follower's process until it has applied the leader's commit index; MB sent: the leader's peer bytes meanwhile.`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  mkdirSync('bench/results', { recursive: true });
+  const file = join('bench/results', `catchup-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ keys, tandem: results, redis }, null, 2)}\n`);
+  process.stderr.write(`wrote ${file}\n`);
+}
+
+await main();
