@@ -55,6 +55,20 @@ describe('the in-memory log', () => {
     assert.equal(log.termAt(3), 3);
   });
 
+  it('counts the payload bytes it holds through appends, cuts and compactions', () => {
+    const log = RaftLog.restore(null, [entry(1, 1, 'a'.repeat(10)), entry(2, 1, 'b'.repeat(20)), entry(3, 1, 'c'.repeat(30))]);
+    assert.equal(log.payloadBytes, 60);
+    log.appendMatching([entry(3, 2, 'd'.repeat(5)), entry(4, 2, 'e'.repeat(7))]);
+    assert.equal(log.payloadBytes, 10 + 20 + 5 + 7);
+    // Keeping at most 30 bytes behind index 4: entries 4 (7 B) and 3 (5 B) fit, 2 (20 B) does not.
+    assert.equal(log.entriesWithin(4, 30, 100), 2);
+    assert.equal(log.entriesWithin(4, 1000, 3), 3, 'the entry limit holds too');
+    log.compact(2);
+    assert.equal(log.payloadBytes, 12);
+    log.resetTo({ index: 10, term: 3, config: { voters: ['a'], learners: [] }, termStarts: [] });
+    assert.equal(log.payloadBytes, 0);
+  });
+
   it('ignores entries it already has (duplicated or reordered messages)', () => {
     const log = RaftLog.restore(null, [entry(1, 1), entry(2, 1)]);
     const result = log.appendMatching([entry(1, 1), entry(2, 1)]);

@@ -17,17 +17,28 @@ const kindCodes: Record<EntryKind, number> = { command: 1, config: 2, noop: 3 };
 const kindsByCode: Record<number, EntryKind> = { 1: 'command', 2: 'config', 3: 'noop' };
 
 /**
- * Records already encoded, by entry: a leader writes each entry to its own log and sends it to
- * every follower, and entries never change, so the bytes and their checksum are made once.
+ * Records recently encoded, by entry: a leader writes each entry to its own log and sends it to
+ * every follower, and entries never change, so the bytes and their checksum are made once. Only
+ * the newest are kept (insertion order, at most recordCacheEntriesMax and recordCacheBytesMax):
+ * kept for every entry in the log, the copies doubled a node's memory.
  */
-const encodedRecords = new WeakMap<Entry, Uint8Array>();
+const encodedRecords = new Map<Entry, Uint8Array>();
+const recordCacheEntriesMax = 8192;
+const recordCacheBytesMax = 32 * 1024 * 1024;
+let encodedBytes = 0;
 
-/** Encodes one entry as a record (the same bytes for the same entry object, computed once). */
+/** Encodes one entry as a record (the same bytes for the same recent entry object, computed once). */
 export function encodeRecord(entry: Entry): Uint8Array {
   const known = encodedRecords.get(entry);
   if (known !== undefined) return known;
   const record = encodeRecordOnce(entry);
   encodedRecords.set(entry, record);
+  encodedBytes += record.length;
+  while (encodedRecords.size > recordCacheEntriesMax || encodedBytes > recordCacheBytesMax) {
+    const oldest = encodedRecords.entries().next().value as [Entry, Uint8Array];
+    encodedRecords.delete(oldest[0]);
+    encodedBytes -= oldest[1].length;
+  }
   return record;
 }
 

@@ -13,6 +13,8 @@ export class RaftLog {
   private snapshotTermValue = 0;
   /** [term, firstIndex] for each term present in the log's history, oldest first. */
   private termStartsValue: [number, number][] = [];
+  /** The payload bytes of the entries held in memory. */
+  private payloadBytesValue = 0;
 
   /** Rebuilds the log from what recovery found on disk. */
   static restore(snapshot: SnapshotMeta | null, entries: readonly Entry[]): RaftLog {
@@ -36,6 +38,26 @@ export class RaftLog {
 
   lastIndex(): number {
     return this.snapshotIndexValue + this.entries.length;
+  }
+
+  /** The payload bytes of the entries held in memory (what snapshots must keep bounded). */
+  get payloadBytes(): number {
+    return this.payloadBytesValue;
+  }
+
+  /**
+   * How many entries up to `index` (counting back from it) fit in `bytes` of payload, at most
+   * `max`: how much of the log a compaction to `index` may keep for slightly slow followers.
+   */
+  entriesWithin(index: number, bytes: number, max: number): number {
+    let count = 0;
+    let total = 0;
+    for (let i = index; i > this.snapshotIndexValue && count < max; i--) {
+      total += this.entryAt(i).data.length;
+      if (total > bytes) break;
+      count++;
+    }
+    return count;
   }
 
   lastTerm(): number {
@@ -115,6 +137,7 @@ export class RaftLog {
     assert(entry.index === this.lastIndex() + 1, `log: append ${entry.index} after ${this.lastIndex()}`);
     assert(entry.term >= this.lastTerm(), `log: term ${entry.term} after ${this.lastTerm()}`);
     this.entries.push(entry);
+    this.payloadBytesValue += entry.data.length;
     const lastStart = this.termStartsValue[this.termStartsValue.length - 1];
     if (lastStart === undefined || lastStart[0] !== entry.term) this.termStartsValue.push([entry.term, entry.index]);
   }
@@ -123,6 +146,7 @@ export class RaftLog {
   truncateFrom(index: number): Entry[] {
     assert(index > this.snapshotIndexValue, `log: truncate into the snapshot at ${index}`);
     const removed = this.entries.splice(index - this.snapshotIndexValue - 1);
+    for (const entry of removed) this.payloadBytesValue -= entry.data.length;
     while (this.termStartsValue.length > 0) {
       const last = this.termStartsValue[this.termStartsValue.length - 1] as [number, number];
       if (last[1] < index) break;
@@ -135,7 +159,7 @@ export class RaftLog {
   compact(index: number): void {
     assert(index >= this.snapshotIndexValue && index <= this.lastIndex(), `log: compact to ${index}`);
     const term = this.termAt(index) as number;
-    this.entries.splice(0, index - this.snapshotIndexValue);
+    for (const entry of this.entries.splice(0, index - this.snapshotIndexValue)) this.payloadBytesValue -= entry.data.length;
     this.snapshotIndexValue = index;
     this.snapshotTermValue = term;
     this.trimTermHistory();
@@ -144,6 +168,7 @@ export class RaftLog {
   /** Forgets every entry and starts again right after `meta` (snapshot install). */
   resetTo(meta: SnapshotMeta): void {
     this.entries = [];
+    this.payloadBytesValue = 0;
     this.snapshotIndexValue = meta.index;
     this.snapshotTermValue = meta.term;
     this.termStartsValue = meta.termStarts.map(([t, i]) => [t, i]);

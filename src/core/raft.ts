@@ -408,10 +408,11 @@ export class Raft {
 
   /**
    * The engine took a state-machine snapshot at `index` (<= applied). Drops the log up to
-   * `index - keepEntries`, so followers a little behind still get entries rather than the
-   * snapshot. Returns the metadata to store with the snapshot bytes.
+   * `index` but for the last `keepEntries` entries (and no more than `keepBytes` of payload), so
+   * followers a little behind still get entries rather than the snapshot. Returns the metadata
+   * to store with the snapshot bytes.
    */
-  compact(index: number, keepEntries = 0): SnapshotMeta {
+  compact(index: number, keepEntries = 0, keepBytes = Number.POSITIVE_INFINITY): SnapshotMeta {
     assert(index <= this.appliedValue && index > (this.snapshotMeta?.index ?? 0), `compact to ${index}`);
     const meta: SnapshotMeta = {
       index,
@@ -420,7 +421,7 @@ export class Raft {
       termStarts: this.log.termStartsUpTo(index),
     };
     this.snapshotMeta = meta;
-    const compactTo = index - keepEntries;
+    const compactTo = index - this.log.entriesWithin(index, keepBytes, keepEntries);
     if (compactTo <= this.log.snapshotIndex) return meta;
     this.log.compact(compactTo);
     let keep = 0;

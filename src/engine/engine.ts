@@ -18,6 +18,13 @@ export interface EngineOptions {
   readonly snapshotEveryEntries: number;
   /** Entries kept in the log behind a snapshot, so a slightly slow follower needs no snapshot. */
   readonly snapshotKeepEntries: number;
+  /**
+   * Also take a snapshot once this many payload bytes were applied since the last one (default
+   * 64 MiB), or as many as the last snapshot holds if that is more: the log since the last
+   * snapshot lives in memory, and with large values a count of entries alone let it grow to
+   * gigabytes. A quarter of it at most is kept behind a snapshot.
+   */
+  readonly snapshotEveryBytes?: number;
   /** Record the state digest at every multiple of this index, for replica consistency checks (0: never). */
   readonly digestEveryEntries?: number;
 }
@@ -63,6 +70,9 @@ interface PendingRead {
   readonly cancelTimer: () => void;
 }
 
+/** The default of EngineOptions.snapshotEveryBytes. */
+const snapshotEveryBytesDefault = 64 * 1024 * 1024;
+
 /** How often a write that failed for want of space is tried again. */
 const storageRetryMs = 1000;
 
@@ -99,6 +109,8 @@ export class Engine {
   private cancelTick: (() => void) | null = null;
   private latestSnapshot: Snapshot | null;
   private snapshotToSave: { snapshot: Snapshot; compactTo: number } | null = null;
+  /** Payload bytes applied since the last snapshot was started. */
+  private appliedBytes = 0;
   private readonly pendingWrites = new Map<number, PendingWrite>();
   private readonly pendingReads = new Map<number, PendingRead>();
   private nextReadId = 1;
@@ -378,6 +390,7 @@ export class Engine {
   private applyChunk(fresh: readonly Entry[]): void {
     if (fresh.length === 0) return;
     const results = this.kv.applyBatch(fresh);
+    for (const entry of fresh) this.appliedBytes += entry.data.length;
     if (this.observer.applied !== undefined) {
       // The digest after each entry is only known at the batch's end; observers that want every
       // index see the end-of-batch digest on the last entry and an empty one before it.
@@ -416,7 +429,11 @@ export class Engine {
     const last = Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex);
     // A leader waits half as long again before it takes one: even in pieces, it costs CPU.
     const every = this.raft.role === 'leader' ? Math.floor(this.options.snapshotEveryEntries * 1.5) : this.options.snapshotEveryEntries;
-    if (applied - last < every) return;
+    // By bytes too, but not before the log since the last snapshot is as large as that snapshot:
+    // each snapshot costs the whole state, so it is worth taking once the log has grown as much.
+    const bytesDue = this.appliedBytes >= Math.max(this.snapshotEveryBytes, this.latestSnapshot?.data.length ?? 0) && applied > last;
+    if (applied - last < every && !bytesDue) return;
+    this.appliedBytes = 0;
     if (this.kv.canSnapshotInPieces) {
       this.snapshotInPieces();
       return;
@@ -475,10 +492,14 @@ export class Engine {
   }
 
   private snapshotTaken(index: number, data: Uint8Array, started: number): void {
-    const meta = this.raft.compact(index, this.options.snapshotKeepEntries);
+    const meta = this.raft.compact(index, this.options.snapshotKeepEntries, this.snapshotEveryBytes / 4);
     this.observer.snapshotTaken?.(meta, data.length, this.runtime.now() - started);
     this.latestSnapshot = { meta, data };
     this.snapshotToSave = { snapshot: this.latestSnapshot, compactTo: this.raft.log.snapshotIndex };
+  }
+
+  private get snapshotEveryBytes(): number {
+    return this.options.snapshotEveryBytes ?? snapshotEveryBytesDefault;
   }
 
   private sendMessage(message: Message): void {

@@ -16,6 +16,8 @@ export interface SimNodeSettings {
   readonly requestTimeoutMs: number;
   readonly snapshotEveryEntries: number;
   readonly snapshotKeepEntries: number;
+  /** Snapshot by applied payload bytes too (undefined: the engine's default, never reached here). */
+  readonly snapshotEveryBytes?: number;
   readonly disk: DiskTiming;
   readonly bootstrap: ClusterConfig;
   readonly bugs: PlantedBugs;
@@ -75,6 +77,7 @@ export class SimNode {
       requestTimeoutMs: s.requestTimeoutMs,
       snapshotEveryEntries: s.snapshotEveryEntries,
       snapshotKeepEntries: s.snapshotKeepEntries,
+      ...(s.snapshotEveryBytes === undefined ? {} : { snapshotEveryBytes: s.snapshotEveryBytes }),
     };
     const runtime: Runtime = {
       now: () => this.scheduler.now,

@@ -83,6 +83,8 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     requestTimeoutMs: 1000,
     snapshotEveryEntries: prng.pick([10, 25, 60, 400]),
     snapshotKeepEntries: prng.pick([0, 0, 5, 30]),
+    // From the seed itself, not the PRNG, so every seed's other draws stay as they were.
+    ...(options.seed % 3 === 0 ? {} : { snapshotEveryBytes: options.seed % 3 === 1 ? 300 : 3000 }),
     disk: { minMs: 0.05, maxMs: prng.pick([0.5, 2]), slowChance: prng.pick([0, 0.01]), slowMs: 40 },
     bootstrap: { voters, learners: ids.slice(nodeCount - learnerCount) },
     bugs: options.bugs ?? {},
@@ -117,7 +119,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     const node = new SimNode(id, prng.fork(), scheduler, settings, (m) => network.send(m), observer, id === neverCandidate ? 0 : 1);
     nodes.set(id, node);
   }
-  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries} appendMax ${settings.appendEntriesMax} inflightMax ${settings.inflightMessagesMax}`);
+  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries}${settings.snapshotEveryBytes === undefined ? '' : ` or ${settings.snapshotEveryBytes} B`} appendMax ${settings.appendEntriesMax} inflightMax ${settings.inflightMessagesMax}`);
   for (const node of nodes.values()) node.start();
 
   const leader = (): SimNode | null => {

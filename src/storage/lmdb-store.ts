@@ -9,8 +9,9 @@ function keyBytes(key: string): Buffer {
 const spaces: readonly Space[] = ['data', 'session', 'meta'];
 /** Batches wait at most this long before LMDB commits them (the log on disk is the durable record). */
 const groupDelayMs = 100;
-/** ... or until this many changes wait. */
+/** ... or until this many changes, or this many value bytes, wait (the commit runs on the event loop). */
 const groupChangesMax = 20_000;
+const groupBytesMax = 8 * 1024 * 1024;
 
 /** One write of a batch: a value, or null for a delete. */
 type Change = readonly [Space, string, Uint8Array | null];
@@ -46,6 +47,7 @@ export class LmdbStore implements KvStore {
   /** Changes of batches not yet handed to LMDB, in order, and the number of the last such batch. */
   private group: Change[] = [];
   private groupLast = 0;
+  private groupBytes = 0;
   private groupTimer: NodeJS.Timeout | null = null;
 
   /** `onFailure` hears of a commit LMDB could not make (a full disk): the node must stop. */
@@ -160,8 +162,9 @@ export class LmdbStore implements KvStore {
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
     this.group.push(...changes);
+    for (const [, , value] of changes) this.groupBytes += value?.length ?? 0;
     this.groupLast = number;
-    if (this.group.length >= groupChangesMax) this.commitGroup();
+    if (this.group.length >= groupChangesMax || this.groupBytes >= groupBytesMax) this.commitGroup();
     else if (this.groupTimer === null) this.groupTimer = setTimeout(() => this.commitGroup(), groupDelayMs);
   }
 
@@ -173,6 +176,7 @@ export class LmdbStore implements KvStore {
     const last = this.groupLast;
     if (changes.length === 0) return;
     this.group = [];
+    this.groupBytes = 0;
     const commit = this.root.transaction(() => {
       for (const [space, key, value] of changes) {
         if (value === null) this.dbs[space].removeSync(keyBytes(key));
