@@ -2,11 +2,13 @@
  * `npm run bench:etcd`: Tandem (3 nodes, ack=majority, over its HTTP API) beside etcd 3.4
  * (3 members, default settings: every put majority-committed and fsynced, over its JSON gateway)
  * on this machine, in one run, under one HTTP load generator: C keep-alive clients each sending
- * 100-byte puts one after another for S seconds. Rounds are interleaved; figures are medians.
+ * 100-byte puts one after another for S seconds (with --matrix also 4 KiB puts, a 90/10 mix of
+ * linearizable reads and puts, reads only, and a single client; with --grpc also etcd's own
+ * gRPC load tester). Rounds are interleaved; figures are medians.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Agent } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../cli/args.js';
@@ -19,16 +21,19 @@ const flags = parseFlags(process.argv.slice(2), {
   seconds: { type: 'int', help: 'seconds of load per run', min: 1, max: 600, default: 10 },
   clients: { type: 'int', help: 'concurrent clients', min: 1, max: 1000, default: 50 },
   install: { type: 'switch', help: 'apt-get install etcd-server when missing (as root)' },
+  matrix: { type: 'switch', help: 'also: 4 KiB writes, 90% reads / 10% writes, reads only, one client' },
   grpc: { type: 'switch', help: "also etcd through its own gRPC load tester: etcdctl check perf --load=xl (60 s)" },
   help: { type: 'switch', help: 'show this help' },
 });
 
 const value = Buffer.alloc(100, 0x76);
-const valueBase64 = value.toString('base64');
+const bigValue = Buffer.alloc(4096, 0x77);
+/** Keys each client writes and reads in turn. */
+const keysPerClient = 100;
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench:etcd -- [--rounds N] [--seconds S] [--clients C] [--grpc] [--install]\n');
+    process.stdout.write('npm run bench:etcd -- [--rounds N] [--seconds S] [--clients C] [--matrix] [--grpc] [--install]\n');
     return;
   }
   ensureInstalled('bench:etcd', ['etcd'], ['etcd-server'], flags['install'] === true);
@@ -37,21 +42,52 @@ async function main(): Promise<void> {
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);
   const etcd = await startEtcd(root);
-  const runs: Record<string, LoadFigure[]> = { tandem: [], etcd: [] };
+  const runs: Record<string, LoadFigure[]> = {};
   let grpcWritesPerSecond: number | null = null;
-  const loop = (put: (agent: Agent, client: number, n: number) => Promise<number>): Promise<LoadFigure> =>
-    // A refused connection counts as an error here, not as the end of the benchmark.
-    httpLoop(flags['clients'] as number, flags['seconds'] as number, (agent, c, n) => put(agent, c, n).catch(() => 0));
   try {
     const leader = await tandem.leader();
     const tandemPort = Number(new URL(tandem.http(leader)).port);
     const etcdPort = await etcdLeaderPort(etcd.ports);
+    const key = (c: number, n: number): string => `c${c}-${n % keysPerClient}`;
+    // One request of each kind per system; every status but 200 counts as an error, and a
+    // refused connection too (it does not end the benchmark).
+    const ops: Record<string, { put(agent: Agent, c: number, n: number, body: Buffer): Promise<number>; get(agent: Agent, c: number, n: number): Promise<number> }> = {
+      tandem: {
+        put: (agent, c, n, body) => send(agent, tandemPort, 'PUT', `/v1/kv/${key(c, n)}?ack=majority`, body).catch(() => 0),
+        get: (agent, c, n) => send(agent, tandemPort, 'GET', `/v1/kv/${key(c, n)}?consistency=linearizable`, Buffer.alloc(0)).catch(() => 0),
+      },
+      etcd: {
+        put: (agent, c, n, body) => send(agent, etcdPort, 'POST', '/v3/kv/put', Buffer.from(JSON.stringify({ key: Buffer.from(key(c, n)).toString('base64'), value: body.toString('base64') })), 'application/json').catch(() => 0),
+        get: (agent, c, n) => send(agent, etcdPort, 'POST', '/v3/kv/range', Buffer.from(JSON.stringify({ key: Buffer.from(key(c, n)).toString('base64') })), 'application/json').catch(() => 0),
+      },
+    };
+    const clients = flags['clients'] as number;
+    const workloads: { name: string; clients: number; run: (o: (typeof ops)[string]) => (agent: Agent, c: number, n: number) => Promise<number> }[] = [
+      { name: 'writes, 100 B', clients, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
+    ];
+    if (flags['matrix'] === true) {
+      workloads.push(
+        { name: 'writes, 4 KiB', clients, run: (o) => (agent, c, n) => o.put(agent, c, n, bigValue) },
+        { name: '90% reads / 10% writes, 100 B', clients, run: (o) => (agent, c, n) => (n % 10 === 0 ? o.put(agent, c, n, value) : o.get(agent, c, n)) },
+        { name: 'reads only (linearizable)', clients, run: (o) => (agent, c, n) => o.get(agent, c, n) },
+        { name: 'writes, 100 B, 1 client', clients: 1, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
+      );
+      // Reads find every key they ask for.
+      for (const o of Object.values(ops)) {
+        const agent = new Agent({ keepAlive: true, maxSockets: 50 });
+        await Promise.all(Array.from({ length: clients }, async (_, c) => {
+          for (let n = 0; n < keysPerClient; n++) await o.put(agent, c, n, value);
+        }));
+        agent.destroy();
+      }
+    }
     for (let round = 1; round <= (flags['rounds'] as number); round++) {
       process.stderr.write(`round ${round}\n`);
-      runs['tandem']?.push(await loop((agent, c, n) => send(agent, tandemPort, 'PUT', `/v1/kv/c${c}-${n % 1000}?ack=majority`, value, 'application/octet-stream')));
-      runs['etcd']?.push(
-        await loop((agent, c, n) => send(agent, etcdPort, 'POST', '/v3/kv/put', Buffer.from(JSON.stringify({ key: Buffer.from(`c${c}-${n % 1000}`).toString('base64'), value: valueBase64 })), 'application/json')),
-      );
+      for (const workload of workloads) {
+        for (const system of ['tandem', 'etcd']) {
+          (runs[`${system}: ${workload.name}, ${workload.clients} client${workload.clients === 1 ? '' : 's'}`] ??= []).push(await httpLoop(workload.clients, flags['seconds'] as number, workload.run(ops[system] as (typeof ops)[string])));
+        }
+      }
     }
     if (flags['grpc'] === true) {
       process.stderr.write('etcdctl check perf --load=xl (60 s)\n');
@@ -74,10 +110,14 @@ async function main(): Promise<void> {
     errors: figures.reduce((sum, f) => sum + f.errors, 0),
     runs: figures.map((f) => f.opsPerSecond),
   }));
-  const lines = ['| system (HTTP, 100-byte puts) | ops/s (median) | p50 ms | p99 ms | errors | each run |', '| --- | ---: | ---: | ---: | ---: | --- |'];
+  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | errors | each run |', '| --- | ---: | ---: | ---: | ---: | --- |'];
   for (const r of rows) lines.push(`| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.runs.join(' / ')} |`);
-  const [t, e] = [rows[0]?.opsPerSecond ?? 0, rows[1]?.opsPerSecond ?? 1];
-  lines.push('', `Tandem (ack=majority) / etcd: ${(t / e).toFixed(2)}`);
+  lines.push('');
+  for (const r of rows.filter((row) => row.name.startsWith('tandem: '))) {
+    const peer = rows.find((row) => row.name === r.name.replace('tandem: ', 'etcd: '));
+    if (peer !== undefined) lines.push(`Tandem / etcd, ${r.name.slice('tandem: '.length)}: ${(r.opsPerSecond / peer.opsPerSecond).toFixed(2)}`);
+  }
+  const t = rows[0]?.opsPerSecond ?? 0;
   if (grpcWritesPerSecond !== null) {
     lines.push(`etcd through its own gRPC load tester (\`etcdctl check perf --load=xl\`, 60 s, one run): ${grpcWritesPerSecond} writes/s; Tandem over HTTP / that: ${(t / grpcWritesPerSecond).toFixed(2)}`);
   }
@@ -85,7 +125,7 @@ async function main(): Promise<void> {
   mkdirSync('bench/results', { recursive: true });
   const version = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'etcd';
   const file = join('bench/results', `etcd-compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ settings: { clients: flags['clients'], seconds: flags['seconds'], rounds: flags['rounds'], tandem: '3 nodes, HTTP PUT, ack=majority', etcd: `${version}; 3 members, default settings, JSON gateway POST /v3/kv/put` }, rows, etcdGrpcWritesPerSecond: grpcWritesPerSecond }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ settings: { clients: flags['clients'], seconds: flags['seconds'], rounds: flags['rounds'], tandem: '3 nodes, HTTP PUT ack=majority, GET consistency=linearizable', etcd: `${version}; 3 members, default settings, JSON gateway POST /v3/kv/put and /v3/kv/range (linearizable)` }, rows, etcdGrpcWritesPerSecond: grpcWritesPerSecond }, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
 }
 
