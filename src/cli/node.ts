@@ -62,6 +62,9 @@ export interface RunningNode {
 
 /** How often follower lag and the metrics gauges are sampled. */
 const statusSampleMs = 100;
+/** How often the event loop is probed for stalls, and the lateness that is logged. */
+const stallProbeMs = 50;
+const stallWarnMs = 150;
 /** Entries whose sizes are summed for lag in bytes (sampled every 100 ms); beyond, their average stands for the rest. */
 const lagBytesEntriesMax = 1000;
 
@@ -355,6 +358,15 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     return followers;
   };
   const sampler = setInterval(sampleFollowers, statusSampleMs);
+  // A stalled event loop is logged: a leader that cannot run its timers falls silent, and its
+  // followers elect another after an election timeout.
+  let probeDue = performance.now() + stallProbeMs;
+  const stallProbe = setInterval(() => {
+    const now = performance.now();
+    const late = now - probeDue;
+    probeDue = now + stallProbeMs;
+    if (late >= stallWarnMs) log('warn', 'event loop stalled', { ms: Math.round(late), role: (engine as Engine).raft.role });
+  }, stallProbeMs);
   const checker = setInterval(() => {
     if ((engine as Engine).raft.role === 'leader') void digestCheck.poll(sampleFollowers(), config.security);
   }, digestPollMs);
@@ -443,6 +455,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     respAddress,
     async close() {
       clearInterval(sampler);
+      clearInterval(stallProbe);
       clearInterval(checker);
       running.halt();
       await respServer?.close();

@@ -265,26 +265,50 @@ export class KvStateMachine {
   }
 
   /**
-   * Builds a snapshot from `reader` a piece at a time: each `next()` adds up to `piece` pairs, and
-   * the last returns the snapshot — of the state at the applied index that committed state
+   * Builds a snapshot from `reader` a piece at a time: each `next()` adds about `pieceBytes` of
+   * pairs (or copies about eight times that into the result), and the last returns the snapshot — of the state at the applied index that committed state
    * records. The caller yields the event loop between pieces and closes the reader.
    */
-  *snapshotPieces(reader: StoreReader, piece = 5000): Generator<void, { index: number; data: Uint8Array }> {
+  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; data: Uint8Array }> {
     const meta = reader.get('meta', 'state');
     if (meta === undefined) throw new TandemError(ErrorCode.corrupt, 'snapshot: the store has no state record');
     const r = new ByteReader(meta, 'state-machine meta');
     const index = r.u64();
-    const w = new ByteWriter(1024 * 1024);
-    w.u8(snapshotVersion).u64(index).u32(r.u32()).u32(r.u32());
+    // Each piece is its own chunk of about `pieceBytes`: no buffer that doubles (and copies and
+    // zeroes hundreds of megabytes at once), and the final copy is made in pieces too.
+    const chunks: Uint8Array[] = [new ByteWriter(32).u8(snapshotVersion).u64(index).u32(r.u32()).u32(r.u32()).finish()];
+    let pairs = 0;
+    let pairBytes = 0;
     for (const space of ['data', 'session'] as const) {
-      w.u32(reader.count(space));
+      chunks.push(new ByteWriter(4).u32(reader.count(space)).finish());
       let after: Uint8Array | null = null;
       do {
-        after = reader.forEachRawFrom(space, after, piece, (key, value) => w.bytes(key).bytes(value));
-        if (after !== null) yield;
+        const count = pairs === 0 ? 64 : Math.max(16, Math.min(5000, Math.floor(pieceBytes / (pairBytes / pairs))));
+        const w = new ByteWriter(pieceBytes);
+        after = reader.forEachRawFrom(space, after, count, (key, value) => {
+          w.bytes(key).bytes(value);
+          pairs++;
+          pairBytes += key.length + value.length + 8;
+        });
+        chunks.push(w.finish());
+        yield;
       } while (after !== null);
     }
-    return { index, data: w.finish() };
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
+    const data = Buffer.allocUnsafe(total);
+    let offset = 0;
+    let sinceYield = 0;
+    for (const chunk of chunks) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+      sinceYield += chunk.length;
+      if (sinceYield >= 8 * pieceBytes) {
+        sinceYield = 0;
+        yield;
+      }
+    }
+    return { index, data };
   }
 
   /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */
