@@ -36,7 +36,8 @@ async function main(): Promise<void> {
     process.stdout.write('npm run bench:etcd -- [--rounds N] [--seconds S] [--clients C] [--matrix] [--grpc] [--install]\n');
     return;
   }
-  ensureInstalled('bench:etcd', ['etcd'], ['etcd-server'], flags['install'] === true);
+  if (flags['grpc'] === true) ensureInstalled('bench:etcd --grpc', ['etcd', 'etcdctl'], ['etcd-server', 'etcd-client'], flags['install'] === true);
+  else ensureInstalled('bench:etcd', ['etcd'], ['etcd-server'], flags['install'] === true);
   const root = mkdtempSync(join(tmpdir(), 'tandem-bench-etcd-'));
   const tandem = new LocalCluster(['t1', 't2', 't3']);
   await tandem.init();
