@@ -71,7 +71,7 @@ async function main(): Promise<void> {
         { name: 'writes, 4 KiB', clients, run: (o) => (agent, c, n) => o.put(agent, c, n, bigValue) },
         { name: '90% reads / 10% writes, 100 B', clients, run: (o) => (agent, c, n) => (n % 10 === 0 ? o.put(agent, c, n, value) : o.get(agent, c, n)) },
         { name: 'reads only (linearizable)', clients, run: (o) => (agent, c, n) => o.get(agent, c, n) },
-        { name: 'writes, 100 B, 1 client', clients: 1, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
+        { name: 'writes, 100 B', clients: 1, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
       );
       // Reads find every key they ask for.
       for (const o of Object.values(ops)) {
