@@ -21,6 +21,20 @@ const put = (index: number, key: string, value: string): Entry => ({
 });
 
 describe('the LMDB store', () => {
+  it('takes a batch of 300,000 writes (a snapshot restore is one batch of every key)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const store = new LmdbStore(dir);
+    const value = Buffer.from('v');
+    store.batch(() => {
+      for (let k = 0; k < 300_000; k++) store.put('data', `k${k}`, value);
+    });
+    assert.equal(store.count('data'), 300_000);
+    await store.flushed();
+    assert.equal(Buffer.from(store.get('data', 'k299999')!).toString(), 'v');
+    await store.close();
+  });
+
   it('builds a snapshot in pieces of about a megabyte, the same state as the one-piece snapshot', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
     dirs.push(dir);

@@ -161,8 +161,11 @@ export class LmdbStore implements KvStore {
     // Batches are committed together, a group at a time: each LMDB commit rewrites the B-tree's
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
-    this.group.push(...changes);
-    for (const [, , value] of changes) this.groupBytes += value?.length ?? 0;
+    // One at a time: a snapshot restore is one batch of every key, too many for push(...changes).
+    for (const change of changes) {
+      this.group.push(change);
+      this.groupBytes += change[2]?.length ?? 0;
+    }
     this.groupLast = number;
     if (this.group.length >= groupChangesMax || this.groupBytes >= groupBytesMax) this.commitGroup();
     else if (this.groupTimer === null) this.groupTimer = setTimeout(() => this.commitGroup(), groupDelayMs);
