@@ -12,7 +12,7 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../cli/args.js';
-import { LocalCluster, quantile } from './cluster.js';
+import { LocalCluster, median } from './cluster.js';
 import { ensureInstalled, etcdLeaderPort, startEtcd } from './peers.js';
 import { httpLoop, send, type LoadFigure } from './http-loop.js';
 
@@ -102,7 +102,6 @@ async function main(): Promise<void> {
     await tandem.stopAll();
     rmSync(root, { recursive: true, force: true });
   }
-  const median = (values: number[]): number => quantile([...values].sort((a, b) => a - b), 0.5);
   const rows = Object.entries(runs).map(([name, figures]) => ({
     name,
     opsPerSecond: median(figures.map((f) => f.opsPerSecond)),

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { parseFlags } from '../cli/args.js';
 import { RespConnection } from '../net/resp-connection.js';
+import { within } from '../shared/deadline.js';
 import { LocalCluster, quantile } from './cluster.js';
 import { ensureInstalled, etcdKeys, etcdLeaderPort, etcdPut, sentinelPrimary, startEtcd, startRedis, startSentinels } from './peers.js';
 
@@ -45,22 +46,6 @@ interface System {
   stop(): Promise<void>;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
-
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -82,7 +67,7 @@ class RespWriters {
         connection = await RespConnection.open('127.0.0.1', port, callTimeoutMs);
         this.connections.set(writer, connection);
       }
-      const answer = await withTimeout(connection.call(['SET', key, value]), callTimeoutMs);
+      const answer = await within(connection.call(['SET', key, value]), callTimeoutMs);
       if (answer === 'OK') return true;
       this.drop(writer);
       return false;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { RespErrorReply } from '../codec/resp.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { parseFlags } from '../cli/args.js';
-import { LocalCluster, quantile } from './cluster.js';
+import { LocalCluster, median, quantile } from './cluster.js';
 import { ensureInstalled, startRedis } from './peers.js';
 import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
@@ -111,9 +111,6 @@ async function setLoop(port: number, withWait: boolean, clients = flags['clients
   return { opsPerSecond: latencies.length / (flags['seconds'] as number), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
 
-function median(values: readonly number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
-}
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
