@@ -888,8 +888,9 @@ export class Raft {
       this.commitValue = candidate;
     }
     this.releaseAcks(matches);
-    // A leader removed from the voters leads only until that removal commits.
-    if (!this.isVoter(this.id) && this.configIndex() <= this.commitValue) this.becomeFollower(this.termValue, null);
+    // A leader removed from the voters leads only until that removal commits — and its own copy
+    // is on disk, so the removal's ack (which counts that copy) is released before it steps down.
+    if (!this.isVoter(this.id) && this.configIndex() <= Math.min(this.commitValue, this.persistedIndex)) this.becomeFollower(this.termValue, null);
   }
 
   /**
