@@ -87,4 +87,43 @@ describe('the state machine', () => {
     assert.throws(() => kv.applyBatch([command('', 0, put('a', '1'), 2)]), /follows applied index 0/);
     assert.equal(kv.appliedIndex, 0);
   });
+
+  it('keeps its key count without walking the store, through deletes, failed restores and a reset', () => {
+    nextIndex = 1;
+    // LMDB counts by walking every key: the count is asked per INFO, DBSIZE and forwarded write.
+    class CountingStore extends MemoryStore {
+      counts = 0;
+      override count(space: Parameters<MemoryStore['count']>[0]): number {
+        this.counts++;
+        return super.count(space);
+      }
+    }
+    const store = new CountingStore();
+    const kv = new KvStateMachine(store);
+    const asked = store.counts;
+    kv.applyBatch([command('', 0, put('a', '1')), command('', 0, put('b', '2')), command('', 0, put('a', '3')), command('c', 1, put('c', '4'))]);
+    assert.equal(kv.size, 3, 'an overwrite and a session entry do not add keys');
+    kv.applyBatch([command('', 0, { op: 'del', key: 'b' }), command('', 0, { op: 'del', key: 'zz' }), command('', 0, { op: 'getdel', key: 'c' })]);
+    assert.equal(kv.size, 1);
+    kv.applyBatch([command('', 0, { op: 'mset', pairs: [['m1', Buffer.from('x')], ['m2', Buffer.from('y')], ['a', Buffer.from('z')]] })]);
+    assert.equal(kv.size, 3);
+    assert.equal(store.counts, asked, 'size did not ask the store to count');
+    assert.equal(kv.size, store.count('data'));
+
+    const before = { size: kv.size, digest: kv.digest(), applied: kv.appliedIndex };
+    const other = new KvStateMachine(new MemoryStore());
+    other.applyBatch([command('', 0, put('only', '1'), 1)]);
+    const damaged = Uint8Array.from(other.snapshot());
+    damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 1;
+    assert.throws(() => kv.restore(damaged), /digest|bytes/);
+    assert.deepEqual({ size: kv.size, digest: kv.digest(), applied: kv.appliedIndex }, before, 'a refused snapshot leaves count, digest and index as they were');
+    assert.equal(Buffer.from(kv.get('m1')!).toString(), 'x');
+
+    kv.restore(other.snapshot());
+    assert.equal(kv.size, 1);
+    kv.reset();
+    assert.equal(kv.size, 0);
+    const reopened = new KvStateMachine(store);
+    assert.equal(reopened.size, 0);
+  });
 });

@@ -443,6 +443,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
           uptimeSeconds: Math.floor((performance.now() - started) / 1000),
         };
       },
+      leaderRespAddress: () => {
+        const leader = (engine as Engine).raft.leader;
+        return leader === null ? null : respOf(leader);
+      },
     });
     await respServer.listen(config.respPort, config.httpHost);
   }

@@ -32,6 +32,8 @@ export class KvStateMachine {
   /** Sum over every item of its hash, in two independent 32-bit lanes. */
   private digestA: number;
   private digestB: number;
+  /** How many keys the data space holds: kept in step by write(), since the store may count by walking. */
+  private dataKeys: number;
 
   /** Test-only: drop every Nth SET on this replica, so its state silently diverges (0: never). */
   private readonly plantedDropSetEvery: number;
@@ -51,6 +53,7 @@ export class KvStateMachine {
       this.digestA = r.u32();
       this.digestB = r.u32();
     }
+    this.dataKeys = store.count('data');
   }
 
   /** The index of the last entry applied. */
@@ -75,14 +78,31 @@ export class KvStateMachine {
 
   /** How many keys are stored. */
   get size(): number {
-    return this.store.count('data');
+    return this.dataKeys;
+  }
+
+  /**
+   * Runs `fn` as one store transaction; when it throws, the store drops its writes and the
+   * applied index, digest and key count here go back to what they were, so the two agree.
+   */
+  private transaction(fn: () => void): void {
+    const before = { applied: this.appliedValue, a: this.digestA, b: this.digestB, keys: this.dataKeys };
+    try {
+      this.store.batch(fn);
+    } catch (error) {
+      this.appliedValue = before.applied;
+      this.digestA = before.a;
+      this.digestB = before.b;
+      this.dataKeys = before.keys;
+      throw error;
+    }
   }
 
   /** Applies consecutive committed entries in one store transaction. */
   applyBatch(entries: readonly Entry[]): Applied[] {
     const results: Applied[] = [];
     if (entries.length === 0) return results;
-    this.store.batch(() => {
+    this.transaction(() => {
       for (const entry of entries) {
         if (entry.index !== this.appliedValue + 1) {
           throw new TandemError(ErrorCode.corrupt, `state machine: entry ${entry.index} follows applied index ${this.appliedValue}`);
@@ -204,6 +224,7 @@ export class KvStateMachine {
       this.store.put(space, key, value);
       this.mixDigest(space, key, value, 1);
     }
+    if (space === 'data') this.dataKeys += (value === null ? 0 : 1) - (existed ? 1 : 0);
     return existed;
   }
 
@@ -313,8 +334,9 @@ export class KvStateMachine {
 
   /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */
   reset(): void {
-    this.store.batch(() => {
+    this.transaction(() => {
       this.store.clear();
+      this.dataKeys = 0;
       this.digestA = 0;
       this.digestB = 0;
       this.appliedValue = 0;
@@ -330,8 +352,9 @@ export class KvStateMachine {
     const applied = r.u64();
     const expectedA = r.u32();
     const expectedB = r.u32();
-    this.store.batch(() => {
+    this.transaction(() => {
       this.store.clear();
+      this.dataKeys = 0;
       this.digestA = 0;
       this.digestB = 0;
       for (const space of ['data', 'session'] as const) {

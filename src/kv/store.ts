@@ -45,6 +45,8 @@ export interface StoreReader {
 /** The in-memory store used by tests and the simulator. */
 export class MemoryStore implements KvStore {
   private readonly spaces: Record<Space, Map<string, Uint8Array>> = { data: new Map(), session: new Map(), meta: new Map() };
+  /** During a batch: each touched item's value before the batch (undefined: absent). */
+  private undo: Map<string, [Space, string, Uint8Array | undefined]> | null = null;
 
   get(space: Space, key: string): Uint8Array | undefined {
     return this.spaces[space].get(key);
@@ -55,11 +57,21 @@ export class MemoryStore implements KvStore {
   }
 
   put(space: Space, key: string, value: Uint8Array): void {
+    this.remember(space, key);
     this.spaces[space].set(key, value);
   }
 
   delete(space: Space, key: string): boolean {
+    this.remember(space, key);
     return this.spaces[space].delete(key);
+  }
+
+  /** Keeps what `key` held before the running batch first touched it, for a rollback. */
+  private remember(space: Space, key: string): void {
+    const undo = this.undo;
+    if (undo === null) return;
+    const id = `${space}\u0000${key}`;
+    if (!undo.has(id)) undo.set(id, [space, key, this.spaces[space].get(key)]);
   }
 
   entries(space: Space): Iterable<[string, Uint8Array]> {
@@ -80,10 +92,25 @@ export class MemoryStore implements KvStore {
   }
 
   batch(fn: () => void): void {
-    fn();
+    const undo = new Map<string, [Space, string, Uint8Array | undefined]>();
+    this.undo = undo;
+    try {
+      fn();
+    } catch (error) {
+      for (const [space, key, previous] of undo.values()) {
+        if (previous === undefined) this.spaces[space].delete(key);
+        else this.spaces[space].set(key, previous);
+      }
+      throw error;
+    } finally {
+      this.undo = null;
+    }
   }
 
   clear(): void {
-    for (const map of Object.values(this.spaces)) map.clear();
+    for (const [space, map] of Object.entries(this.spaces) as [Space, Map<string, Uint8Array>][]) {
+      for (const key of map.keys()) this.remember(space, key);
+      map.clear();
+    }
   }
 }

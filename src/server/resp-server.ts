@@ -29,6 +29,8 @@ export interface RespContext {
   /** How long a forwarded write or a connection to the leader may take. */
   readonly requestTimeoutMs: number;
   topology(): Omit<Topology, 'connectedClients' | 'commandsProcessed' | 'bulkBytesMax'>;
+  /** The leader's RESP address, if a leader is known: asked once per forwarded write, so cheap. */
+  leaderRespAddress(): string | null;
 }
 
 /** Commands waiting on one connection (queued and running) before it stops reading. */
@@ -647,7 +649,7 @@ class Forwarder {
   }
 
   private async leader(): Promise<RespConnection> {
-    const address = this.context.topology().leaderRespAddress;
+    const address = this.context.leaderRespAddress();
     if (address === null) throw new TandemError(ErrorCode.notLeader, `node ${this.context.nodeId} knows no leader right now; retry shortly`);
     if (this.connection !== null && this.connectionAddress === address) {
       const existing = await this.connection.catch(() => null);
