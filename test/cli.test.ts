@@ -38,11 +38,12 @@ describe('the tandem command', () => {
     }
   });
 
-  it('reads flags from a --config file, with the command line overriding it', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
+  it('reads flags from a --config file, with the command line overriding it', async (t) => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { configFromFlags } = await import('../src/cli/start.js');
     const dir = mkdtempSync(join(tmpdir(), 'tandem-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'n1.json');
     writeFileSync(file, JSON.stringify({ id: 'n1', dir: '/var/lib/tandem/n1', peers: 'n1=10.0.0.1:7001,n2=10.0.0.2:7001,n3=10.0.0.3:7001', 'http-port': 8001, 'resp-port': 6379, ack: 'all' }));
     const config = configFromFlags(['--config', file, '--ack', 'majority']);
@@ -52,15 +53,19 @@ describe('the tandem command', () => {
     assert.equal(config.respPort, 6379);
     assert.equal(config.peers.size, 3);
     assert.equal(config.ack, 'majority', 'the command line wins');
+    assert.equal(config.snapshotEveryBytes, 64 * 1024 * 1024, 'snapshots by bytes default to 64 MiB');
+    assert.equal(configFromFlags(['--config', file, '--snapshot-every-mb', '3'])?.snapshotEveryBytes, 3 * 1024 * 1024);
+    assert.throws(() => configFromFlags(['--config', file, '--snapshot-every-mb', '0']), /--snapshot-every-mb must be a whole number from 1/);
     writeFileSync(file, JSON.stringify({ id: 'n1', colour: 'blue' }));
     assert.throws(() => configFromFlags(['--config', file]), /names 'colour', which is not a flag of tandem start/);
   });
 
-  it('the three-host deployment files name only real flags', async () => {
-    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+  it('the three-host deployment files name only real flags', async (t) => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { configFromFlags } = await import('../src/cli/start.js');
     const dir = mkdtempSync(join(tmpdir(), 'tandem-deploy-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     for (const id of ['n1', 'n2', 'n3']) {
       const settings = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'three-hosts', `${id}.json`), 'utf8')) as Record<string, unknown>;
       // The secret and certificate files live on the hosts, not here.

@@ -81,7 +81,7 @@ interface CatchUp {
 
 async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
   // Snapshots off, or often enough that the leader compacts its log past the stopped follower.
-  const cluster = new LocalCluster(['k1', 'k2', 'k3'], ['--snapshot-every', String(mode === 'log' ? 100_000_000 : Math.max(1000, Math.floor(keys / 4)))]);
+  const cluster = new LocalCluster(['k1', 'k2', 'k3'], mode === 'log' ? ['--snapshot-every', '100000000', '--snapshot-every-mb', '1000000'] : ['--snapshot-every', String(Math.max(1000, Math.floor(keys / 4)))]);
   await cluster.init();
   for (const id of cluster.ids) cluster.start(id);
   try {

@@ -48,6 +48,8 @@ export interface NodeConfig {
   readonly priority: number;
   readonly requestTimeoutMs: number;
   readonly snapshotEveryEntries: number;
+  /** Also take a snapshot once this many payload bytes were applied since the last one. */
+  readonly snapshotEveryBytes: number;
   /** Record the state digest at every multiple of this index and compare replicas there (0: never). */
   readonly digestEveryEntries: number;
 }
@@ -256,6 +258,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       // do not all stall for a snapshot at the same index.
       snapshotEveryEntries: config.snapshotEveryEntries + (fnv1a(Buffer.from(config.id)) % Math.max(1, Math.floor(config.snapshotEveryEntries / 4))),
       snapshotKeepEntries: Math.floor(config.snapshotEveryEntries / 10),
+      snapshotEveryBytes: config.snapshotEveryBytes,
       digestEveryEntries: config.digestEveryEntries,
     },
     recovered,
