@@ -107,16 +107,19 @@ async function main(): Promise<void> {
     opsPerSecond: median(figures.map((f) => f.opsPerSecond)),
     p50Ms: Number(median(figures.map((f) => f.p50Ms)).toFixed(2)),
     p99Ms: Number(median(figures.map((f) => f.p99Ms)).toFixed(2)),
+    p999Ms: Number(median(figures.map((f) => f.p999Ms)).toFixed(2)),
     errors: figures.reduce((sum, f) => sum + f.errors, 0),
     runs: figures.map((f) => f.opsPerSecond),
   }));
-  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | errors | each run |', '| --- | ---: | ---: | ---: | ---: | --- |'];
-  for (const r of rows) lines.push(`| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.runs.join(' / ')} |`);
+  const versus = (name: string): string => {
+    if (!name.startsWith('tandem: ')) return '';
+    const peer = rows.find((row) => row.name === name.replace('tandem: ', 'etcd: '));
+    const own = rows.find((row) => row.name === name);
+    return peer === undefined || own === undefined ? '?' : (own.opsPerSecond / peer.opsPerSecond).toFixed(2);
+  };
+  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | p99.9 ms | errors | each run | Tandem / etcd (ops/s) |', '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |'];
+  for (const r of rows) lines.push(`| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${r.errors} | ${r.runs.join(' / ')} | ${versus(r.name)} |`);
   lines.push('');
-  for (const r of rows.filter((row) => row.name.startsWith('tandem: '))) {
-    const peer = rows.find((row) => row.name === r.name.replace('tandem: ', 'etcd: '));
-    if (peer !== undefined) lines.push(`Tandem / etcd, ${r.name.slice('tandem: '.length)}: ${(r.opsPerSecond / peer.opsPerSecond).toFixed(2)}`);
-  }
   const t = rows[0]?.opsPerSecond ?? 0;
   if (grpcWritesPerSecond !== null) {
     lines.push(`etcd through its own gRPC load tester (\`etcdctl check perf --load=xl\`, 60 s, one run): ${grpcWritesPerSecond} writes/s; Tandem over HTTP / that: ${(t / grpcWritesPerSecond).toFixed(2)}`);

@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { RespErrorReply } from '../codec/resp.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { parseFlags } from '../cli/args.js';
-import { LocalCluster, median, quantile } from './cluster.js';
+import { LocalCluster, median } from './cluster.js';
 import { ensureInstalled, startRedis } from './peers.js';
 import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
+import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
 
 /** Client counts of the latency-against-throughput curve (points labelled with them). */
 const curveClients = [1, 4, 16, 50, 128];
@@ -38,23 +39,12 @@ if (flags['quick'] === true) {
   flags['seconds'] = 2;
 }
 
-interface Figure {
-  readonly opsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
+type Figure = LatencyFigure;
 
-/** Runs redis-benchmark and reads its CSV: one figure per test (SET, GET). */
+/** Runs redis-benchmark: one figure per test (SET, GET). */
 function redisBenchmark(port: number, pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number): Map<string, Figure> {
-  const args = ['-p', String(port), '-t', 'set,get', '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline), '--csv'];
-  const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
-  const figures = new Map<string, Figure>();
-  for (const line of out.split('\n')) {
-    const cells = line.split(',').map((c) => c.replace(/"/g, ''));
-    if (cells.length < 7 || cells[0] === 'test') continue;
-    figures.set(cells[0] as string, { opsPerSecond: Number(cells[1]), p50Ms: Number(cells[4]), p99Ms: Number(cells[6]) });
-  }
-  return figures;
+  const args = ['-p', String(port), '-t', 'set,get', '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline)];
+  return parseRedisBenchmark(execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }));
 }
 
 /** `clients` connections, each sending 90% GETs and 10% SETs of 100-byte values one after another for `seconds`. */
@@ -75,7 +65,7 @@ async function mixLoop(port: number): Promise<Figure> {
   );
   for (const connection of connections) connection.close();
   latencies.sort((a, b) => a - b);
-  return { opsPerSecond: latencies.length / (flags['seconds'] as number), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return figureOf(latencies, flags['seconds'] as number);
 }
 
 /**
@@ -108,7 +98,7 @@ async function setLoop(port: number, withWait: boolean, clients = flags['clients
   for (const connection of connections) connection.close();
   if (failures > 0) process.stderr.write(`  (${failures} SETs failed or were not confirmed by a replica)\n`);
   latencies.sort((a, b) => a - b);
-  return { opsPerSecond: latencies.length / (flags['seconds'] as number), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return figureOf(latencies, flags['seconds'] as number);
 }
 
 
@@ -188,21 +178,33 @@ async function main(): Promise<void> {
     opsPerSecond: Math.round(median(figures.map((f) => f.opsPerSecond))),
     p50Ms: Number(median(figures.map((f) => f.p50Ms)).toFixed(2)),
     p99Ms: Number(median(figures.map((f) => f.p99Ms)).toFixed(2)),
+    p999Ms: Number(median(figures.map((f) => f.p999Ms)).toFixed(2)),
     runs: figures.length,
   }));
-  const lines = ['| system, workload | ops/s (median) | p50 ms | p99 ms | runs |', '| --- | ---: | ---: | ---: | ---: |', ...rows.map((r) => `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.runs} |`)];
   const ratio = (a: string, b: string): string => {
     const x = rows.find((r) => r.name === a);
     const y = rows.find((r) => r.name === b);
     return x === undefined || y === undefined ? '?' : (x.opsPerSecond / y.opsPerSecond).toFixed(2);
   };
+  // Each Tandem row against the Redis row of the same workload; Tandem's ack=majority loop also
+  // against Redis SET + WAIT 1, the same durability (on two machines' disks before OK).
+  const peerOf = (name: string): string | null => (name.startsWith('tandem ') ? `redis ${name.slice('tandem '.length).replace(/ ack=\w+$/, '')}` : null);
+  const lines = [
+    '| system, workload | ops/s (median) | p50 ms | p99 ms | p99.9 ms | runs | Tandem / Redis (ops/s) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => {
+      const peer = peerOf(r.name);
+      const versus = peer === null ? '' : r.name === 'tandem SET loop' ? `${ratio(r.name, peer)} (vs SET+WAIT 1: ${ratio(r.name, 'redis SET+WAIT 1 loop')})` : ratio(r.name, peer);
+      return `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${r.runs} | ${versus} |`;
+    }),
+  ];
   lines.push('', `Tandem majority SET / Redis always SET (redis-benchmark, unpipelined): ${ratio('tandem SET P1', 'redis SET P1')}`);
   lines.push(`Tandem majority SET / Redis always SET (redis-benchmark, -P 16): ${ratio('tandem SET P16', 'redis SET P16')}`);
   lines.push(`Tandem majority SET / Redis SET+WAIT 1 (same RESP loop): ${ratio('tandem SET loop', 'redis SET+WAIT 1 loop')}`);
   for (const failure of failures) lines.push(`note: ${failure}`);
   if (Object.keys(curve).length > 0) {
-    lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms |', '| --- | ---: | ---: | ---: | ---: |');
-    for (const [name, points] of Object.entries(curve)) for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} |`);
+    lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms | p99.9 ms |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const [name, points] of Object.entries(curve)) for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.p999Ms.toFixed(2)} |`);
     mkdirSync('bench/results', { recursive: true });
     for (const [quantileName, pick] of [['p50', (f: Figure) => f.p50Ms], ['p99', (f: Figure) => f.p99Ms]] as const) {
       const series = Object.entries(curve).map(([name, points]) => ({ name, points: points.map((p) => [p.opsPerSecond, pick(p)] as const), labels: points.map((p) => `${p.clients}`) }));

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { PlantedBugs } from '../core/raft.js';
 import type { Ack, ClusterConfig, NodeId } from '../core/types.js';
 import { Engine } from '../engine/engine.js';
@@ -363,12 +364,19 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const sampler = setInterval(sampleFollowers, statusSampleMs);
   // A stalled event loop is logged: a leader that cannot run its timers falls silent, and its
   // followers elect another after an election timeout.
+  // The warning says how much of the stall was garbage collection (V8's pauses since the last probe).
   let probeDue = performance.now() + stallProbeMs;
+  let gcMs = 0;
+  const gcWatch = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
+  gcWatch.observe({ entryTypes: ['gc'] });
   const stallProbe = setInterval(() => {
     const now = performance.now();
     const late = now - probeDue;
     probeDue = now + stallProbeMs;
-    if (late >= stallWarnMs) log('warn', 'event loop stalled', { ms: Math.round(late), role: (engine as Engine).raft.role });
+    if (late >= stallWarnMs) log('warn', 'event loop stalled', { ms: Math.round(late), gcMs: Math.round(gcMs), role: (engine as Engine).raft.role });
+    gcMs = 0;
   }, stallProbeMs);
   const checker = setInterval(() => {
     if ((engine as Engine).raft.role === 'leader') void digestCheck.poll(sampleFollowers(), config.security);
@@ -463,6 +471,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     async close() {
       clearInterval(sampler);
       clearInterval(stallProbe);
+      gcWatch.disconnect();
       clearInterval(checker);
       running.halt();
       await respServer?.close();

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { figureOf, parseRedisBenchmark } from '../src/bench/redis-benchmark.js';
+
+// Trimmed from a real redis-benchmark 7.0 report (progress lines end in \r, not \n).
+const report = [
+  ' SET: rps=78840.0 (overall: 78840.0) avg_msec=0.346 (overall: 0.346)\r====== SET ======',
+  '  20000 requests completed in 0.25 seconds',
+  'Latency by percentile distribution:',
+  '0.000% <= 0.063 milliseconds (cumulative count 1)',
+  '50.000% <= 0.263 milliseconds (cumulative count 10106)',
+  '99.805% <= 3.967 milliseconds (cumulative count 19961)',
+  '99.902% <= 4.375 milliseconds (cumulative count 19981)',
+  '99.951% <= 4.423 milliseconds (cumulative count 19991)',
+  '100.000% <= 4.471 milliseconds (cumulative count 20000)',
+  'Summary:',
+  '  throughput summary: 78740.16 requests per second',
+  '  latency summary (msec):',
+  '          avg       min       p50       p95       p99       max',
+  '        0.345     0.056     0.263     0.583     2.415     4.471',
+  ' GET: rps=69408.7 (overall: 71101.6)\r====== GET ======',
+  'Latency by percentile distribution:',
+  '50.000% <= 0.300 milliseconds (cumulative count 10000)',
+  '99.900% <= 1.500 milliseconds (cumulative count 19980)',
+  'Summary:',
+  '  throughput summary: 71022.73 requests per second',
+  '  latency summary (msec):',
+  '          avg       min       p50       p95       p99       max',
+  '        0.358     0.050     0.300     0.600     1.100     2.000',
+].join('\n');
+
+describe('benchmark reports', () => {
+  it("reads redis-benchmark's throughput, p50, p99 and the first percentile line at or past 99.9%", () => {
+    const figures = parseRedisBenchmark(report);
+    assert.deepEqual([...figures.keys()], ['SET', 'GET']);
+    assert.deepEqual(figures.get('SET'), { opsPerSecond: 78740.16, p50Ms: 0.263, p99Ms: 2.415, p999Ms: 4.375 });
+    assert.deepEqual(figures.get('GET'), { opsPerSecond: 71022.73, p50Ms: 0.3, p99Ms: 1.1, p999Ms: 1.5 });
+    assert.equal(parseRedisBenchmark('Could not connect to Redis at 127.0.0.1:1: Connection refused\n').size, 0);
+  });
+
+  it('takes p50, p99 and p99.9 of a sorted latency list', () => {
+    const latencies = Array.from({ length: 1000 }, (_, k) => k + 1);
+    const figure = figureOf(latencies, 2);
+    assert.equal(figure.opsPerSecond, 500);
+    assert.ok(figure.p50Ms >= 500 && figure.p50Ms <= 501, `p50 ${figure.p50Ms}`);
+    assert.ok(figure.p99Ms >= 990 && figure.p99Ms <= 991, `p99 ${figure.p99Ms}`);
+    assert.ok(figure.p999Ms >= 999 && figure.p999Ms <= 1000, `p99.9 ${figure.p999Ms}`);
+  });
+});
