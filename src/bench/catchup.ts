@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../cli/args.js';
@@ -26,7 +27,11 @@ const flags = parseFlags(process.argv.slice(2), {
 if (flags['quick'] === true) flags['keys'] = 100_000;
 
 const keys = flags['keys'] as number;
-const value = Buffer.alloc(100, 0x63);
+/**
+ * 100-byte values of random bytes: repeated bytes would let Redis's RDB (LZF) compress them to
+ * almost nothing, and its bytes per key would measure the compressor, not the store.
+ */
+const values = Array.from({ length: 4096 }, () => randomBytes(100));
 const connectionsMax = 16;
 const windowPerConnection = 64;
 
@@ -39,8 +44,9 @@ async function load(port: number, n: number): Promise<number> {
     connections.map(async (connection) => {
       const inFlight = new Set<Promise<void>>();
       while (next < n) {
-        const key = `key:${String(next++).padStart(9, '0')}`;
-        const call = connection.call(['SET', key, value]).then((answer) => {
+        const k = next++;
+        const key = `key:${String(k).padStart(9, '0')}`;
+        const call = connection.call(['SET', key, values[k % values.length] as Buffer]).then((answer) => {
           if (answer instanceof RespErrorReply || answer !== 'OK') throw new Error(`SET ${key} answered ${String(answer)}`);
         });
         const tracked: Promise<void> = call.finally(() => inFlight.delete(tracked));
@@ -152,7 +158,7 @@ async function main(): Promise<void> {
     lines.push(`| Tandem, ${keys} keys, ${r.mode === 'log' ? 'from the log (snapshots off)' : 'through a snapshot (one every N/4 entries)'} | ${Math.round(keys / r.loadSeconds)} | ${r.catchUpSeconds.toFixed(1)} | ${r.megabytes.toFixed(1)} | ${(r.megabytes / r.catchUpSeconds).toFixed(1)} | ${rss} | ${disk} |`);
   }
   if (redis !== null) lines.push(`| Redis (primary + 2 replicas, AOF always), ${keys} keys (load only) | ${Math.round(keys / redis.loadSeconds)} | – | – | – | ${redis.peakRssMiB.join(', ')} | ${redis.diskBytesPerKey.join(' / ')} |`);
-  lines.push('', `Keys: key:000000000… (13 bytes), 100-byte values, written by one loader (${connectionsMax} connections × ${windowPerConnection} pipelined SETs). Catch-up: from the restart of the follower's process until it has applied the leader's commit index; MB sent: the leader's peer bytes meanwhile.`);
+  lines.push('', `Keys: key:000000000… (13 bytes), 100-byte random values, written by one loader (${connectionsMax} connections × ${windowPerConnection} pipelined SETs). Catch-up: from the restart of the follower's process until it has applied the leader's commit index; MB sent: the leader's peer bytes meanwhile.`);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const file = join('bench/results', `catchup-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
