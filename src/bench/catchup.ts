@@ -15,7 +15,7 @@ import { parseFlags } from '../cli/args.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { RespErrorReply } from '../codec/resp.js';
 import { LocalCluster, waitFor } from './cluster.js';
-import { ensureInstalled, startRedis } from './peers.js';
+import { ensureInstalled, redisReplicasCaughtUp, startRedis } from './peers.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   keys: { type: 'int', help: 'keys written while the follower is down', min: 1000, max: 100_000_000, default: 1_000_000 },
@@ -83,6 +83,8 @@ interface CatchUp {
   readonly megabytes: number;
   readonly peakRssMiB: Record<string, number>;
   readonly diskBytesPerKey: Record<string, number>;
+  /** Set when the leader changed during the run. */
+  readonly note: string | null;
 }
 
 async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
@@ -95,16 +97,23 @@ async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
     const follower = cluster.ids.find((id) => id !== leader) as string;
     await cluster.kill(follower);
     process.stderr.write(`${mode}: ${follower} stopped; writing ${keys} keys through ${leader}\n`);
+    const termBefore = (await cluster.status(leader)).term;
     const loadSeconds = await load(cluster.respPort(leader), keys);
     const target = (await cluster.status(leader)).commitIndex;
-    const sentBefore = await metric(cluster, leader, 'tandem_peer_bytes_sent');
+    // Bytes sent by every running node: if the leader changed under the load, another one sends.
+    const others = cluster.ids.filter((id) => id !== follower);
+    const sent = async (): Promise<number> => (await Promise.all(others.map((id) => metric(cluster, id, 'tandem_peer_bytes_sent')))).reduce((a, b) => a + b, 0);
+    const sentBefore = await sent();
     const started = performance.now();
     cluster.start(follower);
     await waitFor(`${follower} to apply index ${target}`, 600_000, async () => (await cluster.status(follower)).appliedIndex >= target);
     const catchUpSeconds = (performance.now() - started) / 1000;
     const installed = /snapshot installed/.test(cluster.output.get(follower) ?? '');
     if (installed !== (mode === 'snapshot')) throw new Error(`${follower} ${installed ? 'installed' : 'did not install'} a snapshot catching up from the ${mode}`);
-    const megabytes = ((await metric(cluster, leader, 'tandem_peer_bytes_sent')) - sentBefore) / 1e6;
+    const megabytes = ((await sent()) - sentBefore) / 1e6;
+    const termAfter = Math.max(...(await Promise.all(others.map(async (id) => (await cluster.status(id)).term))));
+    const note = termAfter === termBefore ? null : `${mode}: the leader changed during the run (term ${termBefore} → ${termAfter}); ${leader} is the node the load was sent to`;
+    if (note !== null) process.stderr.write(`${note}\n`);
     process.stderr.write(`${mode}: caught up ${target} entries in ${catchUpSeconds.toFixed(1)} s, ${megabytes.toFixed(1)} MB sent\n`);
     await cluster.converged(60_000);
     const peakRss: Record<string, number> = {};
@@ -113,7 +122,7 @@ async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
       peakRss[id === leader ? `${id} (leader)` : id === follower ? `${id} (restarted)` : id] = Math.round(peakRssMiB(cluster.processes.get(id)?.pid as number));
       perKey[id] = Math.round(diskBytes(cluster.dir(id)) / keys);
     }
-    return { mode, loadSeconds, catchUpSeconds, megabytes, peakRssMiB: peakRss, diskBytesPerKey: perKey };
+    return { mode, loadSeconds, catchUpSeconds, megabytes, peakRssMiB: peakRss, diskBytesPerKey: perKey, note };
   } finally {
     await cluster.stopAll();
   }
@@ -125,13 +134,7 @@ async function redisResources(): Promise<{ loadSeconds: number; peakRssMiB: numb
   try {
     const loadSeconds = await load(redis.ports[0] as number, keys);
     // Let the replicas apply the stream before reading their memory.
-    await waitFor('the Redis replicas to catch up', 120_000, async () => {
-      const connection = await RespConnection.open('127.0.0.1', redis.ports[0] as number, 1000);
-      const info = String(await connection.call(['INFO', 'replication']));
-      connection.close();
-      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
-      return (info.match(/offset=(\d+)/g) ?? []).every((o) => o === `offset=${offset}`);
-    });
+    await redisReplicasCaughtUp(redis.ports[0] as number, 120_000);
     return {
       loadSeconds,
       peakRssMiB: redis.processes.map((child) => Math.round(peakRssMiB(child.pid as number))),
@@ -158,7 +161,8 @@ async function main(): Promise<void> {
     lines.push(`| Tandem, ${keys} keys, ${r.mode === 'log' ? 'from the log (snapshots off)' : 'through a snapshot (one every N/4 entries)'} | ${Math.round(keys / r.loadSeconds)} | ${r.catchUpSeconds.toFixed(1)} | ${r.megabytes.toFixed(1)} | ${(r.megabytes / r.catchUpSeconds).toFixed(1)} | ${rss} | ${disk} |`);
   }
   if (redis !== null) lines.push(`| Redis (primary + 2 replicas, AOF always), ${keys} keys (load only) | ${Math.round(keys / redis.loadSeconds)} | – | – | – | ${redis.peakRssMiB.join(', ')} | ${redis.diskBytesPerKey.join(' / ')} |`);
-  lines.push('', `Keys: key:000000000… (13 bytes), 100-byte random values, written by one loader (${connectionsMax} connections × ${windowPerConnection} pipelined SETs). Catch-up: from the restart of the follower's process until it has applied the leader's commit index; MB sent: the leader's peer bytes meanwhile.`);
+  lines.push('', `Keys: key:000000000… (13 bytes), 100-byte random values, written by one loader (${connectionsMax} connections × ${windowPerConnection} pipelined SETs). Catch-up: from the restart of the follower's process until it has applied the leader's commit index; MB sent: the peer bytes the other two nodes sent meanwhile.`);
+  for (const r of results) if (r.note !== null) lines.push(`note: ${r.note}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const file = join('bench/results', `catchup-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

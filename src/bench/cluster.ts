@@ -119,6 +119,17 @@ export class LocalCluster {
     return this.ids.map((id) => `127.0.0.1:${this.respPort(id)}`);
   }
 
+  /** For a failed run: each node that has exited (code or signal) and the end of its output. */
+  exits(): string {
+    const lines: string[] = [];
+    for (const [id, child] of this.processes) {
+      if (child.exitCode === null && child.signalCode === null) continue;
+      const tail = (this.output.get(id) ?? '').trim().split('\n').slice(-5).join('\n  ');
+      lines.push(`${id} exited (${child.exitCode ?? child.signalCode}):\n  ${tail}\n`);
+    }
+    return lines.length === 0 ? 'every Tandem node is still running\n' : lines.join('');
+  }
+
   /** Starts (or restarts) a node; its stderr is collected in `output`. */
   start(id: string): ChildProcess {
     const args = [mainScript, 'start', '--id', id, '--dir', this.dir(id), '--peers', this.peersFor(id), '--http-port', String(this.httpPorts.get(id)), '--resp-port', String(this.respPorts.get(id)), '--log-format', 'json', ...this.extraFlags];

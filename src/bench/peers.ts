@@ -146,6 +146,21 @@ export async function etcdKeys(port: number, prefix: string): Promise<Set<string
 }
 
 /** The client port of the member that leads. */
+/** Waits until every replica of the Redis primary at `port` has all of its replication stream. */
+export async function redisReplicasCaughtUp(port: number, timeoutMs: number): Promise<void> {
+  await waitFor('the Redis replicas to catch up', timeoutMs, async () => {
+    const connection = await RespConnection.open('127.0.0.1', port, 1000);
+    try {
+      const info = String(await connection.call(['INFO', 'replication']));
+      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+      const replicas = info.match(/offset=(\d+)/g) ?? [];
+      return replicas.length > 0 && replicas.every((o) => o === `offset=${offset}`);
+    } finally {
+      connection.close();
+    }
+  });
+}
+
 export async function etcdLeaderPort(ports: readonly number[]): Promise<number> {
   // Never a guess: a member killed as "the leader" that was not would make a failover of ~0 ms.
   return waitFor('an etcd member that is the leader', 10_000, async () => {

@@ -13,7 +13,7 @@ import { RespErrorReply } from '../codec/resp.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { parseFlags } from '../cli/args.js';
 import { LocalCluster, median } from './cluster.js';
-import { ensureInstalled, startRedis } from './peers.js';
+import { ensureInstalled, redisReplicasCaughtUp, startRedis } from './peers.js';
 import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
 import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
@@ -72,7 +72,7 @@ async function mixLoop(port: number): Promise<Figure> {
  * `clients` connections, each sending SET (and WAIT 1 when asked) one after another for
  * `seconds`; `setup` is sent on each connection first (Tandem's TANDEM.OPTIONS ACK …).
  */
-async function setLoop(port: number, withWait: boolean, clients = flags['clients'] as number, setup: readonly string[] = []): Promise<Figure> {
+async function setLoop(label: string, port: number, withWait: boolean, clients = flags['clients'] as number, setup: readonly string[] = []): Promise<Figure> {
   const connections = await Promise.all(Array.from({ length: clients }, () => RespConnection.open('127.0.0.1', port, 2000)));
   if (setup.length > 0) {
     for (const connection of connections) {
@@ -96,7 +96,7 @@ async function setLoop(port: number, withWait: boolean, clients = flags['clients
     }),
   );
   for (const connection of connections) connection.close();
-  if (failures > 0) process.stderr.write(`  (${failures} SETs failed or were not confirmed by a replica)\n`);
+  if (failures > 0) process.stderr.write(`  ${label}: ${failures} SETs failed or were not confirmed by a replica\n`);
   latencies.sort((a, b) => a - b);
   return figureOf(latencies, flags['seconds'] as number);
 }
@@ -119,6 +119,13 @@ async function main(): Promise<void> {
   const runs: Record<string, Figure[]> = {};
   const curve: Record<string, (Figure & { clients: number })[]> = {};
   const failures: string[] = [];
+  // Every measurement starts with every replica caught up: replicas still taking the last
+  // workload's stream made the next one wait for them (Redis's WAIT 1 timed out at 1 s after the
+  // 4 KiB workload, which once made Tandem look 2.2x Redis + WAIT 1).
+  const settle = async (): Promise<void> => {
+    await tandem.converged(120_000);
+    await redisReplicasCaughtUp(redisPort, 120_000);
+  };
   const record = (name: string, figure: Figure | undefined): void => {
     if (figure !== undefined) (runs[name] ??= []).push(figure);
   };
@@ -130,6 +137,7 @@ async function main(): Promise<void> {
       const termBefore = (await tandem.status(leader)).term;
       for (const [system, port] of [['tandem', tandemPort], ['redis', redisPort]] as const) {
         for (const pipeline of [1, 16]) {
+          await settle();
           try {
             const figures = redisBenchmark(port, pipeline);
             record(`${system} SET P${pipeline}`, figures.get('SET'));
@@ -138,14 +146,20 @@ async function main(): Promise<void> {
             failures.push(`${system} redis-benchmark -P ${pipeline} (round ${round}): ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`);
           }
         }
-        record(`${system} SET loop`, await setLoop(port, false));
+        await settle();
+        record(`${system} SET loop`, await setLoop(`${system} SET loop`, port, false));
         if (system === 'tandem') {
-          for (const ack of ['leader', 'all']) record(`tandem SET loop ack=${ack}`, await setLoop(port, false, flags['clients'] as number, ['TANDEM.OPTIONS', 'ACK', ack]));
+          for (const ack of ['leader', 'all']) {
+            await settle();
+            record(`tandem SET loop ack=${ack}`, await setLoop(`tandem SET loop ack=${ack}`, port, false, flags['clients'] as number, ['TANDEM.OPTIONS', 'ACK', ack]));
+          }
         }
         if (flags['matrix'] === true) {
+          await settle();
           record(`${system} 90% GET / 10% SET loop`, await mixLoop(port));
           // Single-client latency, and 4 KiB values, unpipelined.
           for (const [clients, valueBytes] of [[1, 100], [1, 4096], [50, 4096]] as const) {
+            await settle();
             try {
               const figures = redisBenchmark(port, 1, clients, valueBytes, clients === 1 ? Math.max(2000, Math.floor((flags['requests'] as number) / 20)) : (flags['requests'] as number));
               record(`${system} SET c${clients} ${valueBytes}B`, figures.get('SET'));
@@ -158,16 +172,21 @@ async function main(): Promise<void> {
       }
       const status = await tandem.status(leader);
       if (status.term !== termBefore || status.role !== 'leader') failures.push(`round ${round}: Tandem's leadership changed during the run (term ${termBefore} → ${status.term}); its figures for this round include an election`);
-      record('redis SET+WAIT 1 loop', await setLoop(redisPort, true));
+      await settle();
+      record('redis SET+WAIT 1 loop', await setLoop('redis SET+WAIT 1 loop', redisPort, true));
     }
     if (flags['curve'] === true) {
       process.stderr.write('latency against throughput\n');
       for (const clients of curveClients) {
         for (const [name, port, withWait] of [['Tandem, ack=majority', tandemPort, false], ['Redis, appendfsync always', redisPort, false], ['Redis, SET + WAIT 1', redisPort, true]] as const) {
-          (curve[name] ??= []).push({ clients, ...(await setLoop(port, withWait, clients)) });
+          await settle();
+          (curve[name] ??= []).push({ clients, ...(await setLoop(`${name}, ${clients} clients`, port, withWait, clients)) });
         }
       }
     }
+  } catch (error) {
+    process.stderr.write(tandem.exits());
+    throw error;
   } finally {
     for (const child of redis.processes) child.kill('SIGKILL');
     await tandem.stopAll();

@@ -27,7 +27,10 @@ export function httpCall(address: string, method: string, path: string, options:
       answer.on('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, body: Buffer.concat(chunks) }));
       answer.on('error', done);
     };
-    const settings = { host, port, method, path, headers, timeout: options.timeoutMs };
+    // A new connection per call (no keep-alive agent): these calls are rare, and a reused idle
+    // connection that the server closes at its keep-alive timeout just as a request goes out
+    // fails with "socket hang up" (seen once in a benchmark's status probe).
+    const settings = { host, port, method, path, headers, timeout: options.timeoutMs, agent: false };
     const req = options.ca === undefined || options.ca === null ? httpRequest(settings, onAnswer) : httpsRequest({ ...settings, ca: options.ca }, onAnswer);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
     req.on('error', done);
