@@ -46,8 +46,10 @@ function encodeRecordOnce(entry: Entry): Uint8Array {
   // A config record holds the new configuration and the entry's own bytes (a new member's addresses).
   const payload = entry.kind === 'config' ? utf8(JSON.stringify(entry.data.length === 0 ? entry.config : { ...entry.config, data: Buffer.from(entry.data).toString('base64') })) : entry.data;
   const bodyBytes = bodyFixedBytes + payload.length;
-  const record = new Uint8Array(recordHeaderBytes + bodyBytes);
-  const view = new DataView(record.buffer);
+  // From Node's shared pool when small (see ByteWriter): fewer ArrayBuffers for V8 to track.
+  const pooled = Buffer.allocUnsafe(recordHeaderBytes + bodyBytes);
+  const record = new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.length);
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   view.setUint32(0, bodyBytes, true);
   view.setUint32(8, entry.index % 0x100000000, true);
   view.setUint32(12, Math.floor(entry.index / 0x100000000), true);

@@ -30,19 +30,21 @@ export class ByteWriter {
   private view: DataView;
   private length = 0;
 
+  // Buffers come from Node's shared pool when small: one ArrayBuffer per write (or several) made
+  // V8's young-generation collections slow, each with thousands of backing stores to free.
   constructor(initialBytes = 64) {
-    this.buffer = new Uint8Array(initialBytes);
-    this.view = new DataView(this.buffer.buffer);
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   }
 
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
     let size = this.buffer.length * 2;
     while (size < this.length + bytes) size *= 2;
-    const next = new Uint8Array(size);
+    const next = Buffer.allocUnsafe(size);
     next.set(this.buffer.subarray(0, this.length));
     this.buffer = next;
-    this.view = new DataView(next.buffer);
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
   u8(value: number): this {
@@ -87,7 +89,9 @@ export class ByteWriter {
   }
 
   finish(): Uint8Array {
-    return this.buffer.slice(0, this.length);
+    const out = Buffer.allocUnsafe(this.length);
+    out.set(this.buffer.subarray(0, this.length));
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
   }
 }
 
