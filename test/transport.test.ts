@@ -72,6 +72,35 @@ describe('the peer transport', () => {
     assert.deepEqual(Buffer.from(received.data).subarray(-1000), Buffer.from(data).subarray(-1000));
   });
 
+  it('streams a snapshot a chunk per turn: messages sent after it overtake it, and a re-send of it is not sent twice', async () => {
+    const peers = new Map([
+      ['a', { host: '127.0.0.1', port: await freePort() }],
+      ['b', { host: '127.0.0.1', port: await freePort() }],
+    ]);
+    const a = await node('a', 'c2', peers);
+    const b = await node('b', 'c2', peers);
+    await waitFor('b to hear a', 5000, () => {
+      a.transport.send(heartbeat('a', 'b'));
+      return b.inbox.length > 0;
+    });
+    b.inbox.length = 0;
+    const data = new Uint8Array(20 * 1024 * 1024).map((_, i) => i % 253);
+    const meta = { index: 20, term: 1, config: { voters: ['a', 'b'], learners: [] }, termStarts: [] };
+    a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta, data });
+    a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta, data });
+    a.transport.send(heartbeat('a', 'b'));
+    await waitFor('the snapshot', 20_000, () => b.inbox.some((m) => m.type === 'snapshot'));
+    // Let a second copy arrive, if one was sent: it would follow within a few chunks' time.
+    await waitFor('the heartbeat', 5000, () => b.inbox.some((m) => m.type === 'heartbeat'));
+    a.transport.send(heartbeat('a', 'b'));
+    await waitFor('a later heartbeat', 5000, () => b.inbox.filter((m) => m.type === 'heartbeat').length >= 2);
+    const kinds = b.inbox.map((m) => m.type);
+    assert.ok(kinds.indexOf('heartbeat') < kinds.indexOf('snapshot'), `the heartbeat went out between the chunks: ${kinds.join(', ')}`);
+    assert.equal(kinds.filter((k) => k === 'snapshot').length, 1, 'the re-sent snapshot was already on its way');
+    const received = b.inbox.find((m) => m.type === 'snapshot');
+    assert.ok(received?.type === 'snapshot' && received.data !== null && Buffer.compare(Buffer.from(received.data), Buffer.from(data)) === 0);
+  });
+
   it('refuses a node of another cluster, and an unknown node id, with a logged reason', async () => {
     const port = await freePort();
     const peers = new Map([

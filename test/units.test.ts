@@ -9,6 +9,7 @@ import type { Entry } from '../src/core/types.js';
 import { decodeCommand, encodeCommand, validateCommand, type Command } from '../src/kv/commands.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { Prng } from '../src/shared/prng.js';
+import { ByteWriter } from '../src/shared/bytes.js';
 
 const entry = (index: number, term: number, text = ''): Entry => ({ index, term, kind: 'command', data: new TextEncoder().encode(text) });
 
@@ -184,5 +185,24 @@ describe('commands', () => {
   it('refuses garbage as a command', () => {
     assert.throws(() => decodeCommand(Uint8Array.of(9, 9, 9)), (e: unknown) => e instanceof TandemError && e.code === ErrorCode.corrupt);
     assert.throws(() => decodeCommand(Uint8Array.of(1, 255, 255, 255, 255)), (e: unknown) => e instanceof TandemError);
+  });
+});
+
+describe('byte writers over the shared buffer pool', () => {
+  it('hand out results that later writers and records never overwrite', () => {
+    // Results are views into Node's shared pool: each must own its bytes.
+    const written: [number, Uint8Array][] = [];
+    for (let n = 0; n < 3000; n++) {
+      const w = new ByteWriter(n % 7 === 0 ? 1 : 64);
+      for (let k = 0; k <= n % 40; k++) w.u32(n);
+      written.push([n, w.finish()]);
+      encodeRecord({ index: n + 1, term: 1, kind: 'command', data: new Uint8Array(n % 300).fill(n % 251) });
+    }
+    for (const [n, bytes] of written) {
+      assert.equal(bytes.length, 4 * ((n % 40) + 1));
+      assert.ok(!Buffer.isBuffer(bytes), 'a plain Uint8Array, as before');
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      for (let at = 0; at < bytes.length; at += 4) assert.equal(view.getUint32(at, true), n, `writer ${n} at ${at}`);
+    }
   });
 });

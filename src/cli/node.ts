@@ -421,6 +421,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   });
   if (respAddress !== null) {
     const respOf = (id: NodeId): string | null => (id === config.id ? respAddress : (transport.respAddresses.get(id) ?? null));
+    const leaderRespAddress = (): string | null => {
+      const leader = (engine as Engine).raft.leader;
+      return leader === null ? null : respOf(leader);
+    };
     respServer = new RespServer({
       engine,
       nodeId: config.id,
@@ -440,7 +444,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
           role: raft.role,
           term: raft.term,
           leaderId: raft.leader,
-          leaderRespAddress: raft.leader === null ? null : respOf(raft.leader),
+          leaderRespAddress: leaderRespAddress(),
           selfRespAddress: respAddress,
           lastIndex: raft.lastIndex,
           commitIndex: raft.commitIndex,
@@ -454,10 +458,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
           uptimeSeconds: Math.floor((performance.now() - started) / 1000),
         };
       },
-      leaderRespAddress: () => {
-        const leader = (engine as Engine).raft.leader;
-        return leader === null ? null : respOf(leader);
-      },
+      leaderRespAddress,
     });
     await respServer.listen(config.respPort, config.httpHost);
   }

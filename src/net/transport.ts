@@ -2,7 +2,7 @@ import { createServer, connect, isIP, type Server, type Socket } from 'node:net'
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { crc32c } from '../codec/crc32c.js';
 import { decodeMessage, encodeMessage, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
-import type { Message, NodeId } from '../core/types.js';
+import type { Message, NodeId, SnapshotMessage } from '../core/types.js';
 import type { Transport } from '../engine/interfaces.js';
 import { fromUtf8, utf8 } from '../shared/bytes.js';
 import { newNonce, peerProof, ProofChecker, type Security, type TlsMaterial } from '../shared/security.js';
@@ -73,6 +73,8 @@ export class TcpTransport implements Transport {
   private closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly corked = new Set<Socket>();
+  /** Per connection: the snapshots being streamed, the first one in progress (one at a time). */
+  private readonly snapshotStreams = new Map<Socket, SnapshotMessage[]>();
   /** Bytes and frames sent, for metrics. */
   readonly stats = { bytesSent: 0, framesSent: 0, refused: 0 };
 
@@ -127,25 +129,65 @@ export class TcpTransport implements Transport {
     const socket = this.sockets.get(message.to);
     if (socket === undefined || socket.destroyed) return;
     if (message.type === 'snapshot' && message.data !== null && message.data.length > snapshotChunkBytes) {
-      // The bytes go first, in checksummed chunks; the message follows without them.
-      this.sendSnapshotChunks(socket, message.data, message.to);
-      this.writeFrame(socket, frameKinds.message, encodeMessage({ ...message, data: null }));
+      const streams = this.snapshotStreams.get(socket);
+      if (streams === undefined) {
+        this.snapshotStreams.set(socket, [message]);
+        this.streamSnapshot(socket);
+      } else if (!streams.some((queued) => queued.meta.index === message.meta.index && queued.meta.term === message.meta.term)) {
+        // The same snapshot again (the leader re-sends after a while) is already on its way.
+        streams.push(message);
+      }
       return;
     }
     this.writeFrame(socket, frameKinds.message, encodeMessage(message));
   }
 
-  private sendSnapshotChunks(socket: Socket, data: Uint8Array, to: NodeId): void {
-    for (let offset = 0; offset < data.length; offset += snapshotChunkBytes) {
-      const end = Math.min(data.length, offset + snapshotChunkBytes);
-      const chunk = data.subarray(offset, Math.min(data.length, offset + snapshotChunkBytes));
-      const frame = Buffer.allocUnsafe(chunkHeaderBytes + chunk.length);
-      frame.writeUInt32LE(crc32c(chunk), 0);
-      frame.writeDoubleLE(data.length, 4);
-      frame.writeDoubleLE(offset, 12);
-      frame.set(chunk, chunkHeaderBytes);
-      this.writeFrame(socket, frameKinds.snapshotChunk, frame, () => this.options.onSnapshotSendProgress?.(to, end, data.length));
-    }
+  /**
+   * Streams the first queued snapshot of a connection: its bytes in checksummed chunks, one per
+   * turn of the event loop and no faster than the socket drains, then the message without them.
+   * Checksumming and copying a few hundred megabytes at once held a leader's event loop past
+   * the election timeout; other messages (heartbeats) now go out between the chunks.
+   */
+  private streamSnapshot(socket: Socket): void {
+    const message = this.snapshotStreams.get(socket)?.[0];
+    if (message === undefined || message.data === null) return;
+    const data = message.data;
+    let offset = 0;
+    const step = (): void => {
+      if (socket.destroyed || this.closed) {
+        this.snapshotStreams.delete(socket);
+        return;
+      }
+      if (offset < data.length) {
+        const end = Math.min(data.length, offset + snapshotChunkBytes);
+        const chunk = data.subarray(offset, end);
+        const frame = Buffer.allocUnsafe(chunkHeaderBytes + chunk.length);
+        frame.writeUInt32LE(crc32c(chunk), 0);
+        frame.writeDoubleLE(data.length, 4);
+        frame.writeDoubleLE(offset, 12);
+        frame.set(chunk, chunkHeaderBytes);
+        this.writeFrame(socket, frameKinds.snapshotChunk, frame, () => this.options.onSnapshotSendProgress?.(message.to, end, data.length));
+        offset = end;
+        if (socket.writableNeedDrain) {
+          const resume = (): void => {
+            socket.off('drain', resume);
+            socket.off('close', resume);
+            step();
+          };
+          socket.on('drain', resume);
+          socket.on('close', resume);
+        } else {
+          setImmediate(step);
+        }
+        return;
+      }
+      this.writeFrame(socket, frameKinds.message, encodeMessage({ ...message, data: null }));
+      const streams = this.snapshotStreams.get(socket) ?? [];
+      streams.shift();
+      if (streams.length === 0) this.snapshotStreams.delete(socket);
+      else setImmediate(() => this.streamSnapshot(socket));
+    };
+    step();
   }
 
   /** Closes every connection and stops listening. */
