@@ -34,6 +34,22 @@ async function node(id: string, clusterId: string, peers: Map<string, PeerAddres
 
 const heartbeat = (from: string, to: string): Message => ({ type: 'heartbeat', from, to, term: 1, commit: 0, leaderCommit: 0, readRound: 0 });
 
+/** Two transports of one cluster, connected: b has heard a, and b's inbox is empty again. */
+async function connectedPair(clusterId: string): Promise<{ a: Node; b: Node }> {
+  const peers = new Map([
+    ['a', { host: '127.0.0.1', port: await freePort() }],
+    ['b', { host: '127.0.0.1', port: await freePort() }],
+  ]);
+  const a = await node('a', clusterId, peers);
+  const b = await node('b', clusterId, peers);
+  await waitFor('b to hear a', 5000, () => {
+    a.transport.send(heartbeat('a', 'b'));
+    return b.inbox.length > 0;
+  });
+  b.inbox.length = 0;
+  return { a, b };
+}
+
 function rawFrame(kind: number, payload: Uint8Array): Buffer {
   const header = Buffer.alloc(5);
   header.writeUInt32LE(payload.length + 1, 0);
@@ -50,16 +66,7 @@ async function rawConnect(port: number): Promise<Socket> {
 
 describe('the peer transport', () => {
   it('connects a pair once, carries messages both ways, and streams a large snapshot in checked chunks', async () => {
-    const peers = new Map([
-      ['a', { host: '127.0.0.1', port: await freePort() }],
-      ['b', { host: '127.0.0.1', port: await freePort() }],
-    ]);
-    const a = await node('a', 'c1', peers);
-    const b = await node('b', 'c1', peers);
-    await waitFor('b to hear a', 5000, () => {
-      a.transport.send(heartbeat('a', 'b'));
-      return b.inbox.length > 0;
-    });
+    const { a, b } = await connectedPair('c1');
     b.transport.send(heartbeat('b', 'a'));
     await waitFor('a to hear b', 5000, () => a.inbox.length > 0);
     assert.equal(b.transport.httpAddresses.get('a'), '127.0.0.1:1', 'the handshake carries the HTTP address');
@@ -73,17 +80,7 @@ describe('the peer transport', () => {
   });
 
   it('streams a snapshot a chunk per turn: messages sent after it overtake it, and a re-send of it is not sent twice', async () => {
-    const peers = new Map([
-      ['a', { host: '127.0.0.1', port: await freePort() }],
-      ['b', { host: '127.0.0.1', port: await freePort() }],
-    ]);
-    const a = await node('a', 'c2', peers);
-    const b = await node('b', 'c2', peers);
-    await waitFor('b to hear a', 5000, () => {
-      a.transport.send(heartbeat('a', 'b'));
-      return b.inbox.length > 0;
-    });
-    b.inbox.length = 0;
+    const { a, b } = await connectedPair('c2');
     const data = new Uint8Array(20 * 1024 * 1024).map((_, i) => i % 253);
     const meta = { index: 20, term: 1, config: { voters: ['a', 'b'], learners: [] }, termStarts: [] };
     a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta, data });

@@ -145,7 +145,6 @@ export async function etcdKeys(port: number, prefix: string): Promise<Set<string
   return new Set((answer.kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString()));
 }
 
-/** The client port of the member that leads. */
 /** Waits until every replica of the Redis primary at `port` has all of its replication stream. */
 export async function redisReplicasCaughtUp(port: number, timeoutMs: number): Promise<void> {
   await waitFor('the Redis replicas to catch up', timeoutMs, async () => {
@@ -161,6 +160,7 @@ export async function redisReplicasCaughtUp(port: number, timeoutMs: number): Pr
   });
 }
 
+/** The client port of the member that leads. */
 export async function etcdLeaderPort(ports: readonly number[]): Promise<number> {
   // Never a guess: a member killed as "the leader" that was not would make a failover of ~0 ms.
   return waitFor('an etcd member that is the leader', 10_000, async () => {

@@ -16,7 +16,7 @@ import { LocalCluster, median } from './cluster.js';
 import { ensureInstalled, redisReplicasCaughtUp, startRedis } from './peers.js';
 import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
-import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
+import { figureOf, parseRedisBenchmark, type LatencyFigure as Figure } from './redis-benchmark.js';
 
 /** Client counts of the latency-against-throughput curve (points labelled with them). */
 const curveClients = [1, 4, 16, 50, 128];
@@ -38,8 +38,6 @@ if (flags['quick'] === true) {
   flags['requests'] = 20_000;
   flags['seconds'] = 2;
 }
-
-type Figure = LatencyFigure;
 
 /** Runs redis-benchmark: one figure per test (SET, GET). */
 function redisBenchmark(port: number, pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number): Map<string, Figure> {
