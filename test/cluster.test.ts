@@ -163,11 +163,15 @@ describe('a three-node cluster of real processes', () => {
     await cluster.kill(follower, 'SIGKILL');
     const inFlight: Promise<void>[] = [];
     let written = 0;
+    // Writes that reach the leader in one turn share an entry: count the entries by index.
+    const indexes = new Set<number>();
     const payload = 'b'.repeat(200);
     for (let n = 0; n < 10_000; n++) {
       inFlight.push(
         cluster.put(leader, `bulk-${n}`, `${n}:${payload}`, 'majority').then(async (r) => {
-          assert.equal(r.status, 200, await r.clone().text());
+          const body = await r.text();
+          assert.equal(r.status, 200, body);
+          indexes.add((JSON.parse(body) as { index: number }).index);
           written++;
         }),
       );
@@ -176,9 +180,12 @@ describe('a three-node cluster of real processes', () => {
     await Promise.all(inFlight);
     assert.equal(written, 10_000);
     const lagging = (await cluster.status(leader)).followers.find((f) => f.id === follower);
-    assert.ok(lagging !== undefined && lagging.lagEntries >= 10_000, 'the leader counts the entries the stopped follower lacks');
+    assert.ok(lagging !== undefined && lagging.lagEntries >= indexes.size, `the leader counts the ${indexes.size} entries the stopped follower lacks (${lagging?.lagEntries})`);
+    console.log(`# 10,000 writes from 50 concurrent clients took ${indexes.size} log entries`);
     assert.ok(lagging.lagMs >= 200, `and their age in ms (${lagging.lagMs})`);
-    assert.ok(lagging.lagBytes >= 10_000 * 200, `and their size in bytes (${lagging.lagBytes})`);
+    // The bytes of compacted entries are estimated from the entries the leader still holds, and
+    // entries now hold different numbers of writes: the figure is near the 2.3 MB written, not exact.
+    assert.ok(lagging.lagBytes >= 10_000 * 100 && lagging.lagBytes <= 10_000 * 1000, `and their size in bytes (${lagging.lagBytes})`);
     cluster.start(follower);
     await cluster.converged(60_000);
     const output = cluster.output.get(follower) ?? '';

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RespErrorReply, type RespValue } from '../codec/resp.js';
-import { decodeCommand } from '../kv/commands.js';
+import { commandsOfEntry, decodeCommand } from '../kv/commands.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { Prng } from '../shared/prng.js';
 import { checkKeyValueHistory, type HistoryOp, type RegisterInput, type RegisterOutput } from '../sim/linearizability.js';
@@ -49,7 +49,7 @@ export interface ChaosReport {
   readonly acknowledgedLost: readonly string[];
   readonly linearizability: { readonly violations: readonly string[]; readonly undecided: readonly string[]; readonly opsChecked: number };
   readonly phantomReads: readonly string[];
-  readonly rollback: { readonly entries: number; readonly leaderAcked: number; readonly unacknowledged: number; readonly violations: readonly string[] };
+  readonly rollback: { readonly entries: number; readonly writes: number; readonly leaderAcked: number; readonly unacknowledged: number; readonly violations: readonly string[] };
   readonly failoverMs: readonly number[];
   readonly converged: boolean;
   readonly violations: readonly string[];
@@ -420,7 +420,7 @@ async function check(
   // As in the simulator, a history the search could not decide within its budget is not a pass.
   if (verdict.unknown.length > 0) violations.push(`linearizability undecided on keys ${verdict.unknown.join(', ')}`);
   // Every entry in rollback/ is reported with the ack level it had been acknowledged at.
-  const rollback = { entries: 0, leaderAcked: 0, unacknowledged: 0, violations: [] as string[] };
+  const rollback = { entries: 0, writes: 0, leaderAcked: 0, unacknowledged: 0, violations: [] as string[] };
   for (const id of ids) {
     const file = join(cluster.dir(id), 'rollback', 'rollback.jsonl');
     if (!existsSync(file)) continue;
@@ -428,13 +428,17 @@ async function check(
       const entry = JSON.parse(line) as { index: number; term: number; kind: string; payloadBase64: string };
       rollback.entries++;
       if (entry.kind !== 'command') continue;
-      const command = decodeCommand(Buffer.from(entry.payloadBase64, 'base64'));
-      const write = writes.get(`${command.clientId}:${command.seq}`);
-      const acked = write?.outcome === 'ok';
-      options.log(`rollback on ${id}: index ${entry.index} term ${entry.term} ${command.clientId}:${command.seq} ${acked ? `acknowledged at ${write?.ack}` : 'never acknowledged'}`);
-      if (!acked) rollback.unacknowledged++;
-      else if (write?.ack === 'leader') rollback.leaderAcked++;
-      else rollback.violations.push(`${id}: ${command.clientId}:${command.seq} acknowledged at ${write?.ack} is in rollback/ (index ${entry.index})`);
+      // An entry may hold several writes (those that reached the leader in one turn).
+      for (const part of commandsOfEntry(Buffer.from(entry.payloadBase64, 'base64'))) {
+        const command = decodeCommand(part);
+        rollback.writes++;
+        const write = writes.get(`${command.clientId}:${command.seq}`);
+        const acked = write?.outcome === 'ok';
+        options.log(`rollback on ${id}: index ${entry.index} term ${entry.term} ${command.clientId}:${command.seq} ${acked ? `acknowledged at ${write?.ack}` : 'never acknowledged'}`);
+        if (!acked) rollback.unacknowledged++;
+        else if (write?.ack === 'leader') rollback.leaderAcked++;
+        else rollback.violations.push(`${id}: ${command.clientId}:${command.seq} acknowledged at ${write?.ack} is in rollback/ (index ${entry.index})`);
+      }
     }
   }
   if (rollback.violations.length > 0) violations.push(`${rollback.violations.length} writes acknowledged at majority/all were rolled back`);
@@ -475,7 +479,7 @@ export function describeReport(report: ChaosReport): string {
     `acknowledged majority/all writes checked on every node: ${report.acknowledgedDurable}, lost: ${report.acknowledgedLost.length}`,
     `linearizability: ${report.linearizability.violations.length === 0 ? 'ok' : `VIOLATED on ${report.linearizability.violations.join(', ')}`} (${report.linearizability.opsChecked} ops checked${report.linearizability.undecided.length > 0 ? `; undecided on ${report.linearizability.undecided.join(', ')}` : ''})`,
     `reads of values never written: ${report.phantomReads.length}`,
-    `rollback/ entries: ${report.rollback.entries} (${report.rollback.unacknowledged} never acknowledged, ${report.rollback.leaderAcked} acknowledged at leader, ${report.rollback.violations.length} at majority/all)`,
+    `rollback/ entries: ${report.rollback.entries}, holding ${report.rollback.writes} writes (${report.rollback.unacknowledged} never acknowledged, ${report.rollback.leaderAcked} acknowledged at leader, ${report.rollback.violations.length} at majority/all)`,
     `failovers (kill of the leader to the next successful write): ${failover}`,
     `converged: ${report.converged ? 'yes, equal digests' : 'NO'}`,
     report.violations.length === 0 ? 'RESULT: ok' : `RESULT: VIOLATIONS: ${report.violations.join('; ')}`,

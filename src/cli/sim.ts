@@ -72,7 +72,7 @@ function replay(seed: number, nodes: number | undefined, bugs: PlantedBugs, trac
   for (const v of result.violations) process.stdout.write(`VIOLATION seed ${seed}: ${v}\n`);
   process.stdout.write(
     `seed ${seed}: ${result.nodes} nodes (${result.learners} learners), ${result.opsChecked} ops checked (${result.counts.ok} ok, ${result.counts.unknown} unknown, ${result.counts.failed} failed), ` +
-      `${result.faults} faults, ${result.leaderChanges} leader changes, ${result.entriesApplied} entries, ${result.snapshotsInstalled} snapshots installed, ${result.simulatedMs.toFixed(0)} simulated ms, ${result.violations.length} violations\n`,
+      `${result.faults} faults, ${result.leaderChanges} leader changes, ${result.entriesApplied} entries (${result.batchedWrites} writes shared an entry), ${result.snapshotsInstalled} snapshots installed, ${result.simulatedMs.toFixed(0)} simulated ms, ${result.violations.length} violations\n`,
   );
   return result.violations.length === 0 ? 0 : 1;
 }
@@ -117,7 +117,7 @@ function report(summary: BatchSummary, seconds: number, bug: string | undefined)
   const opsPerSecond = Math.round(summary.opsChecked / seconds);
   const speedup = summary.simulatedMs / 1000 / seconds;
   process.stdout.write(
-    `faults ${summary.faults}, leader changes ${summary.leaderChanges}, entries applied ${summary.entriesApplied}, torn tails cut ${summary.tornTailsCut}, snapshots installed ${summary.snapshotsInstalled}, lost leader-ack writes found in rollback/ ${summary.lostLeaderAckWritesRecorded}\n`,
+    `faults ${summary.faults}, leader changes ${summary.leaderChanges}, entries applied ${summary.entriesApplied} (writes that shared an entry ${summary.batchedWrites}), torn tails cut ${summary.tornTailsCut}, snapshots installed ${summary.snapshotsInstalled}, lost leader-ack writes found in rollback/ ${summary.lostLeaderAckWritesRecorded}\n`,
   );
   process.stdout.write(
     `sim: ${summary.seeds} seeds, ${summary.failedSeeds.length} violations, ${summary.opsChecked} ops checked, ${seconds.toFixed(1)} s wall, ${opsPerSecond} simulated ops/s, ${speedup.toFixed(0)}x real time\n`,

@@ -1,7 +1,7 @@
 import { Raft, type MembershipChange, type RaftOptions, type Role } from '../core/raft.js';
 import type { Ack, ClusterConfig, Consistency, Entry, Message, NodeId, Ready, Snapshot, SnapshotMeta } from '../core/types.js';
 import type { Applied, KvStateMachine } from '../kv/machine.js';
-import type { Reply } from '../kv/commands.js';
+import { batchBytesMax, batchCommandsMax, encodeCommandBatch, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
@@ -56,13 +56,30 @@ export interface EngineObserver {
   storageRecovered?(): void;
 }
 
-interface PendingWrite {
-  readonly term: number;
+/** One caller of write(), waiting for its command's outcome. */
+interface Waiter {
   readonly needsResult: boolean;
   readonly callback: (result: WriteResult) => void;
+}
+
+/** A proposed entry whose callers are not all answered: one waiter per command, by position. */
+interface PendingEntry {
+  readonly term: number;
+  /** null once answered. */
+  readonly waiters: (Waiter | null)[];
+  unanswered: number;
   readonly cancelTimer: () => void;
   acked: boolean;
-  applied: Applied | null;
+  /** The commands' results, by position, once the entry is applied. */
+  applied: Applied[] | null;
+}
+
+/** Writes gathered in one turn of the event loop, to be proposed as one entry. */
+interface FormingEntry {
+  readonly ack: Ack;
+  readonly commands: Uint8Array[];
+  readonly waiters: Waiter[];
+  bytes: number;
 }
 
 interface PendingRead {
@@ -111,7 +128,8 @@ export class Engine {
   private snapshotToSave: { snapshot: Snapshot; compactTo: number } | null = null;
   /** Payload bytes applied since the last snapshot was started. */
   private appliedBytes = 0;
-  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingWrites = new Map<number, PendingEntry>();
+  private forming: FormingEntry | null = null;
   private readonly pendingReads = new Map<number, PendingRead>();
   private nextReadId = 1;
   private seenRole: string;
@@ -170,6 +188,7 @@ export class Engine {
     for (const pending of this.pendingReads.values()) pending.cancelTimer();
     this.pendingWrites.clear();
     this.pendingReads.clear();
+    this.forming = null;
   }
 
   get isHalted(): boolean {
@@ -184,20 +203,49 @@ export class Engine {
   }
 
   /**
-   * Proposes a command. `needsResult` keeps the reply until the entry is applied (for replies
-   * that carry an outcome); otherwise an `ack` below a majority is answered once durable.
+   * Proposes an encoded command. `needsResult` keeps the reply until the entry is applied (for
+   * replies that carry an outcome); otherwise an `ack` below a majority is answered once durable.
+   *
+   * Writes that arrive in the same turn of the event loop with the same ack level go into one
+   * entry (in arrival order, up to batchCommandsMax commands and batchBytesMax bytes), proposed
+   * at the end of the turn: the log, the peers and the state machine pay once per entry. They
+   * then share an index and term, and commit or are lost together.
    */
   write(data: Uint8Array, ack: Ack, needsResult: boolean, callback: (result: WriteResult) => void): void {
-    this.propose(() => this.raft.propose(data, ack), needsResult, callback);
+    if (this.halted) return;
+    let forming = this.forming;
+    if (forming !== null && (forming.ack !== ack || forming.commands.length >= batchCommandsMax || forming.bytes + data.length > batchBytesMax)) {
+      this.proposeForming();
+      forming = null;
+    }
+    if (forming === null) {
+      forming = { ack, commands: [], waiters: [], bytes: 16 };
+      this.forming = forming;
+      this.runtime.defer(() => this.proposeForming());
+    }
+    forming.commands.push(data);
+    forming.waiters.push({ needsResult, callback });
+    forming.bytes += data.length + 4;
+  }
+
+  /** Proposes the writes gathered so far as one entry (one command alone, as itself). */
+  private proposeForming(): void {
+    const forming = this.forming;
+    if (forming === null || this.halted) return;
+    this.forming = null;
+    const data = forming.commands.length === 1 ? (forming.commands[0] as Uint8Array) : encodeCommandBatch(forming.commands);
+    this.propose(() => this.raft.propose(data, forming.ack), forming.waiters);
   }
 
   /** Proposes a one-node membership change; answered once a majority has it. */
   changeMembership(change: MembershipChange, callback: (result: WriteResult) => void, data?: Uint8Array): void {
-    this.propose(() => this.raft.changeMembership(change, data), false, callback);
+    this.proposeForming();
+    this.propose(() => this.raft.changeMembership(change, data), [{ needsResult: false, callback }]);
   }
 
   /** Asks the core to hand leadership to `target`; throws a TandemError when it cannot. */
   transferLeadership(target: NodeId): void {
+    this.proposeForming();
     this.raft.transferLeadership(target);
     this.afterInput();
   }
@@ -215,23 +263,24 @@ export class Engine {
     this.afterInput();
   }
 
-  private propose(proposal: () => { index: number; term: number }, needsResult: boolean, callback: (result: WriteResult) => void): void {
+  private propose(proposal: () => { index: number; term: number }, waiters: Waiter[]): void {
     if (this.halted) return;
     let proposed: { index: number; term: number };
     try {
       proposed = proposal();
     } catch (error) {
       if (!(error instanceof TandemError)) throw error;
-      callback({ ok: false, error });
+      for (const waiter of waiters) waiter.callback({ ok: false, error });
       return;
     }
     const { index, term } = proposed;
     const cancelTimer = this.runtime.setTimeout(() => {
-      if (!this.pendingWrites.delete(index)) return;
+      const pending = this.pendingWrites.get(index);
+      if (pending === undefined) return;
       const message = `write at index ${index} did not reach its ack level within ${this.options.requestTimeoutMs} ms; it may still commit`;
-      callback({ ok: false, error: new TandemError(ErrorCode.timeout, message, { index, term }) });
+      this.failEntry(index, pending, new TandemError(ErrorCode.timeout, message, { index, term }));
     }, this.options.requestTimeoutMs);
-    this.pendingWrites.set(index, { term, needsResult, callback, cancelTimer, acked: false, applied: null });
+    this.pendingWrites.set(index, { term, waiters, unanswered: waiters.length, cancelTimer, acked: false, applied: null });
     this.afterInput();
   }
 
@@ -356,10 +405,8 @@ export class Engine {
     for (const abandoned of ready.abandoned) {
       const pending = this.pendingWrites.get(abandoned.index);
       if (pending === undefined || pending.term !== abandoned.term) continue;
-      this.pendingWrites.delete(abandoned.index);
-      pending.cancelTimer();
       const message = `node ${this.id} lost leadership before the write at index ${abandoned.index} reached its ack level; it may still commit`;
-      pending.callback({ ok: false, error: new TandemError(ErrorCode.leaderChanged, message, { index: abandoned.index, term: abandoned.term, leader: this.raft.leader }) });
+      this.failEntry(abandoned.index, pending, new TandemError(ErrorCode.leaderChanged, message, { index: abandoned.index, term: abandoned.term, leader: this.raft.leader }));
     }
     this.raft.applied(this.kv.appliedIndex);
     this.maybeSnapshot();
@@ -391,27 +438,43 @@ export class Engine {
     if (fresh.length === 0) return;
     const results = this.kv.applyBatch(fresh);
     for (const entry of fresh) this.appliedBytes += entry.data.length;
-    if (this.observer.applied !== undefined) {
-      // The digest after each entry is only known at the batch's end; observers that want every
-      // index see the end-of-batch digest on the last entry and an empty one before it.
-      for (let k = 0; k < fresh.length; k++) {
-        this.observer.applied(fresh[k] as Entry, results[k] as Applied, k === fresh.length - 1 ? this.kv.digest() : '');
+    // Results come in entry order, one per command (one for an entry without commands).
+    let r = 0;
+    for (const entry of fresh) {
+      const from = r;
+      while (r < results.length && (results[r] as Applied).index === entry.index) r++;
+      if (this.observer.applied !== undefined) {
+        // The digest after each entry is only known at the batch's end; observers that want every
+        // index see the end-of-batch digest on the last result and an empty one before it.
+        for (let k = from; k < r; k++) this.observer.applied(entry, results[k] as Applied, k === results.length - 1 ? this.kv.digest() : '');
       }
-    }
-    for (let k = 0; k < fresh.length; k++) {
-      const entry = fresh[k] as Entry;
       const pending = this.pendingWrites.get(entry.index);
       if (pending === undefined || pending.term !== entry.term) continue;
-      pending.applied = results[k] as Applied;
+      pending.applied = results.slice(from, r);
       this.maybeFinishWrite(entry.index, pending);
     }
   }
 
-  private maybeFinishWrite(index: number, pending: PendingWrite): void {
-    if (!pending.acked || (pending.needsResult && pending.applied === null)) return;
+  /** Answers the entry's callers whose condition is met: acked, and applied if they need the result. */
+  private maybeFinishWrite(index: number, pending: PendingEntry): void {
+    if (!pending.acked) return;
+    for (let position = 0; position < pending.waiters.length; position++) {
+      const waiter = pending.waiters[position];
+      if (waiter === null || waiter === undefined || (waiter.needsResult && pending.applied === null)) continue;
+      pending.waiters[position] = null;
+      pending.unanswered--;
+      waiter.callback({ ok: true, index, term: pending.term, reply: pending.applied?.[position]?.reply ?? null });
+    }
+    if (pending.unanswered > 0) return;
     this.pendingWrites.delete(index);
     pending.cancelTimer();
-    pending.callback({ ok: true, index, term: pending.term, reply: pending.applied?.reply ?? null });
+  }
+
+  /** Answers every caller of the entry still waiting with `error`. */
+  private failEntry(index: number, pending: PendingEntry, error: TandemError): void {
+    this.pendingWrites.delete(index);
+    pending.cancelTimer();
+    for (const waiter of pending.waiters) waiter?.callback({ ok: false, error });
   }
 
   private finishRead(requestId: number, result: ReadResult): void {
@@ -516,11 +579,12 @@ export class Engine {
 
   private fail(error: Error): void {
     this.observer.fatal?.(error);
-    const pendingWrites = [...this.pendingWrites.values()];
+    const pendingWrites = [...this.pendingWrites.values()].flatMap((pending) => pending.waiters);
+    if (this.forming !== null) pendingWrites.push(...this.forming.waiters);
     const pendingReads = [...this.pendingReads.values()];
     this.halt();
     const failure = new TandemError(ErrorCode.timeout, `node ${this.id} stopped: ${error.message}`, {}, error);
-    for (const pending of pendingWrites) pending.callback({ ok: false, error: failure });
+    for (const pending of pendingWrites) pending?.callback({ ok: false, error: failure });
     for (const pending of pendingReads) pending.callback({ ok: false, error: failure });
   }
 

@@ -3,12 +3,17 @@ import { ByteReader, ByteWriter } from '../shared/bytes.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { hex32 } from '../shared/hash.js';
 import { limits } from '../shared/limits.js';
-import { decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
+import { commandsOfEntry, decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
 import type { KvStore, Space, StoreReader } from './store.js';
 
-/** The result of applying one entry: the reply, and whether it was a retry answered from the session table. */
+/**
+ * The result of applying one command (or an entry that holds none: a config or no-op entry, with
+ * a null reply): its place, the reply, and whether it was a retry answered from the session table.
+ * An entry that holds several commands yields one result per command, at positions 0, 1, ….
+ */
 export interface Applied {
   readonly index: number;
+  readonly position: number;
   readonly reply: Reply | null;
   readonly command: Command | null;
   readonly deduplicated: boolean;
@@ -98,7 +103,7 @@ export class KvStateMachine {
     }
   }
 
-  /** Applies consecutive committed entries in one store transaction. */
+  /** Applies consecutive committed entries in one store transaction: one result per command, in order. */
   applyBatch(entries: readonly Entry[]): Applied[] {
     const results: Applied[] = [];
     if (entries.length === 0) return results;
@@ -107,7 +112,7 @@ export class KvStateMachine {
         if (entry.index !== this.appliedValue + 1) {
           throw new TandemError(ErrorCode.corrupt, `state machine: entry ${entry.index} follows applied index ${this.appliedValue}`);
         }
-        results.push(this.applyOne(entry));
+        this.applyEntry(entry, results);
         this.appliedValue = entry.index;
       }
       this.saveMeta();
@@ -115,24 +120,37 @@ export class KvStateMachine {
     return results;
   }
 
-  private applyOne(entry: Entry): Applied {
-    if (entry.kind !== 'command') return { index: entry.index, reply: null, command: null, deduplicated: false };
+  private applyEntry(entry: Entry, results: Applied[]): void {
+    if (entry.kind !== 'command') {
+      results.push({ index: entry.index, position: 0, reply: null, command: null, deduplicated: false });
+      return;
+    }
+    let parts: Uint8Array[];
+    try {
+      parts = commandsOfEntry(entry.data);
+    } catch (error) {
+      results.push({ index: entry.index, position: 0, reply: badRequest(error), command: null, deduplicated: false });
+      return;
+    }
+    for (let position = 0; position < parts.length; position++) results.push(this.applyCommand(entry.index, position, parts[position] as Uint8Array));
+  }
+
+  private applyCommand(index: number, position: number, data: Uint8Array): Applied {
     let command: Command;
     try {
-      command = decodeCommand(entry.data);
+      command = decodeCommand(data);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return { index: entry.index, reply: { kind: 'error', code: ErrorCode.badRequest, message }, command: null, deduplicated: false };
+      return { index, position, reply: badRequest(error), command: null, deduplicated: false };
     }
     if (command.clientId !== '') {
       const previous = this.store.get('session', command.clientId);
       if (previous !== undefined) {
         const r = new ByteReader(previous, 'session');
         const seq = r.u64();
-        if (command.seq === seq) return { index: entry.index, reply: decodeReply(r.raw(r.remaining)), command, deduplicated: true };
+        if (command.seq === seq) return { index, position, reply: decodeReply(r.raw(r.remaining)), command, deduplicated: true };
         if (command.seq < seq) {
           const reply: Reply = { kind: 'error', code: ErrorCode.staleRequest, message: `request ${command.seq} of client ${command.clientId} is older than its latest (${seq})` };
-          return { index: entry.index, reply, command, deduplicated: true };
+          return { index, position, reply, command, deduplicated: true };
         }
       }
     }
@@ -140,7 +158,7 @@ export class KvStateMachine {
     if (command.clientId !== '') {
       this.write('session', command.clientId, new ByteWriter(24).u64(command.seq).raw(encodeReply(reply)).finish());
     }
-    return { index: entry.index, reply, command, deduplicated: false };
+    return { index, position, reply, command, deduplicated: false };
   }
 
   private execute(command: Command): Reply {
@@ -158,11 +176,14 @@ export class KvStateMachine {
         return { kind: 'cas', swapped: true };
       }
       case 'set': {
-        const previous = this.store.get('data', operation.key) ?? null;
-        const allowed = operation.when === 'always' || (operation.when === 'nx') === (previous === null);
+        // The previous value is read (copied) only when the reply carries it; write() hashes it
+        // out of the digest without a copy. A plain SET reads the key once, not twice.
+        const previous = operation.returnPrevious ? (this.store.get('data', operation.key) ?? null) : null;
+        const exists = operation.returnPrevious ? previous !== null : operation.when !== 'always' && this.store.peek('data', operation.key) !== undefined;
+        const allowed = operation.when === 'always' || (operation.when === 'nx') === !exists;
         const dropped = this.plantedDropSetEvery > 0 && ++this.setsSeen % this.plantedDropSetEvery === 0;
         if (allowed && !dropped) this.write('data', operation.key, operation.value);
-        return { kind: 'set', written: allowed, previous: operation.returnPrevious ? previous : null };
+        return { kind: 'set', written: allowed, previous };
       }
       case 'mset':
         for (const [key, value] of operation.pairs) this.write('data', key, value);
@@ -377,4 +398,9 @@ export class KvStateMachine {
 function sameValue(a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === null || b === null) return a === b;
   return Buffer.compare(a, b) === 0;
+}
+
+/** The reply to bytes that are not a command. */
+function badRequest(error: unknown): Reply {
+  return { kind: 'error', code: ErrorCode.badRequest, message: error instanceof Error ? error.message : String(error) };
 }

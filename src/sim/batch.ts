@@ -13,6 +13,7 @@ export interface BatchSummary {
   faults: number;
   leaderChanges: number;
   entriesApplied: number;
+  batchedWrites: number;
   simulatedMs: number;
   lostLeaderAckWritesRecorded: number;
   tornTailsCut: number;
@@ -20,7 +21,7 @@ export interface BatchSummary {
 }
 
 export function emptySummary(): BatchSummary {
-  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0 };
+  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0 };
 }
 
 /** Adds one run to the totals. */
@@ -32,6 +33,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
     faults: result.faults,
     leaderChanges: result.leaderChanges,
     entriesApplied: result.entriesApplied,
+    batchedWrites: result.batchedWrites,
     simulatedMs: result.simulatedMs,
     lostLeaderAckWritesRecorded: result.lostLeaderAckWritesRecorded,
     tornTailsCut: result.tornTailsCut,
@@ -42,7 +44,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
 /** Merges totals (from another run or a worker). */
 export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
   into.failedSeeds.push(...from.failedSeeds);
-  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled'] as const) {
+  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled'] as const) {
     into[key] += from[key];
   }
 }

@@ -24,13 +24,18 @@ export class InvariantChecker {
   /** What was applied at each index: term and a hash of the entry. */
   private readonly committed = new Map<number, string>();
   private readonly digests = new Map<number, { digest: string; node: NodeId }>();
-  /** For each (clientId, seq): the index whose entry took effect, when, and what it answered. */
-  private readonly effects = new Map<string, { index: number; time: number; reply: Reply | null }>();
-  /** What each applied index did to its key: the new value (null: deleted), or undefined (no change). */
-  private readonly keyEffects = new Map<number, { key: string; value: string | null | undefined }>();
+  /** For each (clientId, seq): the index (and position in its entry) where it took effect, when, and what it answered. */
+  private readonly effects = new Map<string, { index: number; position: number; time: number; reply: Reply | null }>();
+  /**
+   * What each applied command did to its key, by "index:position" (an entry may hold several
+   * commands): the new value (null: deleted), or undefined (no change).
+   */
+  private readonly keyEffects = new Map<string, { index: number; position: number; key: string; value: string | null | undefined }>();
   private keyHistories: Map<string, { index: number; value: string | null }[]> | null = null;
   /** Entries applied, counted once per index. */
   appliedEntries = 0;
+  /** Workload writes applied (counted once) that shared an entry with an earlier write. */
+  batchedCommands = 0;
   leaderChanges = 0;
   snapshotsInstalled = 0;
 
@@ -61,16 +66,20 @@ export class InvariantChecker {
     if (command !== null && command.clientId !== '' && !result.deduplicated) {
       const key = `${command.clientId}:${command.seq}`;
       const first = this.effects.get(key);
-      if (first === undefined) this.effects.set(key, { index: entry.index, time: this.now(), reply: result.reply });
-      else if (first.index !== entry.index) this.violation(`request ${key} took effect twice: at ${first.index} and ${entry.index}`);
+      if (first === undefined) this.effects.set(key, { index: entry.index, position: result.position, time: this.now(), reply: result.reply });
+      else if (first.index !== entry.index || first.position !== result.position) {
+        this.violation(`request ${key} took effect twice: at ${first.index}.${first.position} and ${entry.index}.${result.position}`);
+      }
     }
     if (result.reply?.kind === 'error' && result.reply.code === 'STALE_REQUEST') this.violation(`${node}: ${result.reply.message}`);
     const op = command?.operation;
     // The simulated workload writes with put, del and cas only.
-    if (op !== undefined && (op.op === 'put' || op.op === 'del' || op.op === 'cas') && !result.deduplicated && !this.keyEffects.has(entry.index)) {
+    const place = `${entry.index}:${result.position}`;
+    if (op !== undefined && (op.op === 'put' || op.op === 'del' || op.op === 'cas') && !result.deduplicated && !this.keyEffects.has(place)) {
       const text = (value: Uint8Array | null): string | null => (value === null ? null : Buffer.from(value).toString());
       const value = op.op === 'put' ? text(op.value) : op.op === 'del' ? null : result.reply?.kind === 'cas' && result.reply.swapped ? text(op.value) : undefined;
-      this.keyEffects.set(entry.index, { key: op.key, value });
+      this.keyEffects.set(place, { index: entry.index, position: result.position, key: op.key, value });
+      if (result.position > 0) this.batchedCommands++;
     }
   }
 
@@ -78,10 +87,10 @@ export class InvariantChecker {
   valueAt(key: string, index: number): string | null {
     if (this.keyHistories === null) {
       this.keyHistories = new Map();
-      for (const [i, effect] of [...this.keyEffects].sort((a, b) => a[0] - b[0])) {
+      for (const effect of [...this.keyEffects.values()].sort((a, b) => a.index - b.index || a.position - b.position)) {
         if (effect.value === undefined) continue;
         const list = this.keyHistories.get(effect.key) ?? [];
-        list.push({ index: i, value: effect.value });
+        list.push({ index: effect.index, value: effect.value });
         this.keyHistories.set(effect.key, list);
       }
     }
@@ -108,7 +117,7 @@ export class InvariantChecker {
    * Where and when request `key` ("clientId:seq") first took effect, or undefined if it never
    * did (at the end of a run, after every node converged, that is final).
    */
-  effectOf(key: string): { index: number; time: number; reply: Reply | null } | undefined {
+  effectOf(key: string): { index: number; position: number; time: number; reply: Reply | null } | undefined {
     return this.effects.get(key);
   }
 

@@ -23,6 +23,12 @@ export interface SimNodeSettings {
   readonly bugs: PlantedBugs;
   readonly appendEntriesMax: number;
   readonly inflightMessagesMax: number;
+  /**
+   * How long one turn of a node's event loop takes: work deferred to the end of the turn (the
+   * ready loop, the proposal of the writes that arrived in it) runs this much later. On a busy
+   * node, writes from several clients arrive within one turn and share a log entry.
+   */
+  readonly turnMs: number;
 }
 
 /**
@@ -81,7 +87,7 @@ export class SimNode {
     };
     const runtime: Runtime = {
       now: () => this.scheduler.now,
-      defer: (fn) => this.scheduler.after(0, this.guard(fn)),
+      defer: (fn) => this.scheduler.after(s.turnMs, this.guard(fn)),
       setTimeout: (fn, ms) => {
         let cancelled = false;
         this.scheduler.after(ms, this.guard(() => {

@@ -34,6 +34,8 @@ export interface SimResult {
   readonly faults: number;
   readonly leaderChanges: number;
   readonly entriesApplied: number;
+  /** Workload writes that shared a log entry with an earlier write (the leader batches a turn's writes). */
+  readonly batchedWrites: number;
   readonly simulatedMs: number;
   readonly events: number;
   readonly lostLeaderAckWritesRecorded: number;
@@ -64,7 +66,7 @@ export function runSeed(options: SimOptions): SimResult {
     const none = { ok: 0, failed: 0, unknown: 0, retries: 0 };
     return {
       seed: options.seed, nodes: 0, learners: 0, violations: [`crashed: ${stack}`], opsChecked: 0, counts: none, faults: 0, leaderChanges: 0,
-      entriesApplied: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, trace,
+      entriesApplied: 0, batchedWrites: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, trace,
     };
   }
 }
@@ -85,6 +87,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     snapshotKeepEntries: prng.pick([0, 0, 5, 30]),
     // From the seed itself, not the PRNG, so every seed's other draws stay as they were.
     ...(options.seed % 3 === 0 ? {} : { snapshotEveryBytes: options.seed % 3 === 1 ? 300 : 3000 }),
+    turnMs: [0, 0.5, 2][Math.floor(options.seed / 3) % 3] as number,
     disk: { minMs: 0.05, maxMs: prng.pick([0.5, 2]), slowChance: prng.pick([0, 0.01]), slowMs: 40 },
     bootstrap: { voters, learners: ids.slice(nodeCount - learnerCount) },
     bugs: options.bugs ?? {},
@@ -119,7 +122,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     const node = new SimNode(id, prng.fork(), scheduler, settings, (m) => network.send(m), observer, id === neverCandidate ? 0 : 1);
     nodes.set(id, node);
   }
-  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries}${settings.snapshotEveryBytes === undefined ? '' : ` or ${settings.snapshotEveryBytes} B`} appendMax ${settings.appendEntriesMax} inflightMax ${settings.inflightMessagesMax}`);
+  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries}${settings.snapshotEveryBytes === undefined ? '' : ` or ${settings.snapshotEveryBytes} B`} appendMax ${settings.appendEntriesMax} inflightMax ${settings.inflightMessagesMax} turn ${settings.turnMs} ms`);
   for (const node of nodes.values()) node.start();
 
   const leader = (): SimNode | null => {
@@ -169,6 +172,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     faults: faults.faultsInjected,
     leaderChanges: checker.leaderChanges,
     entriesApplied: checker.appliedEntries,
+    batchedWrites: checker.batchedCommands,
     simulatedMs: scheduler.now,
     events: scheduler.eventsRun,
     lostLeaderAckWritesRecorded: lostAndRecorded,

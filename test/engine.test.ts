@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Ack } from '../src/core/types.js';
+import { Engine, type WriteResult } from '../src/engine/engine.js';
+import type { Runtime } from '../src/engine/interfaces.js';
+import { batchBytesMax, commandsOfEntry, encodeCommand, encodeCommandBatch, type Operation } from '../src/kv/commands.js';
+import { KvStateMachine } from '../src/kv/machine.js';
+import { MemoryStore } from '../src/kv/store.js';
+import { ErrorCode, TandemError } from '../src/shared/errors.js';
+import { Prng } from '../src/shared/prng.js';
+import { Scheduler } from '../src/sim/scheduler.js';
+import { SimDisk } from '../src/sim/disk.js';
+
+/** An engine over the simulator's disk and clock; one voter leads itself once started. */
+function engineOf(voters: readonly string[]): { engine: Engine; scheduler: Scheduler } {
+  const scheduler = new Scheduler();
+  const disk = new SimDisk(new Prng(1), { minMs: 0.1, maxMs: 0.1, slowChance: 0, slowMs: 0 }, (ms, fn) => scheduler.after(ms, fn));
+  const runtime: Runtime = {
+    now: () => scheduler.now,
+    defer: (fn) => scheduler.after(0, fn),
+    setTimeout: (fn, ms) => {
+      let cancelled = false;
+      scheduler.after(ms, () => (cancelled ? undefined : fn()));
+      return () => {
+        cancelled = true;
+      };
+    },
+  };
+  const engine = new Engine(
+    {
+      raft: { id: voters[0] as string, prng: new Prng(2), electionTimeoutTicks: 3, heartbeatTicks: 1, tickMs: 10, priority: 1 },
+      bootstrap: { voters, learners: [] },
+      tickMs: 10,
+      requestTimeoutMs: 1000,
+      snapshotEveryEntries: 100_000,
+      snapshotKeepEntries: 0,
+    },
+    disk.recover(),
+    new KvStateMachine(new MemoryStore()),
+    disk,
+    { send: () => undefined },
+    runtime,
+  );
+  return { engine, scheduler };
+}
+
+function leaderOfItself(): { engine: Engine; scheduler: Scheduler } {
+  const cluster = engineOf(['n1']);
+  cluster.engine.start();
+  cluster.scheduler.run(500, () => cluster.engine.raft.role === 'leader' && cluster.engine.kv.appliedIndex === cluster.engine.raft.lastIndex);
+  assert.equal(cluster.engine.raft.role, 'leader');
+  return cluster;
+}
+
+const command = (operation: Operation): Uint8Array => encodeCommand({ clientId: '', seq: 0, operation });
+
+/** Writes every operation in the same turn; runs the clock until all are answered. */
+function writeInOneTurn(cluster: { engine: Engine; scheduler: Scheduler }, writes: readonly { operation: Operation; ack?: Ack; needsResult?: boolean }[]): WriteResult[] {
+  const results: WriteResult[] = [];
+  for (const [k, w] of writes.entries()) cluster.engine.write(command(w.operation), w.ack ?? 'majority', w.needsResult ?? true, (result) => (results[k] = result));
+  cluster.scheduler.run(cluster.scheduler.now + 500, () => results.filter((r) => r !== undefined).length === writes.length);
+  assert.equal(results.filter((r) => r !== undefined).length, writes.length, 'every write is answered');
+  return results;
+}
+
+function ok(result: WriteResult | undefined): { index: number; reply: unknown } {
+  assert.ok(result?.ok, `the write failed: ${result?.ok === false ? result.error.message : 'no answer'}`);
+  return result;
+}
+
+describe('the engine gathers the writes of one turn into one entry', () => {
+  it('writes of one turn share an index, each answered with its own reply, in order', () => {
+    const cluster = leaderOfItself();
+    const before = cluster.engine.raft.lastIndex;
+    const results = writeInOneTurn(cluster, [
+      { operation: { op: 'incrBy', key: 'n', delta: 1n } },
+      { operation: { op: 'incrBy', key: 'n', delta: 1n } },
+      { operation: { op: 'put', key: 'k', value: Buffer.from('v') }, needsResult: false },
+      { operation: { op: 'incrBy', key: 'n', delta: 5n } },
+    ]).map(ok);
+    assert.deepEqual(
+      results.map((r) => r.index),
+      [before + 1, before + 1, before + 1, before + 1],
+    );
+    assert.deepEqual(
+      [0, 1, 3].map((k) => results[k]?.reply),
+      [{ kind: 'integer', value: 1n }, { kind: 'integer', value: 2n }, { kind: 'integer', value: 7n }],
+    );
+    assert.equal(cluster.engine.raft.lastIndex, before + 1, 'one entry');
+    assert.equal(Buffer.from(cluster.engine.kv.get('k') as Uint8Array).toString(), 'v');
+    // A write in a later turn takes the next entry.
+    const [later] = writeInOneTurn(cluster, [{ operation: { op: 'incrBy', key: 'n', delta: 1n } }]).map(ok);
+    assert.equal(later?.index, before + 2);
+    assert.deepEqual(later?.reply, { kind: 'integer', value: 8n });
+  });
+
+  it('writes with different ack levels, and more bytes than one entry takes, go into separate entries', () => {
+    const cluster = leaderOfItself();
+    const before = cluster.engine.raft.lastIndex;
+    const acks = writeInOneTurn(cluster, [
+      { operation: { op: 'put', key: 'a', value: Buffer.from('1') }, ack: 'majority' },
+      { operation: { op: 'put', key: 'b', value: Buffer.from('2') }, ack: 'majority' },
+      { operation: { op: 'put', key: 'c', value: Buffer.from('3') }, ack: 'leader' },
+      { operation: { op: 'put', key: 'd', value: Buffer.from('4') }, ack: 'majority' },
+    ]).map(ok);
+    assert.deepEqual(
+      acks.map((r) => r.index),
+      [before + 1, before + 1, before + 2, before + 3],
+    );
+    const big = Buffer.alloc(Math.floor(batchBytesMax / 3), 7);
+    const sized = writeInOneTurn(
+      cluster,
+      Array.from({ length: 6 }, (_, k) => ({ operation: { op: 'put', key: `big${k}`, value: big } as Operation })),
+    ).map(ok);
+    const entries = new Set(sized.map((r) => r.index));
+    assert.ok(entries.size >= 3, `six values of a third of the limit took ${entries.size} entries`);
+    for (const index of entries) {
+      const entry = cluster.engine.raft.log.slice(index, index, 1)[0];
+      assert.ok(entry !== undefined && entry.data.length <= batchBytesMax, `entry ${index} holds ${entry?.data.length} bytes`);
+    }
+  });
+
+  it('a node that is not the leader refuses every write of the turn', () => {
+    const { engine, scheduler } = engineOf(['n1', 'n2', 'n3']);
+    const results: WriteResult[] = [];
+    for (let k = 0; k < 3; k++) engine.write(command({ op: 'put', key: `k${k}`, value: Buffer.from('v') }), 'majority', false, (r) => results.push(r));
+    scheduler.run(1);
+    assert.equal(results.length, 3);
+    for (const r of results) assert.ok(!r.ok && r.error instanceof TandemError && r.error.code === ErrorCode.notLeader);
+  });
+});
+
+describe('an entry of several commands', () => {
+  it('frames the commands in order and refuses a batch whose framing is wrong', () => {
+    const parts = [command({ op: 'del', key: 'x' }), command({ op: 'put', key: 'y', value: Buffer.from('z') })];
+    const joined = encodeCommandBatch(parts);
+    assert.deepEqual(
+      commandsOfEntry(joined).map((p) => Buffer.from(p)),
+      parts.map((p) => Buffer.from(p)),
+    );
+    assert.deepEqual(commandsOfEntry(parts[0] as Uint8Array), [parts[0]], 'one command is itself');
+    const cut = joined.subarray(0, joined.length - 1);
+    assert.throws(() => commandsOfEntry(cut), (e: unknown) => e instanceof TandemError && e.code === ErrorCode.corrupt);
+    const trailing = Buffer.concat([joined, Buffer.of(0)]);
+    assert.throws(() => commandsOfEntry(trailing), (e: unknown) => e instanceof TandemError && /trailing/.test(e.message));
+    const one = Buffer.from(encodeCommandBatch(parts));
+    one.writeUInt32LE(1, 1);
+    assert.throws(() => commandsOfEntry(one), /1 commands is out of range/);
+  });
+
+  it('is applied command by command: one bad command spoils only its own reply; sessions count each', () => {
+    const kv = new KvStateMachine(new MemoryStore());
+    const data = encodeCommandBatch([
+      encodeCommand({ clientId: 'c1', seq: 1, operation: { op: 'put', key: 'a', value: Buffer.from('1') } }),
+      Uint8Array.of(9, 9, 9),
+      encodeCommand({ clientId: 'c1', seq: 1, operation: { op: 'put', key: 'a', value: Buffer.from('2') } }),
+      encodeCommand({ clientId: '', seq: 0, operation: { op: 'incrBy', key: 'a', delta: 1n } }),
+    ]);
+    const results = kv.applyBatch([{ index: 1, term: 1, kind: 'command', data }]);
+    assert.deepEqual(
+      results.map((r) => [r.index, r.position, r.reply?.kind, r.deduplicated]),
+      [
+        [1, 0, 'ok', false],
+        [1, 1, 'error', false],
+        [1, 2, 'ok', true],
+        [1, 3, 'integer', false],
+      ],
+    );
+    assert.equal(Buffer.from(kv.get('a') as Uint8Array).toString(), '2', 'the retry in the same entry did not write again; the INCR did');
+    assert.equal(kv.appliedIndex, 1);
+    const broken = kv.applyBatch([{ index: 2, term: 1, kind: 'command', data: data.subarray(0, 9) }]);
+    assert.equal(broken.length, 1);
+    assert.equal(broken[0]?.reply?.kind, 'error', 'a batch cut short is one bad request, not a crash');
+    assert.equal(kv.appliedIndex, 2);
+  });
+});
