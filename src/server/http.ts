@@ -209,7 +209,7 @@ async function read(ctx: HttpContext, key: string, url: URL, req: IncomingMessag
   const consistency = parseConsistency(url.searchParams.get('consistency'), headerNumber(req, 'x-tandem-session-index') ?? 0);
   const value = await new Promise<Uint8Array | undefined>((resolve, reject) =>
     ctx.engine.read(consistency, (result) => {
-      ctx.metrics.read({ consistency: consistency.kind, outcome: result.ok ? 'ok' : result.error.code });
+      ctx.metrics.read(consistency.kind, result.ok ? 'ok' : result.error.code);
       if (result.ok) resolve(ctx.engine.kv.get(key));
       else reject(result.error);
     }),

@@ -11,8 +11,7 @@ import type { Metrics } from './metrics.js';
 export async function proposeOnLeader(engine: Engine, metrics: Metrics, data: Uint8Array, ack: Ack, needsResult: boolean): Promise<{ index: number; term: number; reply: Reply | null }> {
   const started = performance.now();
   const result = await new Promise<WriteResult>((resolve) => engine.write(data, ack, needsResult, resolve));
-  metrics.wrote({ ack: String(ack), outcome: result.ok ? 'ok' : result.error.code });
+  metrics.wrote(String(ack), result.ok ? 'ok' : result.error.code, result.ok ? (performance.now() - started) / 1000 : null);
   if (!result.ok) throw result.error;
-  metrics.commitLatency.observe({ ack: String(ack) }, (performance.now() - started) / 1000);
   return { index: result.index, term: result.term, reply: result.reply };
 }

@@ -360,7 +360,7 @@ export class RespServer {
       return new Promise<Buffer>((resolve, reject) => {
         const engine = this.context.engine;
         engine.read(wanted, (result) => {
-          this.context.metrics.read({ consistency: wanted.kind, outcome: result.ok ? 'ok' : result.error.code });
+          this.context.metrics.read(wanted.kind, result.ok ? 'ok' : result.error.code);
           if (!result.ok) {
             reject(result.error);
             return;

@@ -25,6 +25,9 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Appends little-endian fields to a growing buffer. */
+/** Unused bytes a finished writer may keep rather than copy its contents into an exact buffer. */
+const finishSlackBytes = 64;
+
 export class ByteWriter {
   private buffer: Uint8Array;
   private view: DataView;
@@ -85,10 +88,16 @@ export class ByteWriter {
   }
 
   string(value: string): this {
-    return this.bytes(utf8(value));
+    return value.length === 0 ? this.u32(0) : this.bytes(utf8(value));
   }
 
+  /**
+   * The bytes written; the writer is done with. When the buffer is (nearly) full, the result is
+   * a view of it, not a copy: a writer sized for its contents (a command) pays no second copy.
+   */
   finish(): Uint8Array {
+    const slack = this.buffer.length - this.length;
+    if (slack <= finishSlackBytes || slack * 8 <= this.length) return new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.length);
     const out = Buffer.allocUnsafe(this.length);
     out.set(this.buffer.subarray(0, this.length));
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
