@@ -85,6 +85,25 @@ describe('peer message codec', () => {
   });
 });
 
+describe('received entries', () => {
+  it('share the message bytes and are written to the log as the very records received', () => {
+    const sent: Entry[] = [
+      { index: 7, term: 2, kind: 'command', data: Uint8Array.from([1, 2, 3]) },
+      { index: 8, term: 2, kind: 'command', data: Uint8Array.from([4, 5]) },
+    ];
+    const bytes = encodeMessage({ type: 'append', from: 'a', to: 'b', term: 2, prevIndex: 6, prevTerm: 2, commit: 6, entries: sent });
+    const received = decodeMessage(bytes);
+    assert.ok(received.type === 'append');
+    const records = sent.map((entry) => Buffer.from(encodeRecord(entry)));
+    for (const [k, entry] of received.entries.entries()) {
+      assert.equal(entry.data.buffer, bytes.buffer, 'the entry data is a view of the message, not a copy');
+      const record = encodeRecord(entry);
+      assert.equal(record.buffer, bytes.buffer, 'its record is the received bytes, not encoded again');
+      assert.deepEqual(Buffer.from(record), records[k]);
+    }
+  });
+});
+
 describe('config records', () => {
   it('carry the configuration and the entry’s own bytes (a new member’s addresses)', () => {
     const entry: Entry = { index: 7, term: 2, kind: 'config', config: { voters: ['a', 'b'], learners: ['c'] }, data: new Uint8Array(Buffer.from('{"add":{"id":"c"}}')) };

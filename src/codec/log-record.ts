@@ -32,6 +32,16 @@ export function encodeRecord(entry: Entry): Uint8Array {
   const known = encodedRecords.get(entry);
   if (known !== undefined) return known;
   const record = encodeRecordOnce(entry);
+  rememberRecord(entry, record);
+  return record;
+}
+
+/**
+ * Remembers the record an entry was decoded from (a follower's received entries), so writing it
+ * to the log needs no new copy and checksum.
+ */
+export function rememberRecord(entry: Entry, record: Uint8Array): void {
+  if (encodedRecords.has(entry)) return;
   encodedRecords.set(entry, record);
   encodedBytes += record.length;
   while (encodedRecords.size > recordCacheEntriesMax || encodedBytes > recordCacheBytesMax) {
@@ -39,7 +49,6 @@ export function encodeRecord(entry: Entry): Uint8Array {
     encodedRecords.delete(oldest[0]);
     encodedBytes -= oldest[1].length;
   }
-  return record;
 }
 
 function encodeRecordOnce(entry: Entry): Uint8Array {
@@ -85,7 +94,8 @@ export function decodeRecord(buffer: Uint8Array, offset: number): RecordRead {
   const term = r.u64();
   const kind = kindsByCode[r.u8()];
   if (kind === undefined) return { kind: 'bad', reason: 'unknown entry kind' };
-  const payload = r.raw(r.remaining);
+  // A view: the bytes it shares (a received message, a segment read at start) never change.
+  const payload = r.shared(r.remaining);
   if (kind === 'config') {
     const { config, data } = parseConfig(payload);
     return { kind: 'record', entry: { index, term, kind, data, config }, bytes: recordHeaderBytes + bodyBytes };

@@ -2,7 +2,7 @@ import type { Message, SnapshotMeta } from '../core/types.js';
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from '../shared/bytes.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
-import { decodeRecord, encodeRecord, recordBodyBytesMax } from './log-record.js';
+import { decodeRecord, encodeRecord, recordBodyBytesMax, rememberRecord } from './log-record.js';
 
 /**
  * Peer messages as bytes: a compact binary form (no JSON on the replication path, except a
@@ -101,12 +101,13 @@ export function decodeMessage(bytes: Uint8Array): Message {
       const count = r.u32();
       // Every record takes at least 25 bytes: a count the bytes cannot hold is refused up front.
       if (count * 25 > r.remaining) throw malformed(`${count} entries cannot fit in ${r.remaining} bytes`);
-      const rest = r.raw(r.remaining);
+      const rest = r.shared(r.remaining);
       const entries = [];
       let offset = 0;
       for (let k = 0; k < count; k++) {
         const read = decodeRecord(rest, offset);
         if (read.kind !== 'record') throw malformed(`entry ${k} of ${count}: ${read.kind === 'bad' ? read.reason : 'cut short'}`);
+        rememberRecord(read.entry, rest.subarray(offset, offset + read.bytes));
         entries.push(read.entry);
         offset += read.bytes;
       }

@@ -117,7 +117,8 @@ function keyOut(w: ByteWriter, key: string): void {
 }
 
 function keyIn(r: ByteReader): string {
-  return Buffer.from(r.bytes(limits.keyBytesMax)).toString('latin1');
+  const bytes = r.sharedBytes(limits.keyBytesMax);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
 }
 
 function writeOptional(w: ByteWriter, value: Uint8Array | null): void {
@@ -126,7 +127,7 @@ function writeOptional(w: ByteWriter, value: Uint8Array | null): void {
 }
 
 function readOptional(r: ByteReader): Uint8Array | null {
-  return r.u8() === 0 ? null : r.bytes(limits.valueBytesMax);
+  return r.u8() === 0 ? null : r.sharedBytes(limits.valueBytesMax);
 }
 
 /** Encodes a command for a log entry. */
@@ -183,21 +184,21 @@ function readCount(r: ByteReader): number {
 function decodeOperation(code: number, r: ByteReader): Operation {
   switch (code) {
     case opCodes.put:
-      return { op: 'put', key: keyIn(r), value: r.bytes(limits.valueBytesMax) };
+      return { op: 'put', key: keyIn(r), value: r.sharedBytes(limits.valueBytesMax) };
     case opCodes.del:
       return { op: 'del', key: keyIn(r) };
     case opCodes.cas:
       return { op: 'cas', key: keyIn(r), expected: readOptional(r), value: readOptional(r) };
     case opCodes.set: {
       const key = keyIn(r);
-      const value = r.bytes(limits.valueBytesMax);
+      const value = r.sharedBytes(limits.valueBytesMax);
       const when = setConditions[r.u8()];
       if (when === undefined) throw new TandemError(ErrorCode.corrupt, 'command: unknown SET condition');
       return { op: 'set', key, value, when, returnPrevious: r.u8() === 1 };
     }
     case opCodes.mset: {
       const pairs: [string, Uint8Array][] = [];
-      for (let n = readCount(r); n > 0; n--) pairs.push([keyIn(r), r.bytes(limits.valueBytesMax)]);
+      for (let n = readCount(r); n > 0; n--) pairs.push([keyIn(r), r.sharedBytes(limits.valueBytesMax)]);
       return { op: 'mset', pairs };
     }
     case opCodes.delKeys: {
@@ -212,7 +213,7 @@ function decodeOperation(code: number, r: ByteReader): Operation {
       return { op: 'incrBy', key, delta: BigInt(text) };
     }
     case opCodes.append:
-      return { op: 'append', key: keyIn(r), value: r.bytes(limits.valueBytesMax) };
+      return { op: 'append', key: keyIn(r), value: r.sharedBytes(limits.valueBytesMax) };
     case opCodes.getdel:
       return { op: 'getdel', key: keyIn(r) };
     case opCodes.flushall:
@@ -256,12 +257,15 @@ export function commandsOfEntry(data: Uint8Array): Uint8Array[] {
   const count = r.u32();
   if (count < 2 || count > batchCommandsMax) throw new TandemError(ErrorCode.corrupt, `command batch: ${count} commands is out of range`);
   const parts: Uint8Array[] = [];
-  for (let k = 0; k < count; k++) parts.push(r.bytes(batchBytesMax));
+  for (let k = 0; k < count; k++) parts.push(r.sharedBytes(batchBytesMax));
   r.end();
   return parts;
 }
 
-/** Decodes a command; throws a TandemError (CORRUPT) on bytes that are not one. */
+/**
+ * Decodes a command; throws a TandemError (CORRUPT) on bytes that are not one. Its values are
+ * views of `bytes` (an entry's data, which never changes), not copies.
+ */
 export function decodeCommand(bytes: Uint8Array): Command {
   const r = new ByteReader(bytes, 'command');
   const version = r.u8();

@@ -154,6 +154,24 @@ export class ByteReader {
     return value;
   }
 
+  /**
+   * Like raw, without the copy: a view that shares the reader's bytes. Only for bytes that never
+   * change (a log entry's data, a received message): the view keeps all of them alive.
+   */
+  shared(length: number): Uint8Array {
+    this.need(length);
+    const value = this.buffer.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return value;
+  }
+
+  /** Like bytes, as a view (see shared). */
+  sharedBytes(maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
+    const length = this.u32();
+    if (length > maxBytes) throw new TandemError(ErrorCode.tooLarge, `${this.what}: field of ${length} bytes exceeds the limit of ${maxBytes}`);
+    return this.shared(length);
+  }
+
   string(maxBytes = Number.MAX_SAFE_INTEGER): string {
     return fromUtf8(this.bytes(maxBytes));
   }
