@@ -7,10 +7,15 @@ function keyBytes(key: string): Buffer {
 }
 
 const spaces: readonly Space[] = ['data', 'session', 'meta'];
-/** Batches wait at most this long before LMDB commits them (the log on disk is the durable record). */
-const groupDelayMs = 100;
-/** ... or until this many changes, or this many value bytes, wait (the commit runs on the event loop). */
-const groupChangesMax = 20_000;
+/**
+ * Batches wait at most this long before LMDB commits them (the log on disk is the durable record).
+ * Each commit rewrites every B-tree page its keys touch: with random keys at 100 ms, a node wrote
+ * 65 MB/s to the disk for 0.5 MB/s of data, and three nodes' commits slowed each other's log
+ * fsyncs; at 1 s, a tenth of that.
+ */
+const groupDelayMs = 1000;
+/** ... or until this many changes, or this many value bytes, wait (queueing them holds the event loop briefly). */
+const groupChangesMax = 50_000;
 const groupBytesMax = 8 * 1024 * 1024;
 
 /** One write of a batch: a value, or null for a delete. */
@@ -23,10 +28,11 @@ interface Pending {
 }
 
 /**
- * The state machine's store on LMDB: one named database per space, and one LMDB transaction per
- * `batch`, so a batch's data and the applied index land together or not at all.
+ * The state machine's store on LMDB: one named database per space. Batches are committed a group
+ * at a time, each group one LMDB transaction, so a batch's data and the applied index land
+ * together or not at all.
  *
- * A batch is committed by LMDB's writer (an asynchronous transaction, flushed with overlapping
+ * A group is committed by LMDB's write thread (asynchronous writes, flushed with overlapping
  * sync), not on the event loop: a synchronous commit waits for an fsync, and that wait, once
  * per applied batch on every node, was the largest single cost in a profile of the write path.
  * Until LMDB has committed a batch, its writes live in an overlay that every read consults
@@ -180,12 +186,13 @@ export class LmdbStore implements KvStore {
     if (changes.length === 0) return;
     this.group = [];
     this.groupBytes = 0;
-    const commit = this.root.transaction(() => {
-      for (const [space, key, value] of changes) {
-        if (value === null) this.dbs[space].removeSync(keyBytes(key));
-        else this.dbs[space].putSync(keyBytes(key), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-      }
-    });
+    // Asynchronous writes made in one event-loop turn are one LMDB transaction (lmdb-js batches
+    // by turn), carried out by LMDB's write thread: the event loop only queues them. Writing them
+    // inside a transaction callback ran every B-tree update on the event loop.
+    let commit: Promise<unknown> = Promise.resolve();
+    for (const [space, key, value] of changes) {
+      commit = value === null ? this.dbs[space].remove(keyBytes(key)) : this.dbs[space].put(keyBytes(key), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    }
     this.lastCommit = commit;
     commit.then(
       () => {
