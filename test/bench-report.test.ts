@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { stallsLogged } from '../src/bench/cluster.js';
 import { figureOf, parseRedisBenchmark } from '../src/bench/redis-benchmark.js';
 
 // Trimmed from a real redis-benchmark 7.0 report (progress lines end in \r, not \n).
@@ -45,5 +46,17 @@ describe('benchmark reports', () => {
     assert.ok(figure.p50Ms >= 500 && figure.p50Ms <= 501, `p50 ${figure.p50Ms}`);
     assert.ok(figure.p99Ms >= 990 && figure.p99Ms <= 991, `p99 ${figure.p99Ms}`);
     assert.ok(figure.p999Ms >= 999 && figure.p999Ms <= 1000, `p99.9 ${figure.p999Ms}`);
+  });
+});
+
+describe('the catch-up benchmark’s evidence for a leader change', () => {
+  it('lists every stall the nodes logged, with its GC share and role', () => {
+    const output = new Map([
+      ['k2', '{"event":"role changed","role":"leader"}\n{"time":"t","level":"warn","node":"k2","event":"event loop stalled","ms":412,"gcMs":380,"role":"leader"}\n'],
+      ['k3', '{"event":"snapshot taken"}\n'],
+      ['k1', 'cut: "event loop stalled","ms":2\n'],
+    ]);
+    assert.deepEqual(stallsLogged(output), ['k2 412 ms (GC 380 ms, leader)', 'k1 cut: "event loop stalled","ms":2']);
+    assert.deepEqual(stallsLogged(new Map([['k1', '{"event":"role changed"}']])), []);
   });
 });

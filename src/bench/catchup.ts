@@ -112,7 +112,9 @@ async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
     if (installed !== (mode === 'snapshot')) throw new Error(`${follower} ${installed ? 'installed' : 'did not install'} a snapshot catching up from the ${mode}`);
     const megabytes = ((await sent()) - sentBefore) / 1e6;
     const termAfter = Math.max(...(await Promise.all(others.map(async (id) => (await cluster.status(id)).term))));
-    const note = termAfter === termBefore ? null : `${mode}: the leader changed during the run (term ${termBefore} → ${termAfter}); ${leader} is the node the load was sent to`;
+    const stalls = cluster.loggedStalls();
+    const evidence = stalls.length === 0 ? 'no node logged an event-loop stall' : `stalls logged: ${stalls.join(', ')}`;
+    const note = termAfter === termBefore ? null : `${mode}: the leader changed during the run (term ${termBefore} → ${termAfter}); ${leader} is the node the load was sent to; ${evidence}`;
     if (note !== null) process.stderr.write(`${note}\n`);
     process.stderr.write(`${mode}: caught up ${target} entries in ${catchUpSeconds.toFixed(1)} s, ${megabytes.toFixed(1)} MB sent\n`);
     await cluster.converged(60_000);

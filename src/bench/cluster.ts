@@ -54,6 +54,26 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
 
 
 /**
+ * The event-loop stalls in nodes' JSON log output (`"event loop stalled"`, with the GC share), as
+ * "n3 412 ms (GC 380 ms, follower)": what to look at when a leader changed under load.
+ */
+export function stallsLogged(output: ReadonlyMap<string, string>): string[] {
+  const stalls: string[] = [];
+  for (const [id, text] of output) {
+    for (const line of text.split('\n')) {
+      if (!line.includes('"event loop stalled"')) continue;
+      try {
+        const fields = JSON.parse(line) as { ms?: number; gcMs?: number; role?: string };
+        stalls.push(`${id} ${fields.ms} ms (GC ${fields.gcMs} ms, ${fields.role})`);
+      } catch {
+        stalls.push(`${id} ${line.slice(0, 120)}`);
+      }
+    }
+  }
+  return stalls;
+}
+
+/**
  * A cluster of real `tandem start` processes on loopback, each with its own data directory
  * under one temporary root: for the benchmark scripts and the real-process tests.
  */
@@ -117,6 +137,11 @@ export class LocalCluster {
   /** Every node's RESP address, "host:port". */
   respAddresses(): string[] {
     return this.ids.map((id) => `127.0.0.1:${this.respPort(id)}`);
+  }
+
+  /** The event-loop stalls the nodes logged since they started (see stallsLogged). */
+  loggedStalls(): string[] {
+    return stallsLogged(this.output);
   }
 
   /** For a failed run: each node that has exited (code or signal) and the end of its output. */
