@@ -1,7 +1,7 @@
 import { Raft, type MembershipChange, type RaftOptions, type Role } from '../core/raft.js';
 import type { Ack, ClusterConfig, Consistency, Entry, Message, NodeId, Ready, Snapshot, SnapshotMeta } from '../core/types.js';
 import type { Applied, KvStateMachine } from '../kv/machine.js';
-import { batchBytesMax, batchCommandsMax, encodeCommandBatch, type Reply } from '../kv/commands.js';
+import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
@@ -129,6 +129,7 @@ export class Engine {
   /** Payload bytes applied since the last snapshot was started. */
   private appliedBytes = 0;
   private readonly pendingWrites = new Map<number, PendingEntry>();
+  /** The writes of this turn not yet proposed (proposed at the end of the turn, or when full). */
   private forming: FormingEntry | null = null;
   private readonly pendingReads = new Map<number, PendingRead>();
   private nextReadId = 1;
@@ -214,18 +215,18 @@ export class Engine {
   write(data: Uint8Array, ack: Ack, needsResult: boolean, callback: (result: WriteResult) => void): void {
     if (this.halted) return;
     let forming = this.forming;
-    if (forming !== null && (forming.ack !== ack || forming.commands.length >= batchCommandsMax || forming.bytes + data.length > batchBytesMax)) {
+    if (forming !== null && (forming.ack !== ack || forming.commands.length >= batchCommandsMax || forming.bytes + batchCommandHeaderBytes + data.length > batchBytesMax)) {
       this.proposeForming();
       forming = null;
     }
     if (forming === null) {
-      forming = { ack, commands: [], waiters: [], bytes: 16 };
+      forming = { ack, commands: [], waiters: [], bytes: batchHeaderBytes };
       this.forming = forming;
       this.runtime.defer(() => this.proposeForming());
     }
     forming.commands.push(data);
     forming.waiters.push({ needsResult, callback });
-    forming.bytes += data.length + 4;
+    forming.bytes += batchCommandHeaderBytes + data.length;
   }
 
   /** Proposes the writes gathered so far as one entry (one command alone, as itself). */

@@ -231,6 +231,9 @@ const batchMarker = 0xb7;
 /** Commands one entry may hold, and the bytes they may take together (a larger command goes alone). */
 export const batchCommandsMax = 1024;
 export const batchBytesMax = 256 * 1024;
+/** A batch's framing: its marker and count, and each command's length. */
+export const batchHeaderBytes = 5;
+export const batchCommandHeaderBytes = 4;
 
 /**
  * Joins encoded commands into one entry's data, applied in this order as one step. A leader puts
@@ -238,8 +241,8 @@ export const batchBytesMax = 256 * 1024;
  * pay once per entry for what they paid once per write.
  */
 export function encodeCommandBatch(commands: readonly Uint8Array[]): Uint8Array {
-  let total = 5;
-  for (const command of commands) total += 4 + command.length;
+  let total = batchHeaderBytes;
+  for (const command of commands) total += batchCommandHeaderBytes + command.length;
   const w = new ByteWriter(total).u8(batchMarker).u32(commands.length);
   for (const command of commands) w.bytes(command);
   return w.finish();
