@@ -222,11 +222,11 @@ export class Engine {
     if (forming === null) {
       forming = { ack, commands: [], waiters: [], bytes: batchHeaderBytes };
       this.forming = forming;
-      this.runtime.defer(() => this.proposeForming());
     }
     forming.commands.push(data);
     forming.waiters.push({ needsResult, callback });
     forming.bytes += batchCommandHeaderBytes + data.length;
+    this.afterInput();
   }
 
   /** Proposes the writes gathered so far as one entry (one command alone, as itself). */
@@ -292,11 +292,16 @@ export class Engine {
     // sends, commits, answers. Not while a received snapshot is being written: it must be
     // restored before anything else is applied.
     // Nor while a write waits for space: then the node falls silent (a leader loses its role).
-    if (this.persisting && (this.writingSnapshot || this.stalled || !this.raft.hasReadyDuringWrite())) return;
+    // Writes gathered this turn are proposed by the pass, whatever the disk is doing.
+    if (this.forming === null && this.persisting && (this.writingSnapshot || this.stalled || !this.raft.hasReadyDuringWrite())) return;
     this.readyScheduled = true;
     this.runtime.defer(() => {
-      this.readyScheduled = false;
       if (this.halted) return;
+      // The turn's writes become an entry in the same pass that sends it and starts its write,
+      // not a turn of the event loop earlier (each turn under load is a poll of every socket).
+      // Still marked scheduled while proposing, so the proposal does not schedule another pass.
+      this.proposeForming();
+      this.readyScheduled = false;
       if (!this.persisting) {
         this.takeReady();
         return;

@@ -202,11 +202,12 @@ export class TcpTransport implements Transport {
     const header = Buffer.allocUnsafe(5);
     header.writeUInt32LE(payload.length + 1, 0);
     header.writeUInt8(kind, 4);
-    // Frames written in one turn of the event loop leave in one batch.
+    // Frames written in one callback (and the promise jobs it runs) leave in one batch, as soon
+    // as it returns: uncorked on setImmediate, they waited for the next turn's poll of every socket.
     if (!this.corked.has(socket)) {
       socket.cork();
       this.corked.add(socket);
-      setImmediate(() => {
+      process.nextTick(() => {
         this.corked.delete(socket);
         socket.uncork();
       });

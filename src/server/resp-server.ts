@@ -178,11 +178,12 @@ class Client {
       out.push(reply);
     }
     if (out.length === 0 || this.socket.destroyed) return;
-    // Replies finished in one turn of the event loop (a batch of acks) leave in one write.
+    // Replies finished in one callback (a batch of acks and the promise jobs it runs) leave in one
+    // write, as soon as it returns (not a turn later: see the transport's writeFrame).
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      setImmediate(() => {
+      process.nextTick(() => {
         this.corked = false;
         this.socket.uncork();
       });
