@@ -157,6 +157,23 @@ describe('replication and acks', () => {
     assert.ok(c.core('n1').commitIndex >= index);
   });
 
+  it('caps the bytes of one append and the bytes in flight to a follower, and still sends everything', () => {
+    const c = electedCluster(['n1', 'n2', 'n3'], { appendBytesMax: 1000, inflightBytesMax: 3000 });
+    for (let i = 0; i < 20; i++) c.core('n1').propose(new Uint8Array(500).fill(i), 'majority');
+    c.flush('n1');
+    const bytesOf = (m: Message): number => (m.type === 'append' ? m.entries.reduce((sum, e) => sum + e.data.length, 0) : 0);
+    const toN3 = c.queue.filter((m) => m.type === 'append' && m.to === 'n3');
+    assert.deepEqual(toN3.map(bytesOf), [1000, 1000, 1000], 'two 500-byte entries an append, until 3,000 bytes are in flight');
+    let largest = 0;
+    c.deliver((m) => {
+      largest = Math.max(largest, bytesOf(m));
+      return true;
+    });
+    assert.ok(largest <= 1000, `an append carried ${largest} bytes`);
+    for (const id of ['n2', 'n3']) assert.equal(c.core(id).lastIndex, c.core('n1').lastIndex, `${id} has every entry`);
+    assert.equal(c.core('n1').commitIndex, c.core('n1').lastIndex);
+  });
+
   it('walks a diverging follower back a whole term at a time, not one entry at a time', () => {
     const c = electedCluster(['n1', 'n2', 'n3'], { appendEntriesMax: 1000 });
     // n1 writes 50 entries nobody else gets, then dies; n2 leads and writes 50 of its own.

@@ -79,12 +79,26 @@ export class RaftLog {
     return entry;
   }
 
-  /** Entries lo..hi inclusive, at most `max` of them; lo must be after the snapshot. */
-  slice(lo: number, hi: number, max = Number.MAX_SAFE_INTEGER): Entry[] {
+  /**
+   * Entries lo..hi inclusive, at most `max` of them and, past the first, no more than `bytesMax`
+   * payload bytes in all; lo must be after the snapshot.
+   */
+  slice(lo: number, hi: number, max = Number.MAX_SAFE_INTEGER, bytesMax = Number.MAX_SAFE_INTEGER): Entry[] {
     assert(lo > this.snapshotIndexValue, `log: slice from compacted index ${lo}`);
-    const end = Math.min(hi, lo + max - 1);
+    let end = Math.min(hi, lo + max - 1);
     if (end < lo) return [];
-    return this.entries.slice(lo - this.snapshotIndexValue - 1, end - this.snapshotIndexValue);
+    const from = lo - this.snapshotIndexValue - 1;
+    if (bytesMax < Number.MAX_SAFE_INTEGER) {
+      let bytes = (this.entries[from] as Entry).data.length;
+      for (let index = lo + 1; index <= end; index++) {
+        bytes += (this.entries[index - this.snapshotIndexValue - 1] as Entry).data.length;
+        if (bytes > bytesMax) {
+          end = index - 1;
+          break;
+        }
+      }
+    }
+    return this.entries.slice(from, end - this.snapshotIndexValue);
   }
 
   /** True when a candidate whose log ends at (lastIndex, lastTerm) is at least as up to date. */

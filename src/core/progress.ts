@@ -20,6 +20,9 @@ export class Progress {
   probeSent = false;
   /** Last index of each append in flight (replicate state), oldest first. */
   readonly inflight: number[] = [];
+  /** Payload bytes of each append in flight, in the same order, and their sum. */
+  private readonly inflightSizes: number[] = [];
+  inflightBytes = 0;
   /** The snapshot index being sent (snapshot state). */
   pendingSnapshot = 0;
   /** The leader's tick when the snapshot was sent, to resend one that was lost. */
@@ -38,10 +41,29 @@ export class Progress {
     this.next = next;
   }
 
+  /** Records an append sent in replicate state: its last index and its payload bytes. */
+  sent(last: number, bytes: number): void {
+    this.inflight.push(last);
+    this.inflightSizes.push(bytes);
+    this.inflightBytes += bytes;
+  }
+
+  /** Forgets the oldest append in flight (acknowledged, or presumed lost). */
+  freeOldest(): void {
+    this.inflight.shift();
+    this.inflightBytes -= this.inflightSizes.shift() ?? 0;
+  }
+
+  private clearInflight(): void {
+    this.inflight.length = 0;
+    this.inflightSizes.length = 0;
+    this.inflightBytes = 0;
+  }
+
   becomeProbe(): void {
     this.state = 'probe';
     this.probeSent = false;
-    this.inflight.length = 0;
+    this.clearInflight();
     this.next = Math.max(this.next, this.match + 1);
     if (this.pendingSnapshot > 0) this.next = Math.max(this.match, this.pendingSnapshot) + 1;
     this.pendingSnapshot = 0;
@@ -50,20 +72,20 @@ export class Progress {
   becomeReplicate(): void {
     this.state = 'replicate';
     this.probeSent = false;
-    this.inflight.length = 0;
+    this.clearInflight();
     this.next = this.match + 1;
   }
 
   becomeSnapshot(index: number, tick: number): void {
     this.state = 'snapshot';
-    this.inflight.length = 0;
+    this.clearInflight();
     this.pendingSnapshot = index;
     this.snapshotSentTick = tick;
   }
 
   /** Records an acknowledged index; returns true when it moved match forward. */
   acknowledge(index: number): boolean {
-    while (this.inflight.length > 0 && (this.inflight[0] as number) <= index) this.inflight.shift();
+    while (this.inflight.length > 0 && (this.inflight[0] as number) <= index) this.freeOldest();
     if (index <= this.match) return false;
     this.match = index;
     this.next = Math.max(this.next, index + 1);

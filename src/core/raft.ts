@@ -64,6 +64,10 @@ export interface RaftOptions {
   readonly appendEntriesMax?: number;
   /** Appends in flight to one follower at most (default limits.inflightMessagesMax). */
   readonly inflightMessagesMax?: number;
+  /** Payload bytes in one append past its first entry (default limits.appendBytesMax). */
+  readonly appendBytesMax?: number;
+  /** Payload bytes in flight to one follower before the leader waits (default limits.inflightBytesMax). */
+  readonly inflightBytesMax?: number;
   readonly bugs?: PlantedBugs;
 }
 
@@ -117,6 +121,8 @@ export class Raft {
   private readonly bugs: PlantedBugs;
   private readonly appendEntriesMax: number;
   private readonly inflightMessagesMax: number;
+  private readonly appendBytesMax: number;
+  private readonly inflightBytesMax: number;
 
   private termValue: number;
   private votedFor: NodeId | null;
@@ -178,6 +184,8 @@ export class Raft {
     this.bugs = options.bugs ?? {};
     this.appendEntriesMax = options.appendEntriesMax ?? limits.appendEntriesMax;
     this.inflightMessagesMax = options.inflightMessagesMax ?? limits.inflightMessagesMax;
+    this.appendBytesMax = options.appendBytesMax ?? limits.appendBytesMax;
+    this.inflightBytesMax = options.inflightBytesMax ?? limits.inflightBytesMax;
     assert(this.appendEntriesMax >= 1 && this.inflightMessagesMax >= 1, 'append and in-flight limits must be positive');
     this.termValue = restore.hardState.term;
     this.votedFor = restore.hardState.votedFor;
@@ -733,7 +741,7 @@ export class Raft {
   private hasEntriesToSend(): boolean {
     for (const p of this.progress.values()) {
       if (p.next > this.log.lastIndex()) continue;
-      if (p.state === 'replicate' && p.inflight.length < this.inflightMessagesMax) return true;
+      if (p.state === 'replicate' && !this.pipelineFull(p)) return true;
       if (p.state === 'probe' && !p.probeSent) return true;
     }
     return false;
@@ -749,6 +757,11 @@ export class Raft {
     return p.commitSent < Math.min(p.match, this.commitValue);
   }
 
+  /** True when the follower has as many appends, or as many bytes, in flight as allowed. */
+  private pipelineFull(p: Progress): boolean {
+    return p.inflight.length >= this.inflightMessagesMax || p.inflightBytes >= this.inflightBytesMax;
+  }
+
   private broadcastAppends(): void {
     for (const p of this.progress.values()) {
       while (p.next <= this.log.lastIndex() && this.sendAppend(p)) {
@@ -761,14 +774,14 @@ export class Raft {
   private sendAppend(p: Progress, allowEmpty = false): boolean {
     if (p.state === 'snapshot') return false;
     if (p.state === 'probe' && p.probeSent) return false;
-    if (p.state === 'replicate' && p.inflight.length >= this.inflightMessagesMax) return false;
+    if (p.state === 'replicate' && this.pipelineFull(p)) return false;
     const prevIndex = p.next - 1;
     const prevTerm = this.log.termAt(prevIndex);
     if (prevTerm === null) {
       this.sendSnapshot(p);
       return false;
     }
-    const entries = this.log.slice(p.next, this.log.lastIndex(), this.appendEntriesMax);
+    const entries = this.log.slice(p.next, this.log.lastIndex(), this.appendEntriesMax, this.appendBytesMax);
     if (entries.length === 0 && !allowEmpty && p.state === 'replicate') return false;
     const message: AppendMessage = { type: 'append', from: this.id, to: p.id, term: this.termValue, prevIndex, prevTerm, entries, commit: this.commitValue };
     this.send(message, true);
@@ -776,7 +789,9 @@ export class Raft {
     if (p.state === 'replicate' && entries.length > 0) {
       const last = (entries[entries.length - 1] as Entry).index;
       p.next = last + 1;
-      p.inflight.push(last);
+      let bytes = 0;
+      for (const entry of entries) bytes += entry.data.length;
+      p.sent(last, bytes);
     } else if (p.state === 'probe') {
       p.probeSent = true;
     }
@@ -871,7 +886,7 @@ export class Raft {
     if (p.state === 'snapshot' && this.ticks - p.snapshotSentTick >= this.options.electionTimeoutTicks) p.becomeProbe();
     // A full pipeline may be waiting on a lost append: free a slot so one more goes out, and a
     // gap (if there is one) comes back as a refusal that restarts probing.
-    if (p.state === 'replicate' && p.inflight.length >= this.inflightMessagesMax) p.inflight.shift();
+    if (p.state === 'replicate' && this.pipelineFull(p)) p.freeOldest();
     if (m.readRound > p.readRoundAcked) {
       p.readRoundAcked = m.readRound;
       this.completeReadRounds();

@@ -23,6 +23,9 @@ export interface SimNodeSettings {
   readonly bugs: PlantedBugs;
   readonly appendEntriesMax: number;
   readonly inflightMessagesMax: number;
+  /** Byte limits of one append and of the appends in flight (undefined: the defaults). */
+  readonly appendBytesMax?: number;
+  readonly inflightBytesMax?: number;
   /**
    * How long one turn of a node's event loop takes: work deferred to the end of the turn (the
    * ready loop, the proposal of the writes that arrived in it) runs this much later. On a busy
@@ -77,6 +80,8 @@ export class SimNode {
         bugs: s.bugs,
         appendEntriesMax: s.appendEntriesMax,
         inflightMessagesMax: s.inflightMessagesMax,
+        ...(s.appendBytesMax === undefined ? {} : { appendBytesMax: s.appendBytesMax }),
+        ...(s.inflightBytesMax === undefined ? {} : { inflightBytesMax: s.inflightBytesMax }),
       },
       bootstrap: s.bootstrap,
       tickMs: s.tickMs,

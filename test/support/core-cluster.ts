@@ -32,7 +32,7 @@ export class CoreCluster {
 
   constructor(
     readonly ids: readonly NodeId[],
-    private readonly options: { seed?: number; bugs?: PlantedBugs; learners?: readonly NodeId[]; appendEntriesMax?: number; priority?: Record<NodeId, number> } = {},
+    private readonly options: { seed?: number; bugs?: PlantedBugs; learners?: readonly NodeId[]; appendEntriesMax?: number; appendBytesMax?: number; inflightBytesMax?: number; priority?: Record<NodeId, number> } = {},
   ) {
     for (const id of ids) {
       this.durable.set(id, { hardState: { term: 0, votedFor: null }, entries: [] });
@@ -60,6 +60,8 @@ export class CoreCluster {
         priority: this.options.priority?.[id] ?? 1,
         bugs: this.options.bugs ?? {},
         appendEntriesMax: this.options.appendEntriesMax ?? 64,
+        ...(this.options.appendBytesMax === undefined ? {} : { appendBytesMax: this.options.appendBytesMax }),
+        ...(this.options.inflightBytesMax === undefined ? {} : { inflightBytesMax: this.options.inflightBytesMax }),
       },
       {
         hardState: durable.hardState,
