@@ -67,7 +67,6 @@ interface PendingEntry {
   readonly term: number;
   /** null once answered. */
   readonly waiters: (Waiter | null)[];
-  unanswered: number;
   readonly cancelTimer: () => void;
   acked: boolean;
   /** The commands' results, by position, once the entry is applied. */
@@ -281,7 +280,7 @@ export class Engine {
       const message = `write at index ${index} did not reach its ack level within ${this.options.requestTimeoutMs} ms; it may still commit`;
       this.failEntry(index, pending, new TandemError(ErrorCode.timeout, message, { index, term }));
     }, this.options.requestTimeoutMs);
-    this.pendingWrites.set(index, { term, waiters, unanswered: waiters.length, cancelTimer, acked: false, applied: null });
+    this.pendingWrites.set(index, { term, waiters, cancelTimer, acked: false, applied: null });
     this.afterInput();
   }
 
@@ -464,14 +463,18 @@ export class Engine {
   /** Answers the entry's callers whose condition is met: acked, and applied if they need the result. */
   private maybeFinishWrite(index: number, pending: PendingEntry): void {
     if (!pending.acked) return;
+    let waiting = 0;
     for (let position = 0; position < pending.waiters.length; position++) {
       const waiter = pending.waiters[position];
-      if (waiter === null || waiter === undefined || (waiter.needsResult && pending.applied === null)) continue;
+      if (waiter === null || waiter === undefined) continue;
+      if (waiter.needsResult && pending.applied === null) {
+        waiting++;
+        continue;
+      }
       pending.waiters[position] = null;
-      pending.unanswered--;
       waiter.callback({ ok: true, index, term: pending.term, reply: pending.applied?.[position]?.reply ?? null });
     }
-    if (pending.unanswered > 0) return;
+    if (waiting > 0) return;
     this.pendingWrites.delete(index);
     pending.cancelTimer();
   }

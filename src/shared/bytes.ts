@@ -24,10 +24,10 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Appends little-endian fields to a growing buffer. */
 /** Unused bytes a finished writer may keep rather than copy its contents into an exact buffer. */
 const finishSlackBytes = 64;
 
+/** Appends little-endian fields to a growing buffer. */
 export class ByteWriter {
   private buffer: Uint8Array;
   private view: DataView;
@@ -142,16 +142,18 @@ export class ByteReader {
   }
 
   bytes(maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
+    return this.raw(this.fieldLength(maxBytes));
+  }
+
+  /** A length-prefixed field's length, checked against `maxBytes` before anything is read. */
+  private fieldLength(maxBytes: number): number {
     const length = this.u32();
     if (length > maxBytes) throw new TandemError(ErrorCode.tooLarge, `${this.what}: field of ${length} bytes exceeds the limit of ${maxBytes}`);
-    return this.raw(length);
+    return length;
   }
 
   raw(length: number): Uint8Array {
-    this.need(length);
-    const value = this.buffer.slice(this.offset, this.offset + length);
-    this.offset += length;
-    return value;
+    return this.shared(length).slice();
   }
 
   /**
@@ -167,9 +169,7 @@ export class ByteReader {
 
   /** Like bytes, as a view (see shared). */
   sharedBytes(maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
-    const length = this.u32();
-    if (length > maxBytes) throw new TandemError(ErrorCode.tooLarge, `${this.what}: field of ${length} bytes exceeds the limit of ${maxBytes}`);
-    return this.shared(length);
+    return this.shared(this.fieldLength(maxBytes));
   }
 
   string(maxBytes = Number.MAX_SAFE_INTEGER): string {

@@ -35,7 +35,7 @@ export class InvariantChecker {
   /** Entries applied, counted once per index. */
   appliedEntries = 0;
   /** Workload writes applied (counted once) that shared an entry with an earlier write. */
-  batchedCommands = 0;
+  batchedWrites = 0;
   leaderChanges = 0;
   snapshotsInstalled = 0;
 
@@ -79,7 +79,7 @@ export class InvariantChecker {
       const text = (value: Uint8Array | null): string | null => (value === null ? null : Buffer.from(value).toString());
       const value = op.op === 'put' ? text(op.value) : op.op === 'del' ? null : result.reply?.kind === 'cas' && result.reply.swapped ? text(op.value) : undefined;
       this.keyEffects.set(place, { index: entry.index, position: result.position, key: op.key, value });
-      if (result.position > 0) this.batchedCommands++;
+      if (result.position > 0) this.batchedWrites++;
     }
   }
 

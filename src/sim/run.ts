@@ -174,7 +174,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     faults: faults.faultsInjected,
     leaderChanges: checker.leaderChanges,
     entriesApplied: checker.appliedEntries,
-    batchedWrites: checker.batchedCommands,
+    batchedWrites: checker.batchedWrites,
     simulatedMs: scheduler.now,
     events: scheduler.eventsRun,
     lostLeaderAckWritesRecorded: lostAndRecorded,
