@@ -13,6 +13,7 @@ import { DigestCheck } from '../server/digest-check.js';
 import { AddressBook, hostPort, Membership } from '../server/membership.js';
 import { createHttpServer } from '../server/http.js';
 import { RespServer } from '../server/resp-server.js';
+import { LagHistory, type SampledLog } from '../server/lag-history.js';
 import { Metrics } from '../server/metrics.js';
 import type { ElectionRecord, FollowerStatus, NodeStatus } from '../server/status.js';
 import { Prng } from '../shared/prng.js';
@@ -68,25 +69,6 @@ const statusSampleMs = 100;
 /** How often the event loop is probed for stalls, and the lateness that is logged. */
 const stallProbeMs = 50;
 const stallWarnMs = 150;
-/** Entries whose sizes are summed for lag in bytes (sampled every 100 ms); beyond, their average stands for the rest. */
-const lagBytesEntriesMax = 1000;
-
-/**
- * The bytes of the entries a follower lacks (their payloads), from the leader's log. Entries the
- * leader has compacted away are counted at the average size of those it still has.
- */
-function lagBytes(raft: Engine['raft'], match: number): number {
-  const last = raft.lastIndex;
-  if (match >= last) return 0;
-  const first = Math.max(match + 1, raft.log.snapshotIndex + 1, last - lagBytesEntriesMax + 1);
-  let bytes = 0;
-  for (let index = first; index <= last; index++) bytes += raft.log.entryAt(index).data.length;
-  const counted = last - first + 1;
-  return counted === 0 ? 0 : Math.round((bytes * (last - match)) / counted);
-}
-
-/** Samples of (last index, time) the leader keeps for lag in ms: 10 minutes at one per 100 ms. */
-const lagHistoryMax = 6000;
 /** Elections kept for the status API and the dashboard. */
 const electionsKept = 20;
 /** How often a leader compares its followers' checkpoint digests with its own. */
@@ -333,25 +315,26 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   };
 
   // Follower lag and the gauges are sampled on a timer, so /metrics stays true whether or not
-  // anyone asks for the status. Lag in ms is the age of the oldest entry a follower lacks: the
-  // leader remembers when its log first reached each sampled last index (a bounded history), so a
-  // follower a few entries behind under steady load shows milliseconds, not the time since it
-  // last held every entry.
-  const appendedAt: { index: number; at: number }[] = [];
+  // anyone asks for the status. The samples of the log (lag-history.ts) make lag in ms the age of
+  // the oldest entry a follower lacks, so a follower a few entries behind under steady load shows
+  // milliseconds, not the time since it last held every entry.
+  const lagHistory = new LagHistory();
+  const sampledLog = (raft: Engine['raft']): SampledLog => ({
+    lastIndex: raft.lastIndex,
+    snapshotIndex: raft.log.snapshotIndex,
+    entryBytes: (index) => raft.log.entryAt(index).data.length,
+  });
   const sampleFollowers = (): FollowerStatus[] => {
     const raft = (engine as Engine).raft;
     const now = performance.now();
-    const last = appendedAt[appendedAt.length - 1];
-    if (last === undefined || raft.lastIndex > last.index) appendedAt.push({ index: raft.lastIndex, at: now });
-    if (appendedAt.length > lagHistoryMax) appendedAt.splice(0, appendedAt.length - lagHistoryMax);
+    const log = sampledLog(raft);
+    lagHistory.sample(log, now);
     const followers = raft.followers().map((f) => {
       const lag = Math.max(0, raft.lastIndex - f.match);
-      // The first sample whose log reached past the follower's match holds an entry it lacks.
-      const oldestMissing = appendedAt.find((sample) => sample.index > f.match);
-      const lagMs = lag === 0 ? 0 : Math.round(now - (oldestMissing?.at ?? appendedAt[0]?.at ?? now));
+      const lagMs = lagHistory.lagMs(log, f.match, now);
       const lastContactMs = f.lastAckTick < 0 ? null : (raft.tickCount - f.lastAckTick) * config.tickMs;
       metrics.followerLagEntries.set({ follower: f.id }, lag);
-      const bytes = lagBytes(raft, f.match);
+      const bytes = lagHistory.lagBytes(log, f.match);
       metrics.followerLagMs.set({ follower: f.id }, lagMs);
       metrics.followerLagBytes.set({ follower: f.id }, bytes);
       return { id: f.id, matchIndex: f.match, lagEntries: lag, lagBytes: bytes, lagMs, lastContactMs, state: f.state, httpAddress: transport.httpAddresses.get(f.id) ?? null };

@@ -1,5 +1,8 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { Worker } from 'node:worker_threads';
 import type { KvStore, Space, StoreReader } from '../kv/store.js';
+import { ChangeGroupWriter } from './change-group.js';
+import { lmdbOptions, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
 function keyBytes(key: string): Buffer {
@@ -14,17 +17,28 @@ const spaces: readonly Space[] = ['data', 'session', 'meta'];
  * fsyncs; at 1 s, a tenth of that.
  */
 const groupDelayMs = 1000;
-/** ... or until this many changes, or this many value bytes, wait (queueing them holds the event loop briefly). */
+/** ... or until this many changes, or this many bytes, wait (a bound on a group's memory and commit time). */
 const groupChangesMax = 50_000;
 const groupBytesMax = 8 * 1024 * 1024;
 
-/** One write of a batch: a value, or null for a delete. */
-type Change = readonly [Space, string, Uint8Array | null];
+/** Per space, the newest value a group wrote to each key (null: deleted). */
+type Overlay = Record<Space, Map<string, Uint8Array | null>>;
 
-/** A value written by batch `batch` and not yet committed by LMDB (null: deleted). */
-interface Pending {
-  readonly value: Uint8Array | null;
-  readonly batch: number;
+/** Batches committed together: their changes in order (for the writer) and the newest per key (for reads). */
+interface Group {
+  readonly number: number;
+  readonly overlay: Overlay;
+  readonly changes: ChangeGroupWriter;
+}
+
+/** What a change replaced in the filling group's overlay (undefined: nothing), for a failed batch. */
+type Undo = readonly [Space, string, Uint8Array | null | undefined];
+
+/** A caller of flushed() waiting for a group to be committed. */
+interface FlushWaiter {
+  readonly group: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
 }
 
 /**
@@ -32,38 +46,73 @@ interface Pending {
  * at a time, each group one LMDB transaction, so a batch's data and the applied index land
  * together or not at all.
  *
- * A group is committed by LMDB's write thread (asynchronous writes, flushed with overlapping
- * sync), not on the event loop: a synchronous commit waits for an fsync, and that wait, once
- * per applied batch on every node, was the largest single cost in a profile of the write path.
- * Until LMDB has committed a batch, its writes live in an overlay that every read consults
- * first, so the state machine reads its own writes at once. That is safe because the log is the
- * durable record: after a crash the node replays the log from the applied index found here,
- * and that index is written in the same transaction as the data.
+ * Groups are committed by a writer thread (lmdb-writer.ts), not on the event loop: a synchronous
+ * commit waits for an fsync, and even queueing a second's writes as lmdb-js asynchronous puts
+ * held the leader's event loop 15-64 ms once a second. The event loop only appends each change
+ * to the group's bytes, and hands the group over whole. Until LMDB has committed a group, its
+ * writes live in an overlay that every read consults first, so the state machine reads its own
+ * writes at once. That is safe because the log is the durable record: after a crash the node
+ * replays the log from the applied index found here, written in the same transaction as the data.
+ *
+ * Invariant: at most two groups are uncommitted, the one being filled and the one the writer has;
+ * a group is handed over only when the writer is idle, so a slow disk makes groups larger rather
+ * than queueing them.
  */
 export class LmdbStore implements KvStore {
   private readonly root: RootDatabase;
   private readonly dbs: Record<Space, Database<Buffer, Buffer>>;
-  /** Writes LMDB has not committed yet: the newest per key, with the batch that wrote it. */
-  private readonly overlay: Record<Space, Map<string, Pending>> = { data: new Map(), session: new Map(), meta: new Map() };
-  /** The batch being built: its changes in order, and what the overlay held before (for a rollback). */
-  private building: { readonly changes: Change[]; readonly undo: Map<string, [Space, string, Pending | undefined]> } | null = null;
-  private batchNumber = 0;
+  private readonly writer: Worker;
+  /** The group batches are added to. */
+  private filling: Group;
+  /** The group the writer thread is committing, or null. */
+  private committing: Group | null = null;
+  /** Every group up to this number is committed. */
+  private committedThrough = 0;
+  /** The running batch's undo list, in the order of its changes, and where the group ended before it. */
+  private building: { readonly undo: Undo[]; readonly mark: readonly [number, number] } | null = null;
   private failure: Error | null = null;
-  private lastCommit: Promise<unknown> = Promise.resolve();
-  /** Changes of batches not yet handed to LMDB, in order, and the number of the last such batch. */
-  private group: Change[] = [];
-  private groupLast = 0;
-  private groupBytes = 0;
   private groupTimer: NodeJS.Timeout | null = null;
+  /** The filling group's delay has passed (it is handed over as soon as the writer is idle). */
+  private groupDue = false;
+  private readonly flushWaiters: FlushWaiter[] = [];
+  private closing: Promise<void> | null = null;
+  private writerRunning = true;
 
   /** `onFailure` hears of a commit LMDB could not make (a full disk): the node must stop. */
   constructor(
     path: string,
     private readonly onFailure: (error: Error) => void = () => {},
   ) {
-    this.root = open({ path, noMemInit: true });
+    this.root = open({ path, ...lmdbOptions });
     const db = (name: Space): Database<Buffer, Buffer> => this.root.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
     this.dbs = { data: db('data'), session: db('session'), meta: db('meta') };
+    this.filling = newGroup(1);
+    this.writer = new Worker(new URL('./lmdb-writer.js', import.meta.url), { workerData: path });
+    this.writer.on('message', (reply: WriterReply) => this.onReply(reply));
+    this.writer.on('error', (error) => this.fail(error));
+    this.writer.on('exit', (code) => {
+      this.writerRunning = false;
+      if (this.closing === null) this.fail(new Error(`the LMDB writer thread exited (code ${code})`));
+    });
+    // The thread keeps the process alive only while it holds a group (see handOver). After the
+    // listeners: adding a 'message' listener refs the worker again.
+    this.writer.unref();
+  }
+
+  /** The newest uncommitted value of a key: a value, null (deleted), or undefined (not pending). */
+  private pending(space: Space, key: string): Uint8Array | null | undefined {
+    const filled = this.filling.overlay[space].get(key);
+    if (filled !== undefined || this.committing === null) return filled;
+    return this.committing.overlay[space].get(key);
+  }
+
+  /** Every uncommitted key of a space with its newest value. */
+  private pendingAll(space: Space): Map<string, Uint8Array | null> {
+    const filled = this.filling.overlay[space];
+    if (this.committing === null) return filled;
+    const merged = new Map(this.committing.overlay[space]);
+    for (const [key, value] of filled) merged.set(key, value);
+    return merged;
   }
 
   private committed(space: Space, key: string): Uint8Array | undefined {
@@ -71,15 +120,15 @@ export class LmdbStore implements KvStore {
   }
 
   get(space: Space, key: string): Uint8Array | undefined {
-    const pending = this.overlay[space].get(key);
-    if (pending !== undefined) return pending.value ?? undefined;
+    const pending = this.pending(space, key);
+    if (pending !== undefined) return pending ?? undefined;
     return this.committed(space, key);
   }
 
   /** LMDB's own buffer, not a copy: overwritten by the next read. */
   peek(space: Space, key: string): Uint8Array | undefined {
-    const pending = this.overlay[space].get(key);
-    if (pending !== undefined) return pending.value ?? undefined;
+    const pending = this.pending(space, key);
+    if (pending !== undefined) return pending ?? undefined;
     return this.dbs[space].getBinaryFast(keyBytes(key));
   }
 
@@ -96,117 +145,135 @@ export class LmdbStore implements KvStore {
   private change(space: Space, key: string, value: Uint8Array | null): void {
     const building = this.building;
     if (building === null) throw new Error('LmdbStore: writes must happen inside batch()');
-    const id = `${space}\u0000${key}`;
-    if (!building.undo.has(id)) building.undo.set(id, [space, key, this.overlay[space].get(key)]);
-    building.changes.push([space, key, value]);
-    this.overlay[space].set(key, { value, batch: this.batchNumber });
+    const overlay = this.filling.overlay[space];
+    building.undo.push([space, key, overlay.get(key)]);
+    overlay.set(key, value);
+    this.filling.changes.add(space, key, value);
   }
 
   /** Every pair of a space, committed or pending, in ascending key order. */
   entries(space: Space): Iterable<[string, Uint8Array]> {
-    const overlay = this.overlay[space];
+    const pending = this.pendingAll(space);
     const out: [string, Uint8Array][] = [];
     for (const { key, value } of this.dbs[space].getRange({})) {
       const text = key.toString('latin1');
-      if (!overlay.has(text)) out.push([text, value]);
+      if (!pending.has(text)) out.push([text, value]);
     }
-    if (overlay.size === 0) return out;
-    for (const [key, { value }] of overlay) if (value !== null) out.push([key, value]);
+    if (pending.size === 0) return out;
+    for (const [key, value] of pending) if (value !== null) out.push([key, value]);
     return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   forEachRaw(space: Space, fn: (key: Uint8Array, value: Uint8Array) => void): void {
-    const overlay = this.overlay[space];
-    const checkOverlay = overlay.size > 0;
+    const pending = this.pendingAll(space);
+    const checkPending = pending.size > 0;
     for (const { key, value } of this.dbs[space].getRange({})) {
-      if (checkOverlay && overlay.has(key.toString('latin1'))) continue;
+      if (checkPending && pending.has(key.toString('latin1'))) continue;
       fn(key, value);
     }
-    for (const [key, { value }] of overlay) if (value !== null) fn(Buffer.from(key, 'latin1'), value);
+    for (const [key, value] of pending) if (value !== null) fn(Buffer.from(key, 'latin1'), value);
   }
 
   keysAfter(space: Space, after: string | null, limit: number): string[] {
-    const overlay = this.overlay[space];
+    const pending = this.pendingAll(space);
     const keys: string[] = [];
     const start = after === null ? undefined : keyBytes(after);
-    // The overlay can hide at most overlay.size committed keys, and `after` itself may come back.
-    for (const key of this.dbs[space].getKeys({ start, limit: limit + overlay.size + 1 })) {
+    // The pending writes can hide at most pending.size committed keys, and `after` itself may come back.
+    for (const key of this.dbs[space].getKeys({ start, limit: limit + pending.size + 1 })) {
       const text = key.toString('latin1');
-      if (text !== after && !overlay.has(text)) keys.push(text);
+      if (text !== after && !pending.has(text)) keys.push(text);
     }
-    for (const [key, { value }] of overlay) if (value !== null && (after === null || key > after)) keys.push(key);
+    for (const [key, value] of pending) if (value !== null && (after === null || key > after)) keys.push(key);
     return keys.sort().slice(0, limit);
   }
 
   count(space: Space): number {
     let count = this.dbs[space].getCount();
-    for (const [key, { value }] of this.overlay[space]) count += (value === null ? 0 : 1) - (this.committed(space, key) === undefined ? 0 : 1);
+    for (const [key, value] of this.pendingAll(space)) count += (value === null ? 0 : 1) - (this.committed(space, key) === undefined ? 0 : 1);
     return count;
   }
 
   /** Runs `fn` as one transaction: its writes are visible at once and committed together, in order. */
   batch(fn: () => void): void {
     if (this.failure !== null) throw this.failure;
-    const number = ++this.batchNumber;
-    const building = { changes: [] as Change[], undo: new Map<string, [Space, string, Pending | undefined]>() };
+    const group = this.filling;
+    const building = { undo: [] as Undo[], mark: group.changes.mark() };
     this.building = building;
     try {
       fn();
     } catch (error) {
-      // Nothing of a failed batch may stay visible.
-      for (const [space, key, previous] of building.undo.values()) {
-        if (previous === undefined) this.overlay[space].delete(key);
-        else this.overlay[space].set(key, previous);
+      // Nothing of a failed batch may stay visible or reach LMDB.
+      const { undo } = building;
+      for (let i = undo.length - 1; i >= 0; i--) {
+        const [space, key, previous] = undo[i]!;
+        if (previous === undefined) group.overlay[space].delete(key);
+        else group.overlay[space].set(key, previous);
       }
+      group.changes.truncate(building.mark);
       throw error;
     } finally {
       this.building = null;
     }
-    const { changes } = building;
-    if (changes.length === 0) return;
     // Batches are committed together, a group at a time: each LMDB commit rewrites the B-tree's
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
-    // One at a time: a snapshot restore is one batch of every key, too many for push(...changes).
-    for (const change of changes) {
-      this.group.push(change);
-      this.groupBytes += change[2]?.length ?? 0;
+    if (group.changes.changes === 0) return;
+    if (group.changes.changes >= groupChangesMax || group.changes.bytes >= groupBytesMax) this.groupDue = true;
+    else if (this.groupTimer === null) {
+      this.groupTimer = setTimeout(() => {
+        this.groupTimer = null;
+        this.groupDue = true;
+        this.handOver();
+      }, groupDelayMs);
     }
-    this.groupLast = number;
-    if (this.group.length >= groupChangesMax || this.groupBytes >= groupBytesMax) this.commitGroup();
-    else if (this.groupTimer === null) this.groupTimer = setTimeout(() => this.commitGroup(), groupDelayMs);
+    this.handOver();
   }
 
-  /** Commits the batches waiting since the last commit, as one LMDB transaction. */
-  private commitGroup(): void {
+  /**
+   * Gives the filling group to the writer thread when it is due (or someone waits for it) and the
+   * writer is idle.
+   */
+  private handOver(): void {
+    const group = this.filling;
+    if (this.committing !== null || this.failure !== null || group.changes.changes === 0) return;
+    if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= group.number)) return;
     if (this.groupTimer !== null) clearTimeout(this.groupTimer);
     this.groupTimer = null;
-    const changes = this.group;
-    const last = this.groupLast;
-    if (changes.length === 0) return;
-    this.group = [];
-    this.groupBytes = 0;
-    // Asynchronous writes made in one event-loop turn are one LMDB transaction (lmdb-js batches
-    // by turn), carried out by LMDB's write thread: the event loop only queues them. Writing them
-    // inside a transaction callback ran every B-tree update on the event loop.
-    let commit: Promise<unknown> = Promise.resolve();
-    for (const [space, key, value] of changes) {
-      commit = value === null ? this.dbs[space].remove(keyBytes(key)) : this.dbs[space].put(keyBytes(key), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    this.groupDue = false;
+    this.committing = group;
+    this.filling = newGroup(group.number + 1);
+    const { changes, bytes } = group.changes.finish();
+    // Held while the thread has work, so that a process waiting only for this commit does not exit.
+    this.writer.ref();
+    this.writer.postMessage({ kind: 'commit', group: group.number, changes, bytes } satisfies WriterRequest, [changes]);
+  }
+
+  private onReply(reply: WriterReply): void {
+    if (reply.kind === 'closed') return;
+    if (reply.kind === 'failed') {
+      this.fail(new Error(`LMDB could not commit: ${reply.message}`));
+      return;
     }
-    this.lastCommit = commit;
-    commit.then(
-      () => {
-        // Committed: LMDB answers for these keys now, unless a later batch wrote them again.
-        for (const [space, key] of changes) {
-          const pending = this.overlay[space].get(key);
-          if (pending !== undefined && pending.batch <= last) this.overlay[space].delete(key);
-        }
-      },
-      (error: unknown) => {
-        this.failure = error instanceof Error ? error : new Error(String(error));
-        this.onFailure(this.failure);
-      },
-    );
+    this.writer.unref();
+    // This thread's LMDB read transaction may predate the commit: renew it before the overlay,
+    // the only place these writes were visible from, goes away.
+    this.root.resetReadTxn();
+    this.committing = null;
+    this.committedThrough = reply.group;
+    for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.flushWaiters[i]!;
+      if (waiter.group > reply.group) continue;
+      this.flushWaiters.splice(i, 1);
+      waiter.resolve();
+    }
+    this.handOver();
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    for (const waiter of this.flushWaiters.splice(0)) waiter.reject(error);
+    this.onFailure(error);
   }
 
   /** Removes everything (inside a batch). */
@@ -219,8 +286,7 @@ export class LmdbStore implements KvStore {
    * read transaction, so the data, the sessions and the applied index it shows belong together.
    */
   async openReader(): Promise<StoreReader> {
-    this.commitGroup();
-    await this.lastCommit;
+    await this.flushed();
     const transaction = this.root.useReadTransaction();
     const dbs = this.dbs;
     return {
@@ -241,16 +307,36 @@ export class LmdbStore implements KvStore {
     };
   }
 
-  /** Resolves once every batch so far is committed and on disk. */
-  async flushed(): Promise<boolean> {
-    this.commitGroup();
-    await this.lastCommit;
-    return this.root.flushed;
+  /** Resolves once every batch so far is committed and on disk; rejects if LMDB could not commit. */
+  flushed(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const group = this.filling.changes.changes > 0 ? this.filling.number : (this.committing?.number ?? this.committedThrough);
+    if (group <= this.committedThrough) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.flushWaiters.push({ group, resolve, reject });
+      this.handOver();
+    });
   }
 
-  async close(): Promise<void> {
-    this.commitGroup();
-    await this.lastCommit.catch(() => undefined);
-    await this.root.close();
+  /** Commits what is pending (if LMDB can), then closes the writer thread and the environment. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.flushed().catch(() => undefined);
+      if (this.groupTimer !== null) clearTimeout(this.groupTimer);
+      if (this.writerRunning) {
+        this.writer.ref();
+        const exited = new Promise<void>((resolve) => this.writer.once('exit', () => resolve()));
+        const closed = new Promise<void>((resolve) => this.writer.once('message', () => resolve()));
+        this.writer.postMessage({ kind: 'close' } satisfies WriterRequest);
+        await Promise.race([closed, exited]);
+        await this.writer.terminate();
+      }
+      await this.root.close();
+    })();
+    return this.closing;
   }
+}
+
+function newGroup(number: number): Group {
+  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, changes: new ChangeGroupWriter() };
 }
