@@ -101,6 +101,20 @@ describe('the LMDB store', () => {
     assert.equal(store.get('data', 'half'), undefined);
   });
 
+  it('reports a commit LMDB refuses, rejects flushed() and refuses later batches (the node then stops)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const failures: Error[] = [];
+    const store = new LmdbStore(dir, (error) => failures.push(error));
+    // LMDB's keys are at most 1,978 bytes (Tandem's own limit is 1,024): the writer thread's commit fails.
+    store.batch(() => store.put('data', 'k'.repeat(4000), Buffer.from('v')));
+    await assert.rejects(store.flushed(), /LMDB could not commit: .*maximum key size/);
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]!.message, /maximum key size/);
+    assert.throws(() => store.batch(() => store.put('data', 'a', Buffer.from('v'))), /LMDB could not commit/);
+    await store.close();
+  });
+
   it('reads the same as the memory store while batches are still being committed (seed 777)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
     dirs.push(dir);
