@@ -1,17 +1,18 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LabelledHistogram, PairCounter } from './hot-metrics.js';
 
 /** The node's Prometheus metrics, in their own registry (several nodes can share a process in tests). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly writes = new Counter({ name: 'tandem_writes_total', help: 'Writes answered, by ack level and outcome', labelNames: ['ack', 'outcome'], registers: [this.registry] });
-  readonly reads = new Counter({ name: 'tandem_reads_total', help: 'Reads answered, by consistency and outcome', labelNames: ['consistency', 'outcome'], registers: [this.registry] });
-  readonly commitLatency = new Histogram({
-    name: 'tandem_write_latency_seconds',
-    help: 'From proposal to the reply at the asked ack level',
-    labelNames: ['ack'],
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
+  readonly writes = new PairCounter('tandem_writes_total', 'Writes answered, by ack level and outcome', ['ack', 'outcome'], this.registry);
+  readonly reads = new PairCounter('tandem_reads_total', 'Reads answered, by consistency and outcome', ['consistency', 'outcome'], this.registry);
+  readonly commitLatency = new LabelledHistogram(
+    'tandem_write_latency_seconds',
+    'From proposal to the reply at the asked ack level',
+    'ack',
+    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    this.registry,
+  );
   readonly fsyncLatency = new Histogram({
     name: 'tandem_fsync_seconds',
     help: 'Duration of each durable write of a batch to the log (an O_DSYNC write: data and size on disk when it returns)',
@@ -34,32 +35,17 @@ export class Metrics {
   writesOk = 0;
   readsOk = 0;
 
-  /**
-   * Each label combination's child, looked up once: prom-client hashes the label object on every
-   * inc() or observe() given labels, a cost paid per write on the hot path.
-   */
-  private readonly children = new Map<string, { inc(): void } | { observe(value: number): void }>();
-
-  private child<T>(key: string, make: () => T): T {
-    let found = this.children.get(key) as T | undefined;
-    if (found === undefined) {
-      found = make();
-      this.children.set(key, found as { inc(): void });
-    }
-    return found;
-  }
-
   /** Counts an answered write; `seconds` from proposal to answer when it succeeded. */
   wrote(ack: string, outcome: string, seconds: number | null): void {
-    this.child(`w\u0000${ack}\u0000${outcome}`, () => this.writes.labels({ ack, outcome })).inc();
+    this.writes.inc(ack, outcome);
     if (seconds === null) return;
     this.writesOk++;
-    this.child(`l\u0000${ack}`, () => this.commitLatency.labels({ ack })).observe(seconds);
+    this.commitLatency.observe(ack, seconds);
   }
 
   /** Counts an answered read. */
   read(consistency: string, outcome: string): void {
-    this.child(`r\u0000${consistency}\u0000${outcome}`, () => this.reads.labels({ consistency, outcome })).inc();
+    this.reads.inc(consistency, outcome);
     if (outcome === 'ok') this.readsOk++;
   }
 }
