@@ -50,6 +50,15 @@ describe('the RESP request parser', () => {
       ['*1\r\n+PING\r\n', /expected '\$', got '\+'/],
       ['*1\r\n$-5\r\n', /invalid bulk length/],
       ['*1\r\n$3\r\nabcXY', /not terminated by CRLF/],
+      ['*\r\n', /invalid multibulk length/],
+      ['*1-\r\n', /invalid multibulk length/],
+      ['*--1\r\n', /invalid multibulk length/],
+      ['*1234567890123456789\r\n', /invalid multibulk length/],
+      [`*${'1'.repeat(40)}`, /too big mbulk count string/],
+      ['*1\r\n$\r\n', /invalid bulk length/],
+      ['*1\r\n$1x\r\n', /invalid bulk length/],
+      ['*1\r\n$3\rX\r\n', /invalid bulk length/],
+      [`*1\r\n$${'9'.repeat(40)}`, /too big bulk count string/],
       ['SET "unbalanced\r\n', /unbalanced quotes/],
     ];
     for (const [input, message] of cases) {
@@ -61,6 +70,16 @@ describe('the RESP request parser', () => {
       assert.match(result.message, message);
       assert.equal(parser.next()?.kind, 'error', 'the parser stays failed');
     }
+  });
+
+  it('skips an empty or negative multibulk count, as Redis does', () => {
+    const parser = new RespParser();
+    parser.push(Buffer.from('*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n'));
+    const results = drain(parser);
+    assert.deepEqual(
+      results.map((r) => (r.kind === 'command' ? r.args.map(String) : r.message)),
+      [['PING']],
+    );
   });
 
   it('refuses a bulk length or argument count over the limit before allocating', () => {

@@ -21,6 +21,10 @@ export type RespRequest = { readonly kind: 'command'; readonly args: Buffer[] } 
 
 const CR = 13;
 const LF = 10;
+/** What a count line ("*3", "$100") held: a number, not yet all of it, too much, or not a number. */
+type LineState = 'ok' | 'incomplete' | 'tooLong' | 'invalid';
+/** The longest count line before its CRLF. */
+const lineBytesMax = 32;
 
 /**
  * Parses requests from a byte stream. `push` adds bytes; `next` returns the next complete
@@ -30,6 +34,9 @@ const LF = 10;
 export class RespParser {
   private buffer: Buffer = Buffer.alloc(0);
   private failed: string | null = null;
+  /** The last integer integerLine read, and where its line ended. */
+  private lineValue = 0;
+  private lineEnd = 0;
 
   constructor(private readonly limits: RespLimits = defaultRespLimits) {}
 
@@ -49,42 +56,66 @@ export class RespParser {
     return { kind: 'error', message: `ERR Protocol error: ${message}` };
   }
 
-  /** Reads a CRLF-terminated line starting at `offset`; null when incomplete. */
-  private line(offset: number, limit: number): { text: string; end: number } | { tooLong: true } | null {
-    const max = Math.min(this.buffer.length, offset + limit + 2);
+  /**
+   * Reads the integer on the CRLF-terminated line at `offset` (at most `lineBytesMax` bytes before
+   * the CRLF; an optional '-' and 1 to 18 digits) into `lineValue`, with `lineEnd` past the CRLF.
+   * Returns what it found. Parsed from the bytes: a string, a regular expression and an object per
+   * line were a tenth of what the server allocated per pipelined SET.
+   */
+  private integerLine(offset: number): LineState {
+    const buffer = this.buffer;
+    const max = Math.min(buffer.length, offset + lineBytesMax + 2);
+    let value = 0;
+    let digits = 0;
+    let negative = false;
+    let valid = true;
     for (let i = offset; i < max - 1; i++) {
-      if (this.buffer[i] === CR && this.buffer[i + 1] === LF) return { text: this.buffer.toString('latin1', offset, i), end: i + 2 };
+      const byte = buffer[i] as number;
+      if (byte === CR && buffer[i + 1] === LF) {
+        this.lineEnd = i + 2;
+        this.lineValue = negative ? -value : value;
+        return valid && digits >= 1 && digits <= 18 ? 'ok' : 'invalid';
+      }
+      if (byte === 0x2d /* '-' */ && i === offset) negative = true;
+      else if (byte >= 0x30 && byte <= 0x39) {
+        value = value * 10 + (byte - 0x30);
+        digits++;
+      } else valid = false;
     }
-    if (this.buffer.length - offset > limit + 2) return { tooLong: true };
-    return null;
+    return buffer.length - offset > lineBytesMax + 2 ? 'tooLong' : 'incomplete';
   }
 
   private parseMultibulk(): RespRequest | null {
-    const header = this.line(1, 32);
-    if (header === null) return null;
-    if ('tooLong' in header) return this.fail('too big mbulk count string');
-    const count = parseInteger(header.text);
-    if (count === null || count > this.limits.argumentsMax) return this.fail('invalid multibulk length');
-    let offset = header.end;
+    const header = this.integerLine(1);
+    if (header === 'incomplete') return null;
+    if (header === 'tooLong') return this.fail('too big mbulk count string');
+    const count = this.lineValue;
+    if (header === 'invalid' || count > this.limits.argumentsMax) return this.fail('invalid multibulk length');
+    let offset = this.lineEnd;
     if (count <= 0) {
       this.buffer = this.buffer.subarray(offset);
       return this.next();
     }
+    const buffer = this.buffer;
     const args: Buffer[] = [];
     for (let k = 0; k < count; k++) {
-      if (offset >= this.buffer.length) return null;
-      if (this.buffer[offset] !== 0x24 /* '$' */) return this.fail(`expected '$', got '${String.fromCharCode(this.buffer[offset] as number)}'`);
-      const size = this.line(offset + 1, 32);
-      if (size === null) return null;
-      if ('tooLong' in size) return this.fail('too big bulk count string');
-      const length = parseInteger(size.text);
-      if (length === null || length < 0 || length > this.limits.bulkBytesMax) return this.fail('invalid bulk length');
-      if (this.buffer.length < size.end + length + 2) return null;
-      if (this.buffer[size.end + length] !== CR || this.buffer[size.end + length + 1] !== LF) return this.fail('bulk string not terminated by CRLF');
-      args.push(Buffer.from(this.buffer.subarray(size.end, size.end + length)));
-      offset = size.end + length + 2;
+      if (offset >= buffer.length) return null;
+      if (buffer[offset] !== 0x24 /* '$' */) return this.fail(`expected '$', got '${String.fromCharCode(buffer[offset] as number)}'`);
+      const size = this.integerLine(offset + 1);
+      if (size === 'incomplete') return null;
+      if (size === 'tooLong') return this.fail('too big bulk count string');
+      const length = this.lineValue;
+      if (size === 'invalid' || length < 0 || length > this.limits.bulkBytesMax) return this.fail('invalid bulk length');
+      const start = this.lineEnd;
+      if (buffer.length < start + length + 2) return null;
+      if (buffer[start + length] !== CR || buffer[start + length + 1] !== LF) return this.fail('bulk string not terminated by CRLF');
+      // A copy: an argument may outlive the request, and must not keep the whole read alive.
+      const arg = Buffer.allocUnsafe(length);
+      buffer.copy(arg, 0, start, start + length);
+      args.push(arg);
+      offset = start + length + 2;
     }
-    this.buffer = this.buffer.subarray(offset);
+    this.buffer = buffer.subarray(offset);
     return { kind: 'command', args };
   }
 
@@ -102,11 +133,6 @@ export class RespParser {
     if (args.length === 0) return this.next();
     return { kind: 'command', args: args.map((a) => Buffer.from(a, 'latin1')) };
   }
-}
-
-function parseInteger(text: string): number | null {
-  if (!/^-?\d{1,18}$/.test(text)) return null;
-  return Number(text);
 }
 
 /** Splits an inline command like Redis's sdssplitargs: spaces separate, quotes group. */
