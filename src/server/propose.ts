@@ -8,10 +8,14 @@ import type { Metrics } from './metrics.js';
  * when `needsResult`), counting the outcome and the latency. Throws the write's TandemError.
  * The HTTP and RESP front ends (and writes forwarded from followers) all write through here.
  */
-export async function proposeOnLeader(engine: Engine, metrics: Metrics, data: Uint8Array, ack: Ack, needsResult: boolean): Promise<{ index: number; term: number; reply: Reply | null }> {
+export function proposeOnLeader(engine: Engine, metrics: Metrics, data: Uint8Array, ack: Ack, needsResult: boolean): Promise<{ readonly index: number; readonly term: number; readonly reply: Reply | null }> {
   const started = performance.now();
-  const result = await new Promise<WriteResult>((resolve) => engine.write(data, ack, needsResult, resolve));
-  metrics.wrote(String(ack), result.ok ? 'ok' : result.error.code, result.ok ? (performance.now() - started) / 1000 : null);
-  if (!result.ok) throw result.error;
-  return { index: result.index, term: result.term, reply: result.reply };
+  // One promise, settled from the engine's callback (no async layers: this runs once per write).
+  return new Promise((resolve, reject) => {
+    engine.write(data, ack, needsResult, (result: WriteResult) => {
+      metrics.wrote(String(ack), result.ok ? 'ok' : result.error.code, result.ok ? (performance.now() - started) / 1000 : null);
+      if (result.ok) resolve(result);
+      else reject(result.error);
+    });
+  });
 }

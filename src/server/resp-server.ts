@@ -338,12 +338,13 @@ export class RespServer {
       return parsed;
     });
     if (plan === null) return;
-    client.enqueue('write', async () => {
+    client.enqueue('write', () => {
       const command: Command = { clientId: tag?.clientId ?? '', seq: tag?.seq ?? 0, operation: plan.operation };
-      const { index, reply } = await this.write(command, ack, plan.needsResult);
-      client.sessionIndex = Math.max(client.sessionIndex, index);
-      client.lastWriteIndex = index;
-      return wrap(index, plan.render(reply, client.resp3));
+      return this.write(command, ack, plan.needsResult).then(({ index, reply }) => {
+        client.sessionIndex = Math.max(client.sessionIndex, index);
+        client.lastWriteIndex = index;
+        return wrap(index, plan.render(reply, client.resp3));
+      });
     });
   }
 
@@ -379,14 +380,13 @@ export class RespServer {
   }
 
   /** Proposes on the leader, or forwards to it from a follower. */
-  private async write(command: Command, ack: Ack, needsResult: boolean): Promise<{ index: number; reply: Reply | null }> {
+  private write(command: Command, ack: Ack, needsResult: boolean): Promise<{ readonly index: number; readonly reply: Reply | null }> {
     const { engine, metrics } = this.context;
     if (engine.raft.role !== 'leader') {
-      if (this.context.followerWrites === 'reject') throw new RespCommandError("READONLY You can't write against a read only replica.");
+      if (this.context.followerWrites === 'reject') return Promise.reject(new RespCommandError("READONLY You can't write against a read only replica."));
       return this.forwarder.forward(encodeCommand(command), ack, needsResult);
     }
-    const { index, reply } = await proposeOnLeader(engine, metrics, encodeCommand(command), ack, needsResult);
-    return { index, reply };
+    return proposeOnLeader(engine, metrics, encodeCommand(command), ack, needsResult);
   }
 
   /** How many followers hold `index`; waits until `wanted` do or `timeoutMs` passes (0: no limit). */
