@@ -106,13 +106,9 @@ export class LmdbStore implements KvStore {
     return this.committing.overlay[space].get(key);
   }
 
-  /** Every uncommitted key of a space with its newest value. */
-  private pendingAll(space: Space): Map<string, Uint8Array | null> {
-    const filled = this.filling.overlay[space];
-    if (this.committing === null) return filled;
-    const merged = new Map(this.committing.overlay[space]);
-    for (const [key, value] of filled) merged.set(key, value);
-    return merged;
+  /** Every uncommitted key of a space with its newest value (a view of both groups, not a copy). */
+  private pendingAll(space: Space): PendingView {
+    return new PendingView(this.filling.overlay[space], this.committing?.overlay[space] ?? null);
   }
 
   private committed(space: Space, key: string): Uint8Array | undefined {
@@ -334,6 +330,31 @@ export class LmdbStore implements KvStore {
       await this.root.close();
     })();
     return this.closing;
+  }
+}
+
+/**
+ * The uncommitted writes of a space across the filling group and the committing one, the filling
+ * group's value winning: what a scan merges with LMDB's keys. `size` is an upper bound.
+ */
+class PendingView {
+  constructor(
+    private readonly newer: ReadonlyMap<string, Uint8Array | null>,
+    private readonly older: ReadonlyMap<string, Uint8Array | null> | null,
+  ) {}
+
+  get size(): number {
+    return this.newer.size + (this.older?.size ?? 0);
+  }
+
+  has(key: string): boolean {
+    return this.newer.has(key) || (this.older?.has(key) ?? false);
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, Uint8Array | null]> {
+    yield* this.newer;
+    if (this.older === null) return;
+    for (const entry of this.older) if (!this.newer.has(entry[0])) yield entry;
   }
 }
 
