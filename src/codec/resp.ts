@@ -59,8 +59,8 @@ export class RespParser {
   /**
    * Reads the integer on the CRLF-terminated line at `offset` (at most `lineBytesMax` bytes before
    * the CRLF; an optional '-' and 1 to 18 digits) into `lineValue`, with `lineEnd` past the CRLF.
-   * Returns what it found. Parsed from the bytes: a string, a regular expression and an object per
-   * line were a tenth of what the server allocated per pipelined SET.
+   * Returns what it found. Parsed from the bytes: no string, regular expression or object per line
+   * (three count lines per SET).
    */
   private integerLine(offset: number): LineState {
     const buffer = this.buffer;

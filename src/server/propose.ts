@@ -5,7 +5,7 @@ import type { Metrics } from './metrics.js';
 
 /**
  * Proposes an encoded command on the leader and waits for its ack level (and its applied reply
- * when `needsResult`), counting the outcome and the latency. Throws the write's TandemError.
+ * when `needsResult`), counting the outcome and the latency. Rejects with the write's TandemError.
  * The HTTP and RESP front ends (and writes forwarded from followers) all write through here.
  */
 export function proposeOnLeader(engine: Engine, metrics: Metrics, data: Uint8Array, ack: Ack, needsResult: boolean): Promise<{ readonly index: number; readonly term: number; readonly reply: Reply | null }> {
