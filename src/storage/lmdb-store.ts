@@ -1,15 +1,14 @@
-import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { Worker } from 'node:worker_threads';
 import type { KvStore, Space, StoreReader } from '../kv/store.js';
-import { ChangeGroupWriter } from './change-group.js';
-import { lmdbOptions, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { ChangeGroupWriter, spaceCodes } from './change-group.js';
+import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
 function keyBytes(key: string): Buffer {
   return Buffer.from(key, 'latin1');
 }
 
-const spaces: readonly Space[] = ['data', 'session', 'meta'];
 /**
  * Batches wait at most this long before LMDB commits them (the log on disk is the durable record).
  * Each commit rewrites every B-tree page its keys touch: with random keys at 100 ms, a node wrote
@@ -66,8 +65,6 @@ export class LmdbStore implements KvStore {
   private filling: Group;
   /** The group the writer thread is committing, or null. */
   private committing: Group | null = null;
-  /** Every group up to this number is committed. */
-  private committedThrough = 0;
   /** The running batch's undo list, in the order of its changes, and where the group ended before it. */
   private building: { readonly undo: Undo[]; readonly mark: readonly [number, number] } | null = null;
   private failure: Error | null = null;
@@ -83,9 +80,7 @@ export class LmdbStore implements KvStore {
     path: string,
     private readonly onFailure: (error: Error) => void = () => {},
   ) {
-    this.root = open({ path, ...lmdbOptions });
-    const db = (name: Space): Database<Buffer, Buffer> => this.root.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
-    this.dbs = { data: db('data'), session: db('session'), meta: db('meta') };
+    ({ root: this.root, dbs: this.dbs } = openLmdb(path));
     this.filling = newGroup(1);
     this.writer = new Worker(new URL('./lmdb-writer.js', import.meta.url), { workerData: path });
     this.writer.on('message', (reply: WriterReply) => this.onReply(reply));
@@ -255,7 +250,6 @@ export class LmdbStore implements KvStore {
     // the only place these writes were visible from, goes away.
     this.root.resetReadTxn();
     this.committing = null;
-    this.committedThrough = reply.group;
     for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
       const waiter = this.flushWaiters[i]!;
       if (waiter.group > reply.group) continue;
@@ -274,7 +268,7 @@ export class LmdbStore implements KvStore {
 
   /** Removes everything (inside a batch). */
   clear(): void {
-    for (const space of spaces) for (const [key] of [...this.entries(space)]) this.change(space, key, null);
+    for (const space of spaceCodes) for (const [key] of [...this.entries(space)]) this.change(space, key, null);
   }
 
   /**
@@ -306,8 +300,11 @@ export class LmdbStore implements KvStore {
   /** Resolves once every batch so far is committed and on disk; rejects if LMDB could not commit. */
   flushed(): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    const group = this.filling.changes.changes > 0 ? this.filling.number : (this.committing?.number ?? this.committedThrough);
-    if (group <= this.committedThrough) return Promise.resolve();
+    // Groups are committed in order, one at a time: every group before the committing one (or,
+    // with none committing, before the filling one) is committed.
+    const committedThrough = (this.committing ?? this.filling).number - 1;
+    const group = this.filling.changes.changes > 0 ? this.filling.number : (this.committing?.number ?? committedThrough);
+    if (group <= committedThrough) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ group, resolve, reject });
       this.handOver();

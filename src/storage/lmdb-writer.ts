@@ -4,18 +4,12 @@
  * neither the B-tree updates nor the queueing of thousands of writes hold the node's event loop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { open, type Database } from 'lmdb';
-import type { Space } from '../kv/store.js';
-import { forEachChange, spaceCodes } from './change-group.js';
-import { lmdbOptions, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { forEachChange } from './change-group.js';
+import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('lmdb-writer runs only as a worker thread');
-const root = open({ path: workerData as string, ...lmdbOptions });
-const dbs = Object.fromEntries(spaceCodes.map((name) => [name, root.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' })])) as Record<
-  Space,
-  Database<Buffer, Buffer>
->;
+const { root, dbs } = openLmdb(workerData as string);
 
 port.on('message', (request: WriterRequest) => {
   if (request.kind === 'close') {
