@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { recordsEnd } from './support/log-files.js';
 import { ProcessCluster, waitFor } from './support/process-cluster.js';
 
 /** Real `tandem start` processes on loopback: durable logs, TCP replication, the HTTP API. */
@@ -206,9 +207,9 @@ describe('a three-node cluster of real processes', () => {
     const logDir = join(cluster.dir(follower), 'log');
     const last = readdirSync(logDir).sort().pop() as string;
     const path = join(logDir, last);
-    const size = statSync(path).size;
-    assert.ok(size > 10, 'the segment has records');
-    truncateSync(path, size - 7);
+    const end = recordsEnd(path);
+    assert.ok(end > 10, 'the segment has records');
+    truncateSync(path, end - 7);
     cluster.start(follower);
     try {
       await waitFor('the torn tail to be reported', 10_000, () => /torn tail cut/.test(cluster.output.get(follower) ?? ''));
@@ -226,8 +227,9 @@ describe('a three-node cluster of real processes', () => {
     const logDir = join(cluster.dir(follower), 'log');
     const path = join(logDir, readdirSync(logDir).sort()[0] as string);
     const bytes = readFileSync(path);
-    assert.ok(bytes.length > 200);
-    const at = Math.floor(bytes.length / 3);
+    const end = recordsEnd(path);
+    assert.ok(end > 200);
+    const at = Math.floor(end / 3);
     bytes[at] = (bytes[at] as number) ^ 0x10;
     writeFileSync(path, bytes);
     const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'main.js'), 'start', '--id', follower, '--dir', cluster.dir(follower), '--peers', 'n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3', '--http-port', '1'], { encoding: 'utf8', timeout: 20_000 });

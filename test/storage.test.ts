@@ -7,6 +7,7 @@ import type { Entry } from '../src/core/types.js';
 import type { PersistWork } from '../src/engine/interfaces.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
+import { recordsEnd } from './support/log-files.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDataDir));
@@ -100,6 +101,40 @@ describe('the durable log', () => {
     assert.deepEqual(recovered.entries.map((e) => e.index), [101, 102, 103]);
   });
 
+  it('keeps zeros written ahead of the active segment; appends overwrite them and survive a restart', async () => {
+    const dir = tempDir();
+    const first = FileStorage.open(dir);
+    await persist(first.storage, { entries: range(1, 50, 1) });
+    await first.storage.close();
+    const [segment] = readdirSync(join(dir, 'log'));
+    const path = join(dir, 'log', segment!);
+    const end = recordsEnd(path);
+    const size = statSync(path).size;
+    assert.ok(size >= end + 512 * 1024, `zeros written ahead: ${size} bytes for ${end} of records`);
+    const second = FileStorage.open(dir);
+    assert.equal(second.report.tornBytesCut, 0, 'zeros after the records are not a torn tail');
+    assert.deepEqual(second.recovered.entries.map((e) => e.index), range(1, 50, 1).map((e) => e.index));
+    await persist(second.storage, { entries: range(51, 60, 1) });
+    await second.storage.close();
+    assert.equal(statSync(path).size, size, 'the appends went into the zeros, not past the end of the file');
+    assert.ok(recordsEnd(path) > end);
+    const third = FileStorage.open(dir);
+    assert.deepEqual(third.recovered.entries.map((e) => e.index), range(1, 60, 1).map((e) => e.index));
+    assert.equal(third.report.tornBytesCut, 0);
+    await third.storage.close();
+  });
+
+  it('writes a batch larger than one write in pieces and reads it all back', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    const big = Array.from({ length: 5 }, (_, k) => entry(k + 1, 1, String(k).repeat(400 * 1024)));
+    await persist(storage, { entries: big });
+    await storage.close();
+    const { recovered, report } = FileStorage.open(dir);
+    assert.equal(report.tornBytesCut, 0);
+    assert.deepEqual(recovered.entries.map((e) => [e.index, e.data.length]), big.map((e) => [e.index, e.data.length]));
+  });
+
   it('cuts a torn last record at start and repairs the file', async () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
@@ -107,13 +142,13 @@ describe('the durable log', () => {
     await storage.close();
     const [segment] = readdirSync(join(dir, 'log'));
     const path = join(dir, 'log', segment!);
-    const size = statSync(path).size;
-    truncateSync(path, size - 5);
+    const end = recordsEnd(path);
+    truncateSync(path, end - 5);
     const { recovered, report } = FileStorage.open(dir);
     assert.deepEqual(recovered.entries.map((e) => e.index), [1, 2]);
     assert.ok(report.tornBytesCut > 0);
     assert.equal(report.tornFile, path);
-    assert.ok(statSync(path).size < size - 5, 'the torn bytes are gone from the file');
+    assert.ok(statSync(path).size < end - 5, 'the torn bytes are gone from the file');
     const again = FileStorage.open(dir);
     assert.equal(again.report.tornBytesCut, 0, 'the second start finds a clean log');
     await again.storage.close();
@@ -127,7 +162,7 @@ describe('the durable log', () => {
     const [segment] = readdirSync(join(dir, 'log'));
     const path = join(dir, 'log', segment!);
     const bytes = readFileSync(path);
-    const recordBytes = bytes.length / 5;
+    const recordBytes = recordsEnd(path) / 5;
     bytes[recordBytes + 20] = bytes[recordBytes + 20]! ^ 0x40;
     writeFileSync(path, bytes);
     assert.throws(

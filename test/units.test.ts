@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { crc32c } from '../src/codec/crc32c.js';
-import { decodeLog, encodeRecord } from '../src/codec/log-record.js';
+import { decodeLog, encodeRecord, logWriteBytesMax } from '../src/codec/log-record.js';
 import { RaftLog, termFromHistory } from '../src/core/log.js';
 import { ackCount, indexReachedBy, majority } from '../src/core/quorum.js';
 import type { Entry } from '../src/core/types.js';
@@ -158,11 +158,58 @@ describe('CRC32C and log records', () => {
     assert.throws(() => decodeLog(middle, 'log'), /out of range at offset/);
   });
 
-  it('treats a zero-filled tail (preallocated space after a crash) as torn, not as damage', () => {
+  it('reads zeros after the last record as space written ahead, not as damage', () => {
     const record = encodeRecord(entry(1, 1, 'x'));
-    const { entries, tornBytes } = decodeLog(Buffer.concat([record, Buffer.alloc(100)]), 'log');
+    const { entries, validBytes, tornBytes } = decodeLog(Buffer.concat([record, Buffer.alloc(5000)]), 'log');
     assert.equal(entries.length, 1);
-    assert.equal(tornBytes, 100);
+    assert.equal(validBytes, record.length);
+    assert.equal(tornBytes, 0);
+  });
+
+  // One good record, then a last write of four 700-byte records, then zeros written ahead.
+  const tornFixture = (): { file: Buffer; first: number; written: number } => {
+    const first = encodeRecord(entry(1, 1, 'first'));
+    const last = [2, 3, 4, 5].map((i) => encodeRecord(entry(i, 1, String(i).repeat(700))));
+    const file = Buffer.concat([first, ...last, Buffer.alloc(4096)]);
+    return { file, first: first.length, written: first.length + last.reduce((n, r) => n + r.length, 0) };
+  };
+
+  it('cuts a last write whose sectors reached the disk out of order (one in the middle missing)', () => {
+    const { file, first } = tornFixture();
+    file.fill(0, 512, 1024); // a whole sector of the last write never written (inside its first record)
+    const { entries, validBytes, tornBytes } = decodeLog(file, 'log');
+    assert.deepEqual(entries.map((e) => e.index), [1]);
+    assert.equal(validBytes, first);
+    assert.equal(tornBytes, file.length - first);
+  });
+
+  it('cuts a last write whose final sectors are missing, the record before them intact', () => {
+    const { file, written } = tornFixture();
+    const cutAt = written - (written % 512) - 512;
+    file.fill(0, cutAt, written);
+    const { entries } = decodeLog(file, 'log');
+    assert.ok(entries.length >= 1 && entries.length < 5, `kept ${entries.length}`);
+    assert.ok(entries.every((e, k) => e.index === k + 1));
+  });
+
+  it('refuses a flipped byte before the last record, though zeros follow the records', () => {
+    const { file, first } = tornFixture();
+    file[first + 100] = file[first + 100]! ^ 0x04;
+    assert.throws(() => decodeLog(file, 'segment-7.log'), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(`offset ${first}`));
+  });
+
+  it('refuses damage followed by more data than one write holds, even beside a zeroed sector', () => {
+    const first = encodeRecord(entry(1, 1, 'first'));
+    const rest: Buffer[] = [];
+    let bytes = 0;
+    for (let i = 2; bytes <= logWriteBytesMax; i++) {
+      const record = encodeRecord(entry(i, 1, 'r'.repeat(4000)));
+      rest.push(Buffer.from(record));
+      bytes += record.length;
+    }
+    const file = Buffer.concat([first, ...rest, Buffer.alloc(1024)]);
+    file.fill(0, 1024, 1536);
+    assert.throws(() => decodeLog(file, 'segment-8.log'), /damaged before its end/);
   });
 });
 

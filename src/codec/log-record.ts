@@ -115,15 +115,28 @@ function parseConfig(payload: Uint8Array): { config: ClusterConfig; data: Uint8A
 }
 
 /**
- * Decodes a whole log file. What a crash can leave at the end is cut (`validBytes` says where):
- * a record cut short, a last record whose checksum fails, or a zero-filled tail. Damage anywhere
- * else throws CORRUPT naming the file and offset: nothing is silently dropped.
+ * The most bytes one write of the log holds: several records, or one record of the largest size.
+ * The storage never writes more at once, so a torn write (the only damage a crash leaves) spans
+ * at most this many bytes.
+ */
+export const logWriteBytesMax = recordHeaderBytes + recordBodyBytesMax;
+
+/** Sector size assumed for torn writes: a sector is written whole or not at all. */
+const sectorBytes = 512;
+
+/**
+ * Decodes a whole log file. Zeros after the last record are space written ahead of time (the
+ * storage keeps the active segment zero-filled past its end), not damage. What a crash can leave
+ * after the last good record is cut (`tornBytes`, zeros included, from `validBytes` on): a record cut
+ * short, or the last write's records with some of their sectors missing. Damage anywhere else
+ * throws CORRUPT naming the file and offset: nothing is silently dropped.
  */
 export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entry[]; offsets: number[]; validBytes: number; tornBytes: number } {
   const entries: Entry[] = [];
   const offsets: number[] = [];
+  const dataEnd = endOfData(buffer);
   let offset = 0;
-  while (offset < buffer.length) {
+  while (offset < dataEnd) {
     const read = decodeRecord(buffer, offset);
     if (read.kind === 'record') {
       entries.push(read.entry);
@@ -131,18 +144,37 @@ export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entr
       offset += read.bytes;
       continue;
     }
-    if (read.kind === 'short' || isTornTail(buffer, offset)) break;
+    if (read.kind === 'short' || isTornWrite(buffer, offset, dataEnd)) return { entries, offsets, validBytes: offset, tornBytes: buffer.length - offset };
     throw new TandemError(ErrorCode.corrupt, `${fileName}: ${read.reason} at offset ${offset}; the log is damaged before its end`, { file: fileName, offset });
   }
-  return { entries, offsets, validBytes: offset, tornBytes: buffer.length - offset };
+  return { entries, offsets, validBytes: offset, tornBytes: 0 };
 }
 
-/** True when a bad record at `offset` looks like an interrupted last write rather than damage. */
-function isTornTail(buffer: Uint8Array, offset: number): boolean {
+/** The offset just past the last non-zero byte (0 for a file of zeros). */
+function endOfData(buffer: Uint8Array): number {
+  let end = buffer.length;
+  while (end > 0 && buffer[end - 1] === 0) end--;
+  return end;
+}
+
+/**
+ * True when the bad record at `offset`, and every byte after it up to `dataEnd`, can be one write
+ * that a crash interrupted rather than damage: the bytes fit in one write, and a sector of them
+ * is missing — either the record claims bytes past the end of the data (its last sectors never
+ * arrived), or a whole sector after `offset` reads as zeros though data follows it. A flipped byte
+ * leaves no missing sector, so damage before the end is still refused.
+ */
+function isTornWrite(buffer: Uint8Array, offset: number, dataEnd: number): boolean {
+  if (dataEnd - offset > logWriteBytesMax) return false;
   const view = new DataView(buffer.buffer, buffer.byteOffset + offset);
-  const bodyBytes = view.getUint32(0, true);
+  const bodyBytes = buffer.length - offset >= 4 ? view.getUint32(0, true) : 0;
   const inRange = bodyBytes >= bodyFixedBytes && bodyBytes <= recordBodyBytesMax;
-  if (inRange) return offset + recordHeaderBytes + bodyBytes === buffer.length;
-  for (let i = offset; i < buffer.length; i++) if (buffer[i] !== 0) return false;
-  return true;
+  if (inRange && offset + recordHeaderBytes + bodyBytes >= dataEnd) return true;
+  // A sector of the write that never reached the disk: all zeros from `offset` (or from its start) to its end.
+  for (let start = offset - (offset % sectorBytes); start < dataEnd; start += sectorBytes) {
+    let zero = true;
+    for (let i = Math.max(start, offset); i < start + sectorBytes && zero; i++) zero = buffer[i] === 0;
+    if (zero) return true;
+  }
+  return false;
 }

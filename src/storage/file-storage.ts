@@ -1,7 +1,7 @@
 import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeLog, encodeRecord } from '../codec/log-record.js';
+import { decodeLog, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
 import type { PersistWork, Recovered, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
@@ -36,6 +36,8 @@ interface Segment {
   /** Byte offset of each record, in index order. */
   offsets: number[];
   bytes: number;
+  /** Bytes of the file known written and durable: its records, then zeros written ahead. */
+  allocated: number;
 }
 
 /** Disk faults the harness can inject (see TANDEM_FAULT_FILE in the node). */
@@ -45,6 +47,14 @@ export interface DiskFaults {
 }
 
 const defaultSegmentBytesMax = 64 * 1024 * 1024;
+/**
+ * How far past its last record the active segment is kept zero-filled (topped up once less than
+ * half is left). An O_DSYNC write into space already written does not change the file's size or
+ * block map, so it needs no file-system journal commit: measured here, 0.15 ms a write instead of
+ * 0.23 (one writer), and the three nodes of one machine no longer queue on one journal.
+ */
+const zeroAheadBytes = 1024 * 1024;
+let zeroBuffer: Buffer | null = null;
 const segmentPattern = /^segment-(\d{20})\.log$/;
 const snapshotPattern = /^snapshot-(\d{20})\.snap$/;
 
@@ -71,6 +81,8 @@ export class FileStorage implements Storage {
   private snapshotFailure: Error | null = null;
   /** A truncation of the active segment not yet synced (O_DSYNC covers writes, not ftruncate). */
   private truncatedUnsynced = false;
+  /** Zeros being written ahead of the active segment's end (see zeroAhead), or null. */
+  private zeroing: Promise<void> | null = null;
 
   private readonly faults: (() => DiskFaults) | undefined;
 
@@ -126,6 +138,7 @@ export class FileStorage implements Storage {
   /** Closes the active segment (after any snapshot being written). */
   async close(): Promise<void> {
     await this.snapshotWrite;
+    await this.zeroing;
     await this.active?.close();
     this.active = null;
   }
@@ -220,6 +233,7 @@ export class FileStorage implements Storage {
     if (doomed.length === 0) return;
     const last = this.segments[this.segments.length - 1];
     if (last !== undefined && doomed.includes(last)) {
+      await this.zeroing;
       await this.active?.close();
       this.active = null;
     }
@@ -241,11 +255,13 @@ export class FileStorage implements Storage {
     const keep = index - segment.firstIndex;
     const bytes = segment.offsets[keep] as number;
     // No fsync here: a truncation always comes with the Ready's own fsync of this segment.
+    await this.zeroing;
     const handle = await this.activeHandle();
     await handle.truncate(bytes);
     this.truncatedUnsynced = true;
     segment.offsets = segment.offsets.slice(0, keep);
     segment.bytes = bytes;
+    segment.allocated = bytes;
   }
 
   /** Appends entries, starting a new segment whenever the current one is full. */
@@ -279,31 +295,75 @@ export class FileStorage implements Storage {
       batchBytes += record.length;
     }
     await this.writeRecords(segment, batch, batchBytes);
+    this.zeroAhead(segment);
   }
 
-  /** One write of several records at the end of `segment` (the active one). */
+  /**
+   * Writes records at the end of `segment` (the active one): one write, or several in order when
+   * they hold more than logWriteBytesMax, so that a crash tears at most that many bytes (recovery
+   * relies on it to tell a torn write from damage).
+   */
   private async writeRecords(segment: Segment, records: readonly Uint8Array[], total: number): Promise<void> {
     if (records.length === 0) return;
     const buffer = Buffer.allocUnsafe(total);
     const offsets: number[] = [];
+    const pieceEnds: number[] = [];
     let offset = 0;
+    let pieceStart = 0;
     for (const record of records) {
+      if (offset > pieceStart && offset + record.length - pieceStart > logWriteBytesMax) {
+        pieceEnds.push(offset);
+        pieceStart = offset;
+      }
       offsets.push(segment.bytes + offset);
       buffer.set(record, offset);
       offset += record.length;
     }
+    pieceEnds.push(total);
     const handle = await this.activeHandle();
-    await handle.write(buffer, 0, total, segment.bytes);
-    // Only a write that succeeded counts: after a failure (a full disk) the same batch is written
+    pieceStart = 0;
+    for (const end of pieceEnds) {
+      // Never beside zeros still being written over the same bytes.
+      if (segment.bytes + end > segment.allocated) await this.zeroing;
+      await handle.write(buffer, pieceStart, end - pieceStart, segment.bytes + pieceStart);
+      pieceStart = end;
+    }
+    // Only writes that all succeeded count: after a failure (a full disk) the same batch is written
     // again at the same place.
     segment.offsets.push(...offsets);
     segment.bytes += total;
+    segment.allocated = Math.max(segment.allocated, segment.bytes);
+  }
+
+  /**
+   * Tops up the zeros written ahead of the active segment's end, in the background, once less
+   * than half of zeroAheadBytes is left (never past the segment's size). Appends wait for it only
+   * when they would reach the bytes being zeroed. A failure is not an error: later appends then
+   * grow the file as they go, and a full disk is met by the append itself.
+   */
+  private zeroAhead(segment: Segment): void {
+    if (this.zeroing !== null || this.active === null || segment.allocated - segment.bytes >= zeroAheadBytes / 2) return;
+    const from = Math.max(segment.allocated, segment.bytes);
+    const to = Math.min(this.segmentBytesMax, segment.bytes + zeroAheadBytes);
+    if (to <= from) return;
+    zeroBuffer ??= Buffer.alloc(zeroAheadBytes);
+    const handle = this.active;
+    this.zeroing = handle.write(zeroBuffer, 0, to - from, from).then(
+      () => {
+        segment.allocated = Math.max(segment.allocated, to);
+        this.zeroing = null;
+      },
+      () => {
+        this.zeroing = null;
+      },
+    );
   }
 
   private async startSegment(firstIndex: number): Promise<Segment> {
+    await this.zeroing;
     await this.active?.close();
     this.active = null;
-    const segment: Segment = { firstIndex, path: join(this.dir, 'log', `segment-${pad(firstIndex)}.log`), offsets: [], bytes: 0 };
+    const segment: Segment = { firstIndex, path: join(this.dir, 'log', `segment-${pad(firstIndex)}.log`), offsets: [], bytes: 0, allocated: 0 };
     this.active = await open(segment.path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC);
     this.segments.push(segment);
     await fsyncDir(join(this.dir, 'log'));
@@ -379,7 +439,9 @@ function readSegments(dir: string, snapshotIndex: number, onProgress?: (segments
       throw new TandemError(ErrorCode.corrupt, `${path}: starts at index ${firstIndex}, leaving a gap after the snapshot at ${snapshotIndex}`, { file: path, offset: 0 });
     }
     entries.push(...decoded.entries);
-    segments.push({ firstIndex, path, offsets: decoded.offsets, bytes: decoded.validBytes });
+    // Zeros after the records (written ahead) stay: appends overwrite them. A cut file ends at its records.
+    const allocated = decoded.tornBytes > 0 ? decoded.validBytes : buffer.length;
+    segments.push({ firstIndex, path, offsets: decoded.offsets, bytes: decoded.validBytes, allocated });
   });
   return { segments, entries, report: { segments: segments.length, entries: entries.length, tornBytesCut, tornFile } };
 }
