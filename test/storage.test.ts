@@ -124,6 +124,34 @@ describe('the durable log', () => {
     await third.storage.close();
   });
 
+  it('cuts a last write with a sector missing in zeroed space, keeps what came before, and appends again', async () => {
+    const dir = tempDir();
+    const first = FileStorage.open(dir);
+    await persist(first.storage, { entries: range(1, 3, 1) });
+    const longer = Array.from({ length: 4 }, (_, k) => entry(4 + k, 1, String(k).repeat(600)));
+    await persist(first.storage, { entries: longer });
+    await first.storage.close();
+    const [segment] = readdirSync(join(dir, 'log'));
+    const path = join(dir, 'log', segment!);
+    const bytes = readFileSync(path);
+    const firstWriteEnd = bytes.indexOf(Buffer.from('0'.repeat(600))) - 25;
+    // The sector after the one the last write starts in never reached the disk.
+    const missing = firstWriteEnd - (firstWriteEnd % 512) + 512;
+    bytes.fill(0, missing, missing + 512);
+    writeFileSync(path, bytes);
+    const second = FileStorage.open(dir);
+    assert.ok(second.report.tornBytesCut > 0);
+    const kept = second.recovered.entries.map((e) => e.index);
+    assert.deepEqual(kept.slice(0, 3), [1, 2, 3], 'the earlier write is kept whole');
+    assert.ok(kept.length < 7, `the torn write is cut (kept ${kept.join(',')})`);
+    await persist(second.storage, { entries: range(kept.length + 1, kept.length + 2, 2) });
+    await second.storage.close();
+    const third = FileStorage.open(dir);
+    assert.equal(third.report.tornBytesCut, 0);
+    assert.deepEqual(third.recovered.entries.map((e) => e.index), [...kept, kept.length + 1, kept.length + 2]);
+    await third.storage.close();
+  });
+
   it('writes a batch larger than one write in pieces and reads it all back', async () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
