@@ -150,8 +150,8 @@ export function decodeLog(buffer: Uint8Array, fileName: string): { entries: Entr
   return { entries, offsets, validBytes: offset, tornBytes: 0 };
 }
 
-/** The offset just past the last non-zero byte (0 for a file of zeros). */
-function endOfData(buffer: Uint8Array): number {
+/** The offset just past the last non-zero byte (0 for a file of zeros): where a segment's data ends. */
+export function endOfData(buffer: Uint8Array): number {
   let end = buffer.length;
   while (end > 0 && buffer[end - 1] === 0) end--;
   return end;
@@ -167,7 +167,7 @@ function endOfData(buffer: Uint8Array): number {
 function isTornWrite(buffer: Uint8Array, offset: number, dataEnd: number): boolean {
   if (dataEnd - offset > logWriteBytesMax) return false;
   const view = new DataView(buffer.buffer, buffer.byteOffset + offset);
-  const bodyBytes = buffer.length - offset >= 4 ? view.getUint32(0, true) : 0;
+  const bodyBytes = view.getUint32(0, true);
   const inRange = bodyBytes >= bodyFixedBytes && bodyBytes <= recordBodyBytesMax;
   if (inRange && offset + recordHeaderBytes + bodyBytes >= dataEnd) return true;
   // A sector of the write that never reached the disk: all zeros from `offset` (or from its start) to its end.
