@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Ack } from '../src/core/types.js';
-import { Engine, type WriteResult } from '../src/engine/engine.js';
+import { Engine, type EngineObserver, type EngineOptions, type WriteResult } from '../src/engine/engine.js';
 import type { Runtime } from '../src/engine/interfaces.js';
 import { batchBytesMax, commandsOfEntry, encodeCommand, encodeCommandBatch, type Operation } from '../src/kv/commands.js';
 import { KvStateMachine } from '../src/kv/machine.js';
@@ -12,7 +12,7 @@ import { Scheduler } from '../src/sim/scheduler.js';
 import { SimDisk } from '../src/sim/disk.js';
 
 /** An engine over the simulator's disk and clock; one voter leads itself once started. */
-function engineOf(voters: readonly string[]): { engine: Engine; scheduler: Scheduler } {
+function engineOf(voters: readonly string[], options: Partial<EngineOptions> = {}, observer: EngineObserver = {}): { engine: Engine; scheduler: Scheduler } {
   const scheduler = new Scheduler();
   const disk = new SimDisk(new Prng(1), { minMs: 0.1, maxMs: 0.1, slowChance: 0, slowMs: 0 }, (ms, fn) => scheduler.after(ms, fn));
   const runtime: Runtime = {
@@ -34,18 +34,20 @@ function engineOf(voters: readonly string[]): { engine: Engine; scheduler: Sched
       requestTimeoutMs: 1000,
       snapshotEveryEntries: 100_000,
       snapshotKeepEntries: 0,
+      ...options,
     },
     disk.recover(),
     new KvStateMachine(new MemoryStore()),
     disk,
     { send: () => undefined },
     runtime,
+    observer,
   );
   return { engine, scheduler };
 }
 
-function leaderOfItself(): { engine: Engine; scheduler: Scheduler } {
-  const cluster = engineOf(['n1']);
+function leaderOfItself(options: Partial<EngineOptions> = {}, observer: EngineObserver = {}): { engine: Engine; scheduler: Scheduler } {
+  const cluster = engineOf(['n1'], options, observer);
   cluster.engine.start();
   cluster.scheduler.run(500, () => cluster.engine.raft.role === 'leader' && cluster.engine.kv.appliedIndex === cluster.engine.raft.lastIndex);
   assert.equal(cluster.engine.raft.role, 'leader');
@@ -127,6 +129,29 @@ describe('the engine gathers the writes of one turn into one entry', () => {
     scheduler.run(1);
     assert.equal(results.length, 3);
     for (const r of results) assert.ok(!r.ok && r.error instanceof TandemError && r.error.code === ErrorCode.notLeader);
+  });
+});
+
+describe('snapshots by bytes', () => {
+  /** Writes 100-byte values one per turn until the first snapshot; the payload bytes applied by then. */
+  function bytesBeforeFirstSnapshot(stagger: number): number {
+    let snapshotAt: number | null = null;
+    const cluster = leaderOfItself({ snapshotEveryBytes: 2000, snapshotStagger: stagger }, { snapshotTaken: (meta) => (snapshotAt ??= meta.index) });
+    const payloads = new Map<number, number>();
+    for (let k = 0; k < 200 && snapshotAt === null; k++) {
+      const [result] = writeInOneTurn(cluster, [{ operation: { op: 'put', key: `k${k}`, value: Buffer.alloc(100, 1) }, needsResult: false }]);
+      payloads.set(ok(result).index, command({ op: 'put', key: `k${k}`, value: Buffer.alloc(100, 1) }).length);
+    }
+    assert.notEqual(snapshotAt, null, 'a snapshot was taken');
+    return [...payloads].filter(([index]) => index <= (snapshotAt as number)).reduce((sum, [, bytes]) => sum + bytes, 0);
+  }
+
+  it("a leader waits half as long again, and each node's stagger stretches the interval", () => {
+    const plain = bytesBeforeFirstSnapshot(0);
+    const staggered = bytesBeforeFirstSnapshot(0.2);
+    const entry = command({ op: 'put', key: 'k100', value: Buffer.alloc(100, 1) }).length;
+    assert.ok(plain >= 2000 * 1.5 && plain < 2000 * 1.5 + entry, `a leader's first snapshot after ${plain} bytes (due at 3,000)`);
+    assert.ok(staggered >= 2000 * 1.5 * 1.2 && staggered < 2000 * 1.5 * 1.2 + entry, `with a stagger of 0.2, after ${staggered} bytes (due at 3,600)`);
   });
 });
 

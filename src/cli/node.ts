@@ -237,11 +237,11 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       bootstrap,
       tickMs: config.tickMs,
       requestTimeoutMs: config.requestTimeoutMs,
-      // Each node's interval is shifted by up to a quarter, from its id, so the nodes of a cluster
-      // do not all stall for a snapshot at the same index.
-      snapshotEveryEntries: config.snapshotEveryEntries + (fnv1a(Buffer.from(config.id)) % Math.max(1, Math.floor(config.snapshotEveryEntries / 4))),
+      snapshotEveryEntries: config.snapshotEveryEntries,
       snapshotKeepEntries: Math.floor(config.snapshotEveryEntries / 10),
       snapshotEveryBytes: config.snapshotEveryBytes,
+      // Up to a quarter longer, from the node's id: the nodes do not all snapshot at once.
+      snapshotStagger: (fnv1a(Buffer.from(config.id)) % 1000) / 4000,
       digestEveryEntries: config.digestEveryEntries,
     },
     recovered,

@@ -25,6 +25,12 @@ export interface EngineOptions {
    * gigabytes. A quarter of it at most is kept behind a snapshot.
    */
   readonly snapshotEveryBytes?: number;
+  /**
+   * This node's snapshot intervals (in entries and in bytes) are this fraction longer, 0 to 0.25
+   * (the node picks it from its id), so the nodes of a cluster, which apply the same entries, do
+   * not all build and write a snapshot at once. Default 0.
+   */
+  readonly snapshotStagger?: number;
   /** Record the state digest at every multiple of this index, for replica consistency checks (0: never). */
   readonly digestEveryEntries?: number;
 }
@@ -499,11 +505,13 @@ export class Engine {
     const applied = this.kv.appliedIndex;
     // A snapshot received but not yet installed is newer than anything taken here.
     const last = Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex);
-    // A leader waits half as long again before it takes one: even in pieces, it costs CPU.
-    const every = this.raft.role === 'leader' ? Math.floor(this.options.snapshotEveryEntries * 1.5) : this.options.snapshotEveryEntries;
+    // A leader waits half as long again before it takes one: even in pieces, it costs CPU. Each
+    // node's intervals are stretched by its own stagger.
+    const stretch = (1 + (this.options.snapshotStagger ?? 0)) * (this.raft.role === 'leader' ? 1.5 : 1);
+    const every = Math.floor(this.options.snapshotEveryEntries * stretch);
     // By bytes too, but not before the log since the last snapshot is as large as that snapshot:
     // each snapshot costs the whole state, so it is worth taking once the log has grown as much.
-    const bytesDue = this.appliedBytes >= Math.max(this.snapshotEveryBytes, this.latestSnapshot?.data.length ?? 0) && applied > last;
+    const bytesDue = this.appliedBytes >= Math.max(this.snapshotEveryBytes, this.latestSnapshot?.data.length ?? 0) * stretch && applied > last;
     if (applied - last < every && !bytesDue) return;
     this.appliedBytes = 0;
     if (this.kv.canSnapshotInPieces) {
