@@ -139,8 +139,9 @@ describe('snapshots by bytes', () => {
     const cluster = leaderOfItself({ snapshotEveryBytes: 2000, snapshotStagger: stagger }, { snapshotTaken: (meta) => (snapshotAt ??= meta.index) });
     const payloads = new Map<number, number>();
     for (let k = 0; k < 200 && snapshotAt === null; k++) {
-      const [result] = writeInOneTurn(cluster, [{ operation: { op: 'put', key: `k${k}`, value: Buffer.alloc(100, 1) }, needsResult: false }]);
-      payloads.set(ok(result).index, command({ op: 'put', key: `k${k}`, value: Buffer.alloc(100, 1) }).length);
+      const operation: Operation = { op: 'put', key: `k${k}`, value: Buffer.alloc(100, 1) };
+      const [result] = writeInOneTurn(cluster, [{ operation, needsResult: false }]);
+      payloads.set(ok(result).index, command(operation).length);
     }
     assert.notEqual(snapshotAt, null, 'a snapshot was taken');
     return [...payloads].filter(([index]) => index <= (snapshotAt as number)).reduce((sum, [, bytes]) => sum + bytes, 0);
