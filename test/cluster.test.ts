@@ -60,9 +60,11 @@ describe('a three-node cluster of real processes', () => {
     assert.equal(status.followers.length, 2);
     for (const f of status.followers) assert.ok(f.lagEntries >= 0 && f.lagMs >= 0 && f.lastContactMs !== null);
     const metrics = await (await fetch(`${cluster.http(leader)}/metrics`)).text();
-    for (const name of ['tandem_writes_total', 'tandem_write_latency_seconds_bucket', 'tandem_fsync_seconds_bucket', 'tandem_elections_total', 'tandem_leader_changes_total', 'tandem_peer_bytes_sent', 'tandem_follower_lag_entries', 'tandem_truncated_entries_total']) {
+    for (const name of ['tandem_writes_total', 'tandem_write_latency_seconds_bucket', 'tandem_fsync_seconds_bucket', 'tandem_elections_total', 'tandem_leader_changes_total', 'tandem_peer_bytes_sent', 'tandem_follower_lag_entries', 'tandem_truncated_entries_total', 'tandem_event_loop_delay_seconds{quantile="0.99"}']) {
       assert.ok(metrics.includes(name), `/metrics lacks ${name}`);
     }
+    const loopLate = /tandem_event_loop_delay_seconds\{quantile="0\.99"\} (\S+)/.exec(metrics)?.[1];
+    assert.ok(Number(loopLate) >= 0 && Number(loopLate) < 5, `event-loop delay p99 of ${loopLate} s`);
   });
 
   it('switches over to a named follower: it leads, and no acknowledged write is lost', async () => {

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { PlantedBugs } from '../core/raft.js';
 import type { Ack, ClusterConfig, NodeId } from '../core/types.js';
 import { Engine } from '../engine/engine.js';
@@ -69,6 +69,8 @@ const statusSampleMs = 100;
 /** How often the event loop is probed for stalls, and the lateness that is logged. */
 const stallProbeMs = 50;
 const stallWarnMs = 150;
+/** How often the event-loop delay metric samples the loop. */
+const loopDelaySampleMs = 10;
 /** Elections kept for the status API and the dashboard. */
 const electionsKept = 20;
 /** How often a leader compares its followers' checkpoint digests with its own. */
@@ -354,6 +356,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     for (const entry of list.getEntries()) gcMs += entry.duration;
   });
   gcWatch.observe({ entryTypes: ['gc'] });
+  const loopDelay = monitorEventLoopDelay({ resolution: loopDelaySampleMs });
+  loopDelay.enable();
+  metrics.watchEventLoop(loopDelay, loopDelaySampleMs);
   const stallProbe = setInterval(() => {
     const now = performance.now();
     const late = now - probeDue;
@@ -456,6 +461,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       clearInterval(sampler);
       clearInterval(stallProbe);
       gcWatch.disconnect();
+      loopDelay.disable();
       clearInterval(checker);
       running.halt();
       await respServer?.close();

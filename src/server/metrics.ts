@@ -1,3 +1,4 @@
+import type { IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LabelledHistogram, PairCounter } from './hot-metrics.js';
 
@@ -31,6 +32,28 @@ export class Metrics {
   readonly isLeader = new Gauge({ name: 'tandem_is_leader', help: '1 when this node leads', registers: [this.registry] });
   readonly commitIndex = new Gauge({ name: 'tandem_commit_index', help: 'Commit index', registers: [this.registry] });
   readonly appliedIndex = new Gauge({ name: 'tandem_applied_index', help: 'Applied index', registers: [this.registry] });
+  /**
+   * How late the event loop ran, from a perf_hooks monitor that samples it every `sampleMs`: the
+   * median, p99 and maximum since the last scrape (the monitor starts over at each), less the
+   * sampling interval itself. Everything a node does waits for its loop; this is the queue.
+   */
+  watchEventLoop(monitor: IntervalHistogram, sampleMs: number): void {
+    const late = (ns: number): number => Math.max(0, ns / 1e9 - sampleMs / 1000);
+    new Gauge({
+      name: 'tandem_event_loop_delay_seconds',
+      help: `How late the event loop ran since the last scrape (sampled every ${sampleMs} ms): p50, p99 and max`,
+      labelNames: ['quantile'],
+      registers: [this.registry],
+      collect() {
+        if (monitor.count === 0) return;
+        this.set({ quantile: '0.5' }, late(monitor.percentile(50)));
+        this.set({ quantile: '0.99' }, late(monitor.percentile(99)));
+        this.set({ quantile: '1' }, late(monitor.max));
+        monitor.reset();
+      },
+    });
+  }
+
   /** Writes and reads answered OK since start (plain numbers, for the status API and the dashboard's rates). */
   writesOk = 0;
   readsOk = 0;
