@@ -1,15 +1,41 @@
-/** CRC-32C (Castagnoli), table driven: the checksum on every log record and snapshot chunk. */
+/**
+ * CRC-32C (Castagnoli): the checksum on every log record and snapshot chunk. Slicing-by-8: eight
+ * 256-entry tables, table k giving the CRC of a byte followed by k zero bytes, so that eight bytes
+ * are folded in per step instead of one (about four times fewer operations; at 50,000 writes a
+ * second every node checksums each entry it logs).
+ */
 
-const table = new Uint32Array(256);
+const tables = new Uint32Array(8 * 256);
 for (let n = 0; n < 256; n++) {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-  table[n] = c >>> 0;
+  tables[n] = c >>> 0;
+}
+for (let n = 0; n < 256; n++) {
+  for (let k = 1; k < 8; k++) {
+    const previous = tables[(k - 1) * 256 + n] as number;
+    tables[k * 256 + n] = (previous >>> 8) ^ (tables[previous & 0xff] as number);
+  }
 }
 
 /** The CRC-32C of `bytes` (continuing from `crc` when given). */
 export function crc32c(bytes: Uint8Array, crc = 0): number {
+  const t = tables;
   let c = (crc ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = (table[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
+  let i = 0;
+  const whole = bytes.length - (bytes.length & 7);
+  for (; i < whole; i += 8) {
+    const low = c ^ ((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24));
+    c =
+      (t[1792 + (low & 0xff)] as number) ^
+      (t[1536 + ((low >>> 8) & 0xff)] as number) ^
+      (t[1280 + ((low >>> 16) & 0xff)] as number) ^
+      (t[1024 + (low >>> 24)] as number) ^
+      (t[768 + (bytes[i + 4] as number)] as number) ^
+      (t[512 + (bytes[i + 5] as number)] as number) ^
+      (t[256 + (bytes[i + 6] as number)] as number) ^
+      (t[bytes[i + 7] as number] as number);
+  }
+  for (; i < bytes.length; i++) c = (t[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
