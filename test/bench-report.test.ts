@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stallsLogged } from '../src/bench/cluster.js';
+import { cpuFigure, parseSchedstat, readCpu, type CpuReading } from '../src/bench/cpu.js';
 import { figureOf, parseRedisBenchmark } from '../src/bench/redis-benchmark.js';
 
 // Trimmed from a real redis-benchmark 7.0 report (progress lines end in \r, not \n).
@@ -58,5 +59,41 @@ describe('the catch-up benchmark’s evidence for a leader change', () => {
     ]);
     assert.deepEqual(stallsLogged(output), ['k2 412 ms (GC 380 ms, leader)', 'k1 cut: "event loop stalled","ms":2']);
     assert.deepEqual(stallsLogged(new Map([['k1', '{"event":"role changed"}']])), []);
+  });
+});
+
+describe('CPU per operation from /proc schedstat', () => {
+  it('reads a schedstat line and refuses one it cannot read', () => {
+    assert.deepEqual(parseSchedstat('123456789 2000 17\n'), [123456789, 2000]);
+    assert.throws(() => parseSchedstat('garbage'), /unreadable schedstat line/);
+  });
+
+  it('sums every process and takes the wait of the busiest main thread', () => {
+    const reading = (atMs: number, rows: [number, number, number, number, number][]): CpuReading => ({
+      atMs,
+      processes: new Map(rows.map(([pid, cpuNs, waitNs, mainCpuNs, mainWaitNs]) => [pid, { cpuNs, waitNs, mainCpuNs, mainWaitNs }])),
+    });
+    const before = reading(0, [[1, 1e9, 0, 5e8, 0], [2, 0, 0, 0, 0]]);
+    // Over 1 s: process 1 used 0.6 s (main thread 0.5 s, waiting 0.3 s), process 2 used 0.2 s (waiting 0.9 s).
+    const after = reading(1000, [[1, 1.6e9, 4e8, 1e9, 3e8], [2, 2e8, 9e8, 1e8, 9e8]]);
+    const figure = cpuFigure(before, after, 4000);
+    assert.ok(figure !== null);
+    assert.equal(figure.cpuUsPerOp, 200); // 0.8 s of CPU over 4,000 operations
+    assert.equal(figure.mainWaitPct, 30); // the busiest main thread (process 1's), not the longest wait
+    assert.equal(cpuFigure(before, reading(1000, [[1, 2e9, 0, 1e9, 0]]), 10), null, 'a process missing from one reading');
+    assert.equal(cpuFigure(null, after, 10), null);
+    assert.equal(cpuFigure(before, after, 0), null);
+  });
+
+  it('reads this process on Linux: its CPU grows while it works', { skip: process.platform !== 'linux' }, () => {
+    const before = readCpu([process.pid]);
+    const until = performance.now() + 30;
+    let spin = 0;
+    while (performance.now() < until) spin++;
+    const after = readCpu([process.pid]);
+    assert.ok(before !== null && after !== null && spin > 0);
+    const figure = cpuFigure(before, after, 1);
+    assert.ok(figure !== null && figure.cpuUsPerOp >= 10_000, `30 ms of spinning read as ${figure?.cpuUsPerOp} µs`);
+    assert.equal(readCpu([2 ** 22 + 12345]), null, 'a process that does not exist');
   });
 });

@@ -16,7 +16,11 @@ import { LocalCluster, median } from './cluster.js';
 import { ensureInstalled, redisReplicasCaughtUp, startRedis } from './peers.js';
 import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
-import { figureOf, parseRedisBenchmark, type LatencyFigure as Figure } from './redis-benchmark.js';
+import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
+import { cpuFigure, readCpu, type CpuFigure } from './cpu.js';
+
+/** A run's latency figures, and for our own loops what it cost in CPU (see cpu.ts). */
+type Figure = LatencyFigure & Partial<CpuFigure>;
 
 /** Client counts of the latency-against-throughput curve (points labelled with them). */
 const curveClients = [1, 4, 16, 50, 128];
@@ -39,10 +43,20 @@ if (flags['quick'] === true) {
   flags['seconds'] = 2;
 }
 
-/** Runs redis-benchmark: one figure per test (SET, GET). */
-function redisBenchmark(port: number, pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number): Map<string, Figure> {
-  const args = ['-p', String(port), '-t', 'set,get', '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline)];
-  return parseRedisBenchmark(execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }));
+/**
+ * Runs redis-benchmark, SET then GET, one invocation each so that each has its CPU figure (what
+ * `pids`, the system's processes, used per request: see cpu.ts): one figure per test.
+ */
+function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number): Map<string, Figure> {
+  const figures = new Map<string, Figure>();
+  for (const test of ['set', 'get']) {
+    const args = ['-p', String(port), '-t', test, '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline)];
+    const before = readCpu(pids);
+    const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 });
+    const cpu = cpuFigure(before, readCpu(pids), requests);
+    for (const [name, figure] of parseRedisBenchmark(out)) figures.set(name, { ...figure, ...(cpu ?? {}) });
+  }
+  return figures;
 }
 
 /** `clients` connections, each sending 90% GETs and 10% SETs of 100-byte values one after another for `seconds`. */
@@ -68,9 +82,10 @@ async function mixLoop(port: number): Promise<Figure> {
 
 /**
  * `clients` connections, each sending SET (and WAIT 1 when asked) one after another for
- * `seconds`; `setup` is sent on each connection first (Tandem's TANDEM.OPTIONS ACK …).
+ * `seconds`; `setup` is sent on each connection first (Tandem's TANDEM.OPTIONS ACK …). The CPU
+ * that `pids` (the system's processes) used over the timed part is read from /proc.
  */
-async function setLoop(label: string, port: number, withWait: boolean, clients = flags['clients'] as number, setup: readonly string[] = []): Promise<Figure> {
+async function setLoop(label: string, port: number, pids: readonly number[], withWait: boolean, clients = flags['clients'] as number, setup: readonly string[] = []): Promise<Figure> {
   const connections = await Promise.all(Array.from({ length: clients }, () => RespConnection.open('127.0.0.1', port, 2000)));
   if (setup.length > 0) {
     for (const connection of connections) {
@@ -81,6 +96,7 @@ async function setLoop(label: string, port: number, withWait: boolean, clients =
   const latencies: number[] = [];
   const value = Buffer.alloc(100, 0x61);
   const ends = performance.now() + (flags['seconds'] as number) * 1000;
+  const cpuBefore = readCpu(pids);
   let failures = 0;
   await Promise.all(
     connections.map(async (connection, c) => {
@@ -93,12 +109,19 @@ async function setLoop(label: string, port: number, withWait: boolean, clients =
       }
     }),
   );
+  const cpu = cpuFigure(cpuBefore, readCpu(pids), latencies.length);
   for (const connection of connections) connection.close();
   if (failures > 0) process.stderr.write(`  ${label}: ${failures} SETs failed or were not confirmed by a replica\n`);
   latencies.sort((a, b) => a - b);
-  return figureOf(latencies, flags['seconds'] as number);
+  return { ...figureOf(latencies, flags['seconds'] as number), ...(cpu ?? {}) };
 }
 
+/** The medians of a workload's CPU figures, when its runs have them (our loops on Linux). */
+function cpuOfRuns(figures: readonly Figure[]): Partial<CpuFigure> {
+  const measured = figures.flatMap((f) => (f.cpuUsPerOp === undefined || f.mainWaitPct === undefined ? [] : [{ cpuUsPerOp: f.cpuUsPerOp, mainWaitPct: f.mainWaitPct }]));
+  if (measured.length === 0) return {};
+  return { cpuUsPerOp: Number(median(measured.map((f) => f.cpuUsPerOp)).toFixed(1)), mainWaitPct: Number(median(measured.map((f) => f.mainWaitPct)).toFixed(0)) };
+}
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
@@ -114,6 +137,9 @@ async function main(): Promise<void> {
   const redis = await startRedis(root);
   const redisPort = redis.ports[0] as number;
   const tandemPort = tandem.respPort(leader);
+  const pidsOf = (children: Iterable<{ readonly pid?: number | undefined }>): number[] => [...children].flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
+  const tandemPids = pidsOf(tandem.processes.values());
+  const redisPids = pidsOf(redis.processes);
   const runs: Record<string, Figure[]> = {};
   const curve: Record<string, (Figure & { clients: number })[]> = {};
   const failures: string[] = [];
@@ -133,11 +159,11 @@ async function main(): Promise<void> {
     for (let round = 1; round <= (flags['rounds'] as number); round++) {
       process.stderr.write(`round ${round}\n`);
       const termBefore = (await tandem.status(leader)).term;
-      for (const [system, port] of [['tandem', tandemPort], ['redis', redisPort]] as const) {
+      for (const [system, port, pids] of [['tandem', tandemPort, tandemPids], ['redis', redisPort, redisPids]] as const) {
         for (const pipeline of [1, 16]) {
           await settle();
           try {
-            const figures = redisBenchmark(port, pipeline);
+            const figures = redisBenchmark(port, pids, pipeline);
             record(`${system} SET P${pipeline}`, figures.get('SET'));
             record(`${system} GET P${pipeline}`, figures.get('GET'));
           } catch (error) {
@@ -145,11 +171,11 @@ async function main(): Promise<void> {
           }
         }
         await settle();
-        record(`${system} SET loop`, await setLoop(`${system} SET loop`, port, false));
+        record(`${system} SET loop`, await setLoop(`${system} SET loop`, port, pids, false));
         if (system === 'tandem') {
           for (const ack of ['leader', 'all']) {
             await settle();
-            record(`tandem SET loop ack=${ack}`, await setLoop(`tandem SET loop ack=${ack}`, port, false, flags['clients'] as number, ['TANDEM.OPTIONS', 'ACK', ack]));
+            record(`tandem SET loop ack=${ack}`, await setLoop(`tandem SET loop ack=${ack}`, port, pids, false, flags['clients'] as number, ['TANDEM.OPTIONS', 'ACK', ack]));
           }
         }
         if (flags['matrix'] === true) {
@@ -159,7 +185,7 @@ async function main(): Promise<void> {
           for (const [clients, valueBytes] of [[1, 100], [1, 4096], [50, 4096]] as const) {
             await settle();
             try {
-              const figures = redisBenchmark(port, 1, clients, valueBytes, clients === 1 ? Math.max(2000, Math.floor((flags['requests'] as number) / 20)) : (flags['requests'] as number));
+              const figures = redisBenchmark(port, pids, 1, clients, valueBytes, clients === 1 ? Math.max(2000, Math.floor((flags['requests'] as number) / 20)) : (flags['requests'] as number));
               record(`${system} SET c${clients} ${valueBytes}B`, figures.get('SET'));
               record(`${system} GET c${clients} ${valueBytes}B`, figures.get('GET'));
             } catch (error) {
@@ -171,14 +197,14 @@ async function main(): Promise<void> {
       const status = await tandem.status(leader);
       if (status.term !== termBefore || status.role !== 'leader') failures.push(`round ${round}: Tandem's leadership changed during the run (term ${termBefore} → ${status.term}); its figures for this round include an election`);
       await settle();
-      record('redis SET+WAIT 1 loop', await setLoop('redis SET+WAIT 1 loop', redisPort, true));
+      record('redis SET+WAIT 1 loop', await setLoop('redis SET+WAIT 1 loop', redisPort, redisPids, true));
     }
     if (flags['curve'] === true) {
       process.stderr.write('latency against throughput\n');
       for (const clients of curveClients) {
-        for (const [name, port, withWait] of [['Tandem, ack=majority', tandemPort, false], ['Redis, appendfsync always', redisPort, false], ['Redis, SET + WAIT 1', redisPort, true]] as const) {
+        for (const [name, port, pids, withWait] of [['Tandem, ack=majority', tandemPort, tandemPids, false], ['Redis, appendfsync always', redisPort, redisPids, false], ['Redis, SET + WAIT 1', redisPort, redisPids, true]] as const) {
           await settle();
-          (curve[name] ??= []).push({ clients, ...(await setLoop(`${name}, ${clients} clients`, port, withWait, clients)) });
+          (curve[name] ??= []).push({ clients, ...(await setLoop(`${name}, ${clients} clients`, port, pids, withWait, clients)) });
         }
       }
     }
@@ -196,6 +222,7 @@ async function main(): Promise<void> {
     p50Ms: Number(median(figures.map((f) => f.p50Ms)).toFixed(2)),
     p99Ms: Number(median(figures.map((f) => f.p99Ms)).toFixed(2)),
     p999Ms: Number(median(figures.map((f) => f.p999Ms)).toFixed(2)),
+    ...cpuOfRuns(figures),
     runs: figures.length,
   }));
   const ratio = (a: string, b: string): string => {
@@ -207,12 +234,13 @@ async function main(): Promise<void> {
   // against Redis SET + WAIT 1, the same durability (on two machines' disks before OK).
   const peerOf = (name: string): string | null => (name.startsWith('tandem ') ? `redis ${name.slice('tandem '.length).replace(/ ack=\w+$/, '')}` : null);
   const lines = [
-    '| system, workload | ops/s (median) | p50 ms | p99 ms | p99.9 ms | runs | Tandem / Redis (ops/s) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| system, workload | ops/s (median) | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core | runs | Tandem / Redis (ops/s) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => {
       const peer = peerOf(r.name);
       const versus = peer === null ? '' : r.name === 'tandem SET loop' ? `${ratio(r.name, peer)} (vs SET+WAIT 1: ${ratio(r.name, 'redis SET+WAIT 1 loop')})` : ratio(r.name, peer);
-      return `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${r.runs} | ${versus} |`;
+      const cpu = r.cpuUsPerOp === undefined ? ['', ''] : [String(r.cpuUsPerOp), `${r.mainWaitPct}%`];
+      return `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${cpu.join(' | ')} | ${r.runs} | ${versus} |`;
     }),
   ];
   lines.push('', `Tandem majority SET / Redis always SET (redis-benchmark, unpipelined): ${ratio('tandem SET P1', 'redis SET P1')}`);
@@ -220,8 +248,10 @@ async function main(): Promise<void> {
   lines.push(`Tandem majority SET / Redis SET+WAIT 1 (same RESP loop): ${ratio('tandem SET loop', 'redis SET+WAIT 1 loop')}`);
   for (const failure of failures) lines.push(`note: ${failure}`);
   if (Object.keys(curve).length > 0) {
-    lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms | p99.9 ms |', '| --- | ---: | ---: | ---: | ---: | ---: |');
-    for (const [name, points] of Object.entries(curve)) for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.p999Ms.toFixed(2)} |`);
+    lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const [name, points] of Object.entries(curve)) {
+      for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.p999Ms.toFixed(2)} | ${p.cpuUsPerOp?.toFixed(1) ?? ''} | ${p.mainWaitPct === undefined ? '' : `${p.mainWaitPct.toFixed(0)}%`} |`);
+    }
     mkdirSync('bench/results', { recursive: true });
     for (const [quantileName, pick] of [['p50', (f: Figure) => f.p50Ms], ['p99', (f: Figure) => f.p99Ms]] as const) {
       const series = Object.entries(curve).map(([name, points]) => ({ name, points: points.map((p) => [p.opsPerSecond, pick(p)] as const), labels: points.map((p) => `${p.clients}`) }));

@@ -1,0 +1,84 @@
+/**
+ * What a workload cost a system in CPU, read from Linux's per-thread scheduler statistics
+ * (/proc/<pid>/task/<tid>/schedstat: nanoseconds on a CPU, nanoseconds runnable but waiting for
+ * one). Two figures per run: CPU time of all the system's processes (every thread) per operation,
+ * and how long the busiest process's main thread was runnable but waiting for a core, as a share
+ * of the run. On a machine with fewer cores than busy processes (three nodes and the load
+ * generator on two cores here) that wait is latency, and CPU per operation sets the ceiling.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** One process at one moment: all its threads' CPU and waiting, and its main thread's. */
+export interface ProcessCpu {
+  readonly cpuNs: number;
+  readonly waitNs: number;
+  readonly mainCpuNs: number;
+  readonly mainWaitNs: number;
+}
+
+export interface CpuReading {
+  readonly atMs: number;
+  readonly processes: ReadonlyMap<number, ProcessCpu>;
+}
+
+export interface CpuFigure {
+  /** CPU microseconds of all the system's processes per operation. */
+  readonly cpuUsPerOp: number;
+  /** The busiest process's main thread: time runnable but without a core, % of the run. */
+  readonly mainWaitPct: number;
+}
+
+/** The first two fields of a schedstat line: [ns on a CPU, ns waiting on a run queue]. */
+export function parseSchedstat(text: string): readonly [number, number] {
+  const [run, wait] = text.trim().split(/\s+/).map(Number);
+  if (run === undefined || wait === undefined || !Number.isFinite(run) || !Number.isFinite(wait)) throw new Error(`unreadable schedstat line: ${JSON.stringify(text)}`);
+  return [run, wait];
+}
+
+/** Reads every thread of each process; null where /proc has no schedstat (not Linux) or a process is gone. */
+export function readCpu(pids: readonly number[]): CpuReading | null {
+  const processes = new Map<number, ProcessCpu>();
+  try {
+    for (const pid of pids) {
+      let cpuNs = 0;
+      let waitNs = 0;
+      let main: readonly [number, number] = [0, 0];
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        let stat: readonly [number, number];
+        try {
+          stat = parseSchedstat(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+        } catch {
+          continue; // a thread that ended between the listing and the read
+        }
+        cpuNs += stat[0];
+        waitNs += stat[1];
+        if (Number(tid) === pid) main = stat;
+      }
+      processes.set(pid, { cpuNs, waitNs, mainCpuNs: main[0], mainWaitNs: main[1] });
+    }
+  } catch {
+    return null;
+  }
+  return { atMs: performance.now(), processes };
+}
+
+/**
+ * The figure between two readings over `ops` operations. Threads that ended in between are not
+ * counted (a node's threads live as long as it does). Null when either reading is missing or a
+ * process is in only one of them.
+ */
+export function cpuFigure(before: CpuReading | null, after: CpuReading | null, ops: number): CpuFigure | null {
+  if (before === null || after === null || ops <= 0) return null;
+  const wallNs = (after.atMs - before.atMs) * 1e6;
+  let cpuNs = 0;
+  let busiest = { cpuNs: -1, waitNs: 0 };
+  for (const [pid, end] of after.processes) {
+    const start = before.processes.get(pid);
+    if (start === undefined) return null;
+    cpuNs += end.cpuNs - start.cpuNs;
+    const main = { cpuNs: end.mainCpuNs - start.mainCpuNs, waitNs: end.mainWaitNs - start.mainWaitNs };
+    if (main.cpuNs > busiest.cpuNs) busiest = main;
+  }
+  if (before.processes.size !== after.processes.size || wallNs <= 0) return null;
+  return { cpuUsPerOp: cpuNs / 1000 / ops, mainWaitPct: (100 * busiest.waitNs) / wallNs };
+}
