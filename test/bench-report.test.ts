@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stallsLogged } from '../src/bench/cluster.js';
-import { cpuFigure, parseSchedstat, readCpu, type CpuReading } from '../src/bench/cpu.js';
+import { cpuCells, cpuFigure, medianCpu, parseSchedstat, readCpu, type CpuReading } from '../src/bench/cpu.js';
 import { figureOf, parseRedisBenchmark } from '../src/bench/redis-benchmark.js';
 
 // Trimmed from a real redis-benchmark 7.0 report (progress lines end in \r, not \n).
@@ -83,6 +83,13 @@ describe('CPU per operation from /proc schedstat', () => {
     assert.equal(cpuFigure(before, reading(1000, [[1, 2e9, 0, 1e9, 0]]), 10), null, 'a process missing from one reading');
     assert.equal(cpuFigure(null, after, 10), null);
     assert.equal(cpuFigure(before, after, 0), null);
+  });
+
+  it('takes the median over runs that have a figure, and prints two cells either way', () => {
+    assert.deepEqual(medianCpu([{ cpuUsPerOp: 90, mainWaitPct: 30 }, {}, { cpuUsPerOp: 80.04, mainWaitPct: 41.6 }, { cpuUsPerOp: 100, mainWaitPct: 35 }]), { cpuUsPerOp: 90, mainWaitPct: 35 });
+    assert.deepEqual(medianCpu([{}, {}]), {});
+    assert.equal(cpuCells({ cpuUsPerOp: 85.5, mainWaitPct: 35 }), '85.5 | 35%');
+    assert.equal(cpuCells({}).split('|').length, 2, 'two empty cells keep the columns in line');
   });
 
   it('reads this process on Linux: its CPU grows while it works', { skip: process.platform !== 'linux' }, () => {

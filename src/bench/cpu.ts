@@ -7,6 +7,7 @@
  * generator on two cores here) that wait is latency, and CPU per operation sets the ceiling.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { median } from './cluster.js';
 
 /** One process at one moment: all its threads' CPU and waiting, and its main thread's. */
 export interface ProcessCpu {
@@ -81,4 +82,21 @@ export function cpuFigure(before: CpuReading | null, after: CpuReading | null, o
   }
   if (before.processes.size !== after.processes.size || wallNs <= 0) return null;
   return { cpuUsPerOp: cpuNs / 1000 / ops, mainWaitPct: (100 * busiest.waitNs) / wallNs };
+}
+
+/** The medians of a workload's CPU figures over its runs, where they have them; {} where none does. */
+export function medianCpu(figures: readonly Partial<CpuFigure>[]): Partial<CpuFigure> {
+  const measured = figures.flatMap((f) => (f.cpuUsPerOp === undefined || f.mainWaitPct === undefined ? [] : [{ cpuUsPerOp: f.cpuUsPerOp, mainWaitPct: f.mainWaitPct }]));
+  if (measured.length === 0) return {};
+  return { cpuUsPerOp: Number(median(measured.map((f) => f.cpuUsPerOp)).toFixed(1)), mainWaitPct: Number(median(measured.map((f) => f.mainWaitPct)).toFixed(0)) };
+}
+
+/** A row's two CPU cells: µs per operation and the main thread's wait, or two empty cells. */
+export function cpuCells(figure: Partial<CpuFigure>): string {
+  return figure.cpuUsPerOp === undefined || figure.mainWaitPct === undefined ? ' | ' : `${figure.cpuUsPerOp} | ${figure.mainWaitPct}%`;
+}
+
+/** The process ids of a system's children (those that started). */
+export function pidsOf(children: Iterable<{ readonly pid?: number | undefined }>): number[] {
+  return [...children].flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
 }

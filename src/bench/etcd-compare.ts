@@ -15,6 +15,7 @@ import { parseFlags } from '../cli/args.js';
 import { LocalCluster, median } from './cluster.js';
 import { ensureInstalled, etcdLeaderPort, startEtcd } from './peers.js';
 import { httpLoop, send, type LoadFigure } from './http-loop.js';
+import { cpuCells, medianCpu, pidsOf } from './cpu.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   rounds: { type: 'int', help: 'interleaved rounds', min: 1, max: 20, default: 3 },
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     const tandemPort = Number(new URL(tandem.http(leader)).port);
     const etcdPort = await etcdLeaderPort(etcd.ports);
     const key = (c: number, n: number): string => `c${c}-${n % keysPerClient}`;
+    const pids: Record<string, number[]> = { tandem: pidsOf(tandem.processes.values()), etcd: pidsOf(etcd.processes) };
     // One request of each kind per system; every status but 200 counts as an error, and a
     // refused connection too (it does not end the benchmark).
     const ops: Record<string, { put(agent: Agent, c: number, n: number, body: Buffer): Promise<number>; get(agent: Agent, c: number, n: number): Promise<number> }> = {
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round}\n`);
       for (const workload of workloads) {
         for (const system of ['tandem', 'etcd']) {
-          (runs[`${system}: ${workload.name}, ${workload.clients} client${workload.clients === 1 ? '' : 's'}`] ??= []).push(await httpLoop(workload.clients, flags['seconds'] as number, workload.run(ops[system] as (typeof ops)[string])));
+          (runs[`${system}: ${workload.name}, ${workload.clients} client${workload.clients === 1 ? '' : 's'}`] ??= []).push(await httpLoop(workload.clients, flags['seconds'] as number, workload.run(ops[system] as (typeof ops)[string]), pids[system]));
         }
       }
     }
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     p99Ms: Number(median(figures.map((f) => f.p99Ms)).toFixed(2)),
     p999Ms: Number(median(figures.map((f) => f.p999Ms)).toFixed(2)),
     errors: figures.reduce((sum, f) => sum + f.errors, 0),
+    ...medianCpu(figures),
     runs: figures.map((f) => f.opsPerSecond),
   }));
   const versus = (name: string): string => {
@@ -117,8 +120,8 @@ async function main(): Promise<void> {
     const own = rows.find((row) => row.name === name);
     return peer === undefined || own === undefined ? '?' : (own.opsPerSecond / peer.opsPerSecond).toFixed(2);
   };
-  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | p99.9 ms | errors | each run | Tandem / etcd (ops/s) |', '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |'];
-  for (const r of rows) lines.push(`| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${r.errors} | ${r.runs.join(' / ')} | ${versus(r.name)} |`);
+  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core | errors | each run | Tandem / etcd (ops/s) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |'];
+  for (const r of rows) lines.push(`| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${cpuCells(r)} | ${r.errors} | ${r.runs.join(' / ')} | ${versus(r.name)} |`);
   lines.push('');
   const t = rows[0]?.opsPerSecond ?? 0;
   if (grpcWritesPerSecond !== null) {

@@ -17,7 +17,7 @@ import { ensureInstalled, redisReplicasCaughtUp, startRedis } from './peers.js';
 import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
 import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
-import { cpuFigure, readCpu, type CpuFigure } from './cpu.js';
+import { cpuCells, cpuFigure, medianCpu, pidsOf, readCpu, type CpuFigure } from './cpu.js';
 
 /** A run's latency figures, and for our own loops what it cost in CPU (see cpu.ts). */
 type Figure = LatencyFigure & Partial<CpuFigure>;
@@ -116,13 +116,6 @@ async function setLoop(label: string, port: number, pids: readonly number[], wit
   return { ...figureOf(latencies, flags['seconds'] as number), ...(cpu ?? {}) };
 }
 
-/** The medians of a workload's CPU figures, when its runs have them (our loops on Linux). */
-function cpuOfRuns(figures: readonly Figure[]): Partial<CpuFigure> {
-  const measured = figures.flatMap((f) => (f.cpuUsPerOp === undefined || f.mainWaitPct === undefined ? [] : [{ cpuUsPerOp: f.cpuUsPerOp, mainWaitPct: f.mainWaitPct }]));
-  if (measured.length === 0) return {};
-  return { cpuUsPerOp: Number(median(measured.map((f) => f.cpuUsPerOp)).toFixed(1)), mainWaitPct: Number(median(measured.map((f) => f.mainWaitPct)).toFixed(0)) };
-}
-
 async function main(): Promise<void> {
   if (flags['help'] === true) {
     process.stdout.write('npm run bench -- [--quick] [--matrix] [--curve] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
@@ -137,7 +130,6 @@ async function main(): Promise<void> {
   const redis = await startRedis(root);
   const redisPort = redis.ports[0] as number;
   const tandemPort = tandem.respPort(leader);
-  const pidsOf = (children: Iterable<{ readonly pid?: number | undefined }>): number[] => [...children].flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
   const tandemPids = pidsOf(tandem.processes.values());
   const redisPids = pidsOf(redis.processes);
   const runs: Record<string, Figure[]> = {};
@@ -222,7 +214,7 @@ async function main(): Promise<void> {
     p50Ms: Number(median(figures.map((f) => f.p50Ms)).toFixed(2)),
     p99Ms: Number(median(figures.map((f) => f.p99Ms)).toFixed(2)),
     p999Ms: Number(median(figures.map((f) => f.p999Ms)).toFixed(2)),
-    ...cpuOfRuns(figures),
+    ...medianCpu(figures),
     runs: figures.length,
   }));
   const ratio = (a: string, b: string): string => {
@@ -239,8 +231,7 @@ async function main(): Promise<void> {
     ...rows.map((r) => {
       const peer = peerOf(r.name);
       const versus = peer === null ? '' : r.name === 'tandem SET loop' ? `${ratio(r.name, peer)} (vs SET+WAIT 1: ${ratio(r.name, 'redis SET+WAIT 1 loop')})` : ratio(r.name, peer);
-      const cpu = r.cpuUsPerOp === undefined ? ['', ''] : [String(r.cpuUsPerOp), `${r.mainWaitPct}%`];
-      return `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${cpu.join(' | ')} | ${r.runs} | ${versus} |`;
+      return `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${cpuCells(r)} | ${r.runs} | ${versus} |`;
     }),
   ];
   lines.push('', `Tandem majority SET / Redis always SET (redis-benchmark, unpipelined): ${ratio('tandem SET P1', 'redis SET P1')}`);
