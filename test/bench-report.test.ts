@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stallsLogged } from '../src/bench/cluster.js';
-import { cpuCells, cpuFigure, medianCpu, parseSchedstat, readCpu, type CpuReading } from '../src/bench/cpu.js';
+import { cpuCells, cpuFigure, medianCpu, parseSchedstat, readCpu, threadShares, writesAnswered, type CpuReading } from '../src/bench/cpu.js';
 import { figureOf, parseRedisBenchmark } from '../src/bench/redis-benchmark.js';
 
 // Trimmed from a real redis-benchmark 7.0 report (progress lines end in \r, not \n).
@@ -90,6 +90,22 @@ describe('CPU per operation from /proc schedstat', () => {
     assert.deepEqual(medianCpu([{}, {}]), {});
     assert.equal(cpuCells({ cpuUsPerOp: 85.5, mainWaitPct: 35 }), '85.5 | 35%');
     assert.equal(cpuCells({}).split('|').length, 2, 'two empty cells keep the columns in line');
+  });
+
+  it('splits each node between its event loop and its other threads, per write (bench:cpu)', () => {
+    const at = (atMs: number, rows: [number, number, number][]): CpuReading => ({
+      atMs,
+      processes: new Map(rows.map(([pid, cpuNs, mainCpuNs]) => [pid, { cpuNs, waitNs: 0, mainCpuNs, mainWaitNs: mainCpuNs / 2 }])),
+    });
+    // Over 2 s and 1,000 writes: the leader (7) used 50 ms, 30 of them on its event loop; a follower 20 ms, 15 on its loop.
+    const shares = threadShares(at(0, [[7, 0, 0], [8, 0, 0]]), at(2000, [[7, 5e7, 3e7], [8, 2e7, 1.5e7]]), 1000, 7);
+    assert.deepEqual(shares, [
+      { role: 'leader', mainUs: 30, otherUs: 20, mainWaitPct: 0.75 },
+      { role: 'follower', mainUs: 15, otherUs: 5, mainWaitPct: 0.375 },
+    ]);
+    assert.deepEqual(threadShares(at(0, [[7, 0, 0]]), at(2000, [[7, 5e7, 3e7]]), 0, 7), [], 'no writes, no shares');
+    const metrics = ['# HELP tandem_write_latency_seconds …', 'tandem_write_latency_seconds_bucket{ack="majority",le="0.001"} 5', 'tandem_write_latency_seconds_count{ack="majority"} 1200', 'tandem_write_latency_seconds_count{ack="leader"} 34', 'tandem_writes_total 9'].join('\n');
+    assert.equal(writesAnswered(metrics), 1234);
   });
 
   it('reads this process on Linux: its CPU grows while it works', { skip: process.platform !== 'linux' }, () => {

@@ -100,3 +100,30 @@ export function cpuCells(figure: Partial<CpuFigure>): string {
 export function pidsOf(children: Iterable<{ readonly pid?: number | undefined }>): number[] {
   return [...children].flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
 }
+
+/** One node's share of a round, in µs of CPU per write, and its event loop's wait for a core. */
+export interface NodeThreads {
+  readonly role: 'leader' | 'follower';
+  readonly mainUs: number;
+  readonly otherUs: number;
+  readonly mainWaitPct: number;
+}
+
+/** Splits each process's CPU between its main thread and the rest, per write, between two readings. */
+export function threadShares(before: CpuReading, after: CpuReading, writes: number, leaderPid: number): NodeThreads[] {
+  const wallNs = (after.atMs - before.atMs) * 1e6;
+  return [...after.processes].flatMap(([pid, end]) => {
+    const start = before.processes.get(pid);
+    if (start === undefined || writes <= 0 || wallNs <= 0) return [];
+    const mainNs = end.mainCpuNs - start.mainCpuNs;
+    const allNs = end.cpuNs - start.cpuNs;
+    return [{ role: pid === leaderPid ? 'leader' : 'follower', mainUs: mainNs / 1000 / writes, otherUs: (allNs - mainNs) / 1000 / writes, mainWaitPct: (100 * (end.mainWaitNs - start.mainWaitNs)) / wallNs }];
+  });
+}
+
+/** Writes the node has answered: the count of its write-latency histogram (every series). */
+export function writesAnswered(metrics: string): number {
+  let total = 0;
+  for (const line of metrics.split('\n')) if (line.startsWith('tandem_write_latency_seconds_count')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
