@@ -88,17 +88,39 @@ describe('the LMDB store', () => {
     assert.equal(copy.digest(), memory.digest());
   });
 
-  it('a batch that fails part-way leaves nothing behind', () => {
+  it('a batch that fails part-way leaves nothing behind, and earlier batches of its group as they were', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
     dirs.push(dir);
     const store = new LmdbStore(dir);
+    // Earlier batches of the same (uncommitted) group: a key written twice, one deleted, one kept.
+    store.batch(() => {
+      store.put('data', 'kept', Buffer.from('k1'));
+      store.put('data', 'twice', Buffer.from('t1'));
+      store.put('data', 'gone', Buffer.from('g1'));
+    });
+    store.batch(() => {
+      store.put('data', 'twice', Buffer.from('t2'));
+      store.delete('data', 'gone');
+    });
     assert.throws(() =>
       store.batch(() => {
         store.put('data', 'half', Buffer.from('x'));
+        store.put('data', 'twice', Buffer.from('t3'));
+        store.put('data', 'gone', Buffer.from('g3'));
+        store.delete('data', 'kept');
         throw new Error('boom');
       }),
     );
-    assert.equal(store.get('data', 'half'), undefined);
+    const read = (key: string): string | undefined => {
+      const value = store.get('data', key);
+      return value === undefined ? undefined : Buffer.from(value).toString();
+    };
+    assert.deepEqual(['half', 'twice', 'gone', 'kept'].map(read), [undefined, 't2', undefined, 'k1'], 'the overlay is back to the earlier batches');
+    await store.flushed();
+    assert.deepEqual(['half', 'twice', 'gone', 'kept'].map(read), [undefined, 't2', undefined, 'k1'], 'and so is what LMDB committed');
+    store.batch(() => store.put('data', 'after', Buffer.from('a')));
+    assert.equal(read('after'), 'a', 'the store takes batches again');
+    await store.close();
   });
 
   it('reports a commit LMDB refuses, rejects flushed() and refuses later batches (the node then stops)', async () => {
