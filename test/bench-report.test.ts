@@ -89,6 +89,7 @@ describe('CPU per operation from /proc schedstat', () => {
     assert.deepEqual(medianCpu([{ cpuUsPerOp: 90, mainWaitPct: 30 }, {}, { cpuUsPerOp: 80.04, mainWaitPct: 41.6 }, { cpuUsPerOp: 100, mainWaitPct: 35 }]), { cpuUsPerOp: 90, mainWaitPct: 35 });
     assert.deepEqual(medianCpu([{}, {}]), {});
     assert.equal(cpuCells({ cpuUsPerOp: 85.5, mainWaitPct: 35 }), '85.5 | 35%');
+    assert.equal(cpuCells({ cpuUsPerOp: 1074.5678, mainWaitPct: 21.7 }), '1074.6 | 22%', 'a raw figure, rounded for the table');
     assert.equal(cpuCells({}).split('|').length, 2, 'two empty cells keep the columns in line');
   });
 

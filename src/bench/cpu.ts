@@ -91,9 +91,9 @@ export function medianCpu(figures: readonly Partial<CpuFigure>[]): Partial<CpuFi
   return { cpuUsPerOp: Number(median(measured.map((f) => f.cpuUsPerOp)).toFixed(1)), mainWaitPct: Number(median(measured.map((f) => f.mainWaitPct)).toFixed(0)) };
 }
 
-/** A row's two CPU cells: µs per operation and the main thread's wait, or two empty cells. */
+/** A row's two CPU cells: µs per operation (one decimal) and the main thread's wait (whole %), or two empty cells. */
 export function cpuCells(figure: Partial<CpuFigure>): string {
-  return figure.cpuUsPerOp === undefined || figure.mainWaitPct === undefined ? ' | ' : `${figure.cpuUsPerOp} | ${figure.mainWaitPct}%`;
+  return figure.cpuUsPerOp === undefined || figure.mainWaitPct === undefined ? ' | ' : `${figure.cpuUsPerOp.toFixed(1)} | ${figure.mainWaitPct.toFixed(0)}%`;
 }
 
 /** The process ids of a system's children (those that started). */

@@ -19,7 +19,7 @@ import { fsyncMs } from './machine.js';
 import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
 import { cpuCells, cpuFigure, medianCpu, pidsOf, readCpu, type CpuFigure } from './cpu.js';
 
-/** A run's latency figures, and for our own loops what it cost in CPU (see cpu.ts). */
+/** A run's latency figures, and what it cost in CPU where that was read (see cpu.ts). */
 type Figure = LatencyFigure & Partial<CpuFigure>;
 
 /** Client counts of the latency-against-throughput curve (points labelled with them). */
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
   if (Object.keys(curve).length > 0) {
     lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const [name, points] of Object.entries(curve)) {
-      for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.p999Ms.toFixed(2)} | ${p.cpuUsPerOp?.toFixed(1) ?? ''} | ${p.mainWaitPct === undefined ? '' : `${p.mainWaitPct.toFixed(0)}%`} |`);
+      for (const p of points) lines.push(`| ${name} | ${p.clients} | ${Math.round(p.opsPerSecond)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.p999Ms.toFixed(2)} | ${cpuCells(p)} |`);
     }
     mkdirSync('bench/results', { recursive: true });
     for (const [quantileName, pick] of [['p50', (f: Figure) => f.p50Ms], ['p99', (f: Figure) => f.p99Ms]] as const) {
