@@ -63,25 +63,40 @@ export function readCpu(pids: readonly number[]): CpuReading | null {
   return { atMs: performance.now(), processes };
 }
 
+/** What each process used between two readings (its pid, and a ProcessCpu of differences). */
+interface Used extends ProcessCpu {
+  readonly pid: number;
+}
+
 /**
- * The figure between two readings over `ops` operations. Threads that ended in between are not
- * counted (a node's threads live as long as it does). Null when either reading is missing or a
- * process is in only one of them.
+ * Each process's use between two readings, and the time between them. Threads that ended in
+ * between are not counted (a node's threads live as long as it does). Null when either reading
+ * is missing, a process is in only one of them, or no time passed.
  */
-export function cpuFigure(before: CpuReading | null, after: CpuReading | null, ops: number): CpuFigure | null {
-  if (before === null || after === null || ops <= 0) return null;
+function between(before: CpuReading | null, after: CpuReading | null): { readonly wallNs: number; readonly used: readonly Used[] } | null {
+  if (before === null || after === null || before.processes.size !== after.processes.size) return null;
   const wallNs = (after.atMs - before.atMs) * 1e6;
-  let cpuNs = 0;
-  let busiest = { cpuNs: -1, waitNs: 0 };
+  if (wallNs <= 0) return null;
+  const used: Used[] = [];
   for (const [pid, end] of after.processes) {
     const start = before.processes.get(pid);
     if (start === undefined) return null;
-    cpuNs += end.cpuNs - start.cpuNs;
-    const main = { cpuNs: end.mainCpuNs - start.mainCpuNs, waitNs: end.mainWaitNs - start.mainWaitNs };
-    if (main.cpuNs > busiest.cpuNs) busiest = main;
+    used.push({ pid, cpuNs: end.cpuNs - start.cpuNs, waitNs: end.waitNs - start.waitNs, mainCpuNs: end.mainCpuNs - start.mainCpuNs, mainWaitNs: end.mainWaitNs - start.mainWaitNs });
   }
-  if (before.processes.size !== after.processes.size || wallNs <= 0) return null;
-  return { cpuUsPerOp: cpuNs / 1000 / ops, mainWaitPct: (100 * busiest.waitNs) / wallNs };
+  return { wallNs, used };
+}
+
+/** The figure between two readings over `ops` operations; null where `between` is, or without operations. */
+export function cpuFigure(before: CpuReading | null, after: CpuReading | null, ops: number): CpuFigure | null {
+  const span = between(before, after);
+  if (span === null || ops <= 0) return null;
+  let cpuNs = 0;
+  let busiest: Used | null = null;
+  for (const p of span.used) {
+    cpuNs += p.cpuNs;
+    if (busiest === null || p.mainCpuNs > busiest.mainCpuNs) busiest = p;
+  }
+  return { cpuUsPerOp: cpuNs / 1000 / ops, mainWaitPct: (100 * (busiest?.mainWaitNs ?? 0)) / span.wallNs };
 }
 
 /** The medians of a workload's CPU figures over its runs, where they have them; {} where none does. */
@@ -109,16 +124,16 @@ export interface NodeThreads {
   readonly mainWaitPct: number;
 }
 
-/** Splits each process's CPU between its main thread and the rest, per write, between two readings. */
+/** Splits each process's CPU between its main thread and the rest, per write, between two readings ([] where `between` is null, or without writes). */
 export function threadShares(before: CpuReading, after: CpuReading, writes: number, leaderPid: number): NodeThreads[] {
-  const wallNs = (after.atMs - before.atMs) * 1e6;
-  return [...after.processes].flatMap(([pid, end]) => {
-    const start = before.processes.get(pid);
-    if (start === undefined || writes <= 0 || wallNs <= 0) return [];
-    const mainNs = end.mainCpuNs - start.mainCpuNs;
-    const allNs = end.cpuNs - start.cpuNs;
-    return [{ role: pid === leaderPid ? 'leader' : 'follower', mainUs: mainNs / 1000 / writes, otherUs: (allNs - mainNs) / 1000 / writes, mainWaitPct: (100 * (end.mainWaitNs - start.mainWaitNs)) / wallNs }];
-  });
+  const span = between(before, after);
+  if (span === null || writes <= 0) return [];
+  return span.used.map((p) => ({
+    role: p.pid === leaderPid ? 'leader' : 'follower',
+    mainUs: p.mainCpuNs / 1000 / writes,
+    otherUs: (p.cpuNs - p.mainCpuNs) / 1000 / writes,
+    mainWaitPct: (100 * p.mainWaitNs) / span.wallNs,
+  }));
 }
 
 /** Writes the node has answered: the count of its write-latency histogram (every series). */

@@ -22,7 +22,18 @@ const flags = parseFlags(process.argv.slice(2), {
   help: { type: 'switch', help: 'show this help' },
 });
 
-async function round(): Promise<{ writesPerSecond: number; nodes: NodeThreads[] }> {
+/** One round: the leader's writes per second over the window, and each node's share. */
+interface Round {
+  readonly writesPerSecond: number;
+  readonly nodes: readonly NodeThreads[];
+}
+
+/** All three nodes' CPU per write in a round. */
+function totalUs(round: Round): number {
+  return round.nodes.reduce((sum, n) => sum + n.mainUs + n.otherUs, 0);
+}
+
+async function round(): Promise<Round> {
   const tandem = new LocalCluster(['u1', 'u2', 'u3']);
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);
@@ -55,16 +66,15 @@ async function main(): Promise<void> {
     return;
   }
   ensureInstalled('bench:cpu', ['redis-benchmark'], ['redis-tools'], flags['install'] === true);
-  const rounds: { writesPerSecond: number; nodes: NodeThreads[] }[] = [];
+  const rounds: Round[] = [];
   for (let r = 1; r <= (flags['rounds'] as number); r++) {
     const result = await round();
     rounds.push(result);
-    const sum = result.nodes.reduce((s, n) => s + n.mainUs + n.otherUs, 0);
-    process.stderr.write(`round ${r}: ${Math.round(result.writesPerSecond)} writes/s, ${sum.toFixed(1)} µs of CPU per write\n`);
+    process.stderr.write(`round ${r}: ${Math.round(result.writesPerSecond)} writes/s, ${totalUs(result).toFixed(1)} µs of CPU per write\n`);
   }
-  const med = (pick: (r: { writesPerSecond: number; nodes: NodeThreads[] }) => number): string => median(rounds.map(pick)).toFixed(1);
-  const followers = (r: { nodes: NodeThreads[] }): NodeThreads[] => r.nodes.filter((n) => n.role === 'follower');
-  const leaderOf = (r: { nodes: NodeThreads[] }): NodeThreads => r.nodes.find((n) => n.role === 'leader') as NodeThreads;
+  const med = (pick: (r: Round) => number): string => median(rounds.map(pick)).toFixed(1);
+  const followers = (r: Round): NodeThreads[] => r.nodes.filter((n) => n.role === 'follower');
+  const leaderOf = (r: Round): NodeThreads => r.nodes.find((n) => n.role === 'leader') as NodeThreads;
   const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
   const lines = [
     `| 100-byte SETs, ${flags['clients']} clients, -P ${flags['pipeline']} (medians of ${rounds.length} rounds of ${flags['seconds']} s) | µs of CPU per write | event loop waiting for a core |`,
@@ -73,7 +83,7 @@ async function main(): Promise<void> {
     `| leader, other threads | ${med((r) => leaderOf(r).otherUs)} | |`,
     `| each follower, event loop (mean of two) | ${med((r) => mean(followers(r).map((n) => n.mainUs)))} | ${med((r) => mean(followers(r).map((n) => n.mainWaitPct)))}% |`,
     `| each follower, other threads | ${med((r) => mean(followers(r).map((n) => n.otherUs)))} | |`,
-    `| **all three nodes** | **${med((r) => r.nodes.reduce((s, n) => s + n.mainUs + n.otherUs, 0))}** | |`,
+    `| **all three nodes** | **${med(totalUs)}** | |`,
     '',
     `Writes per second over the windows: ${rounds.map((r) => Math.round(r.writesPerSecond)).join(' / ')}.`,
   ];
