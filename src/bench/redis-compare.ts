@@ -4,6 +4,9 @@
  * generators: redis-benchmark for SET and GET with and without 16-deep pipelines, and our own RESP
  * loop for SET followed by WAIT 1 (Redis's nearest thing to semi-synchronous). Every figure is the
  * median of --rounds runs, interleaved so that drift on a shared machine hits every system alike.
+ * With --floor, the floor (floor-node.ts: the least a majority write costs in Node.js here) takes
+ * the same SET workloads, so the report says how far Tandem is from it and where the floor stands
+ * against Redis.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ import { lineChart } from './svg.js';
 import { fsyncMs } from './machine.js';
 import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
 import { cpuCells, cpuFigure, medianCpu, pidsOf, readCpu, type CpuFigure } from './cpu.js';
+import { startFloor, type Floor } from './floor.js';
 
 /** A run's latency figures, and what it cost in CPU where that was read (see cpu.ts). */
 type Figure = LatencyFigure & Partial<CpuFigure>;
@@ -34,6 +38,7 @@ const flags = parseFlags(process.argv.slice(2), {
   quick: { type: 'switch', help: 'one round of 20,000 requests and 2 s loops (about 20 s)' },
   matrix: { type: 'switch', help: 'also: a 90/10 GET/SET mix, one client, 4 KiB values' },
   curve: { type: 'switch', help: 'also: latency against throughput (1-128 clients) for Tandem, Redis and Redis+WAIT 1, drawn as SVG' },
+  floor: { type: 'switch', help: 'also: the SET workloads against the floor (floor-node.ts), the least a majority write costs in Node.js here' },
   help: { type: 'switch', help: 'show this help' },
 });
 
@@ -47,9 +52,9 @@ if (flags['quick'] === true) {
  * Runs redis-benchmark, SET then GET, one invocation each so that each has its CPU figure (what
  * `pids`, the system's processes, used per request: see cpu.ts): one figure per test.
  */
-function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number): Map<string, Figure> {
+function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number, tests: readonly string[] = ['set', 'get']): Map<string, Figure> {
   const figures = new Map<string, Figure>();
-  for (const test of ['set', 'get']) {
+  for (const test of tests) {
     const args = ['-p', String(port), '-t', test, '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline)];
     const before = readCpu(pids);
     const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 });
@@ -57,6 +62,19 @@ function redisBenchmark(port: number, pids: readonly number[], pipeline: number,
     for (const [name, figure] of parseRedisBenchmark(out)) figures.set(name, { ...figure, ...(cpu ?? {}) });
   }
   return figures;
+}
+
+/** The floor's round: redis-benchmark's SETs unpipelined and -P 16, and the RESP loop (it answers SET only). */
+async function floorRound(floor: Floor, round: number, record: (name: string, figure: Figure | undefined) => void, failures: string[]): Promise<void> {
+  const pids = pidsOf(floor.processes);
+  for (const pipeline of [1, 16]) {
+    try {
+      record(`floor SET P${pipeline}`, redisBenchmark(floor.respPort, pids, pipeline, flags['clients'] as number, 100, flags['requests'] as number, ['set']).get('SET'));
+    } catch (error) {
+      failures.push(`floor redis-benchmark -P ${pipeline} (round ${round}): ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`);
+    }
+  }
+  record('floor SET loop', await setLoop('floor SET loop', floor.respPort, pids, false));
 }
 
 /** `clients` connections, each sending 90% GETs and 10% SETs of 100-byte values one after another for `seconds`. */
@@ -118,7 +136,7 @@ async function setLoop(label: string, port: number, pids: readonly number[], wit
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench -- [--quick] [--matrix] [--curve] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
+    process.stdout.write('npm run bench -- [--quick] [--matrix] [--curve] [--floor] [--rounds N] [--requests N] [--seconds S] [--clients C] [--install]\n');
     return;
   }
   ensureInstalled('bench:redis', ['redis-server', 'redis-benchmark'], ['redis-server', 'redis-tools'], flags['install'] === true);
@@ -132,6 +150,7 @@ async function main(): Promise<void> {
   const tandemPort = tandem.respPort(leader);
   const tandemPids = pidsOf(tandem.processes.values());
   const redisPids = pidsOf(redis.processes);
+  const floor: Floor | null = flags['floor'] === true ? await startFloor() : null;
   const runs: Record<string, Figure[]> = {};
   const curve: Record<string, (Figure & { clients: number })[]> = {};
   const failures: string[] = [];
@@ -190,6 +209,7 @@ async function main(): Promise<void> {
       if (status.term !== termBefore || status.role !== 'leader') failures.push(`round ${round}: Tandem's leadership changed during the run (term ${termBefore} → ${status.term}); its figures for this round include an election`);
       await settle();
       record('redis SET+WAIT 1 loop', await setLoop('redis SET+WAIT 1 loop', redisPort, redisPids, true));
+      if (floor !== null) await floorRound(floor, round, record, failures);
     }
     if (flags['curve'] === true) {
       process.stderr.write('latency against throughput\n');
@@ -205,6 +225,7 @@ async function main(): Promise<void> {
     throw error;
   } finally {
     for (const child of redis.processes) child.kill('SIGKILL');
+    floor?.stop();
     await tandem.stopAll();
     rmSync(root, { recursive: true, force: true });
   }
@@ -222,21 +243,28 @@ async function main(): Promise<void> {
     const y = rows.find((r) => r.name === b);
     return x === undefined || y === undefined ? '?' : (x.opsPerSecond / y.opsPerSecond).toFixed(2);
   };
-  // Each Tandem row against the Redis row of the same workload; Tandem's ack=majority loop also
-  // against Redis SET + WAIT 1, the same durability (on two machines' disks before OK).
-  const peerOf = (name: string): string | null => (name.startsWith('tandem ') ? `redis ${name.slice('tandem '.length).replace(/ ack=\w+$/, '')}` : null);
+  // Each Tandem (or floor) row against the Redis row of the same workload; Tandem's ack=majority
+  // loop also against Redis SET + WAIT 1, the same durability (on two machines' disks before OK).
+  const peerOf = (name: string): string | null => {
+    const system = ['tandem ', 'floor '].find((prefix) => name.startsWith(prefix));
+    return system === undefined ? null : `redis ${name.slice(system.length).replace(/ ack=\w+$/, '')}`;
+  };
   const lines = [
     '| system, workload | ops/s (median) | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core | runs | Tandem / Redis (ops/s) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => {
       const peer = peerOf(r.name);
-      const versus = peer === null ? '' : r.name === 'tandem SET loop' ? `${ratio(r.name, peer)} (vs SET+WAIT 1: ${ratio(r.name, 'redis SET+WAIT 1 loop')})` : ratio(r.name, peer);
+      const versus = peer === null ? '' : r.name === 'tandem SET loop' || r.name === 'floor SET loop' ? `${ratio(r.name, peer)} (vs SET+WAIT 1: ${ratio(r.name, 'redis SET+WAIT 1 loop')})` : ratio(r.name, peer);
       return `| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${cpuCells(r)} | ${r.runs} | ${versus} |`;
     }),
   ];
   lines.push('', `Tandem majority SET / Redis always SET (redis-benchmark, unpipelined): ${ratio('tandem SET P1', 'redis SET P1')}`);
   lines.push(`Tandem majority SET / Redis always SET (redis-benchmark, -P 16): ${ratio('tandem SET P16', 'redis SET P16')}`);
   lines.push(`Tandem majority SET / Redis SET+WAIT 1 (same RESP loop): ${ratio('tandem SET loop', 'redis SET+WAIT 1 loop')}`);
+  if (floor !== null) {
+    lines.push(`Tandem / floor, SETs (redis-benchmark unpipelined, -P 16, RESP loop): ${ratio('tandem SET P1', 'floor SET P1')}, ${ratio('tandem SET P16', 'floor SET P16')}, ${ratio('tandem SET loop', 'floor SET loop')}`);
+    lines.push(`Floor / Redis SET+WAIT 1 (same RESP loop): ${ratio('floor SET loop', 'redis SET+WAIT 1 loop')}`);
+  }
   for (const failure of failures) lines.push(`note: ${failure}`);
   if (Object.keys(curve).length > 0) {
     lines.push('', '| latency against throughput (our RESP loop, 100-byte SETs) | clients | ops/s | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -254,7 +282,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const file = join('bench/results', `redis-compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, curve, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always` }, rows, failures }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, curve, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always`, ...(floor === null ? {} : { floor: 'floor-node.ts: 3 processes, a turn\'s SETs one entry, O_DSYNC append on leader and followers, +OK after the leader\'s and one follower\'s' }) }, rows, failures }, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
 }
 

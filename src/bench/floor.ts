@@ -1,0 +1,70 @@
+/**
+ * Starts and stops the floor (floor-node.ts): three processes on loopback with the shape of
+ * Tandem's write path and nothing else, which the benchmarks set beside Tandem as the least a
+ * majority write costs in Node.js on this machine (`npm run bench:cpu -- --floor`,
+ * `npm run bench:redis -- --floor`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePort, waitFor } from './cluster.js';
+
+/** A running floor: its processes (the leader last), the leader's RESP port, and a count of the SETs it answered. */
+export interface Floor {
+  readonly processes: readonly ChildProcess[];
+  /** Where the three logs are written (removed by stop). */
+  readonly dir: string;
+  readonly leaderPid: number;
+  readonly respPort: number;
+  answered(): Promise<number>;
+  stop(): void;
+}
+
+/** Starts two followers and a leader, each logging under a fresh temporary directory; resolves once the leader listens. */
+export async function startFloor(): Promise<Floor> {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-floor-'));
+  const script = new URL('./floor-node.js', import.meta.url).pathname;
+  const [respPort, ...followerPorts] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
+  const processes: ChildProcess[] = followerPorts.map((port) => spawn(process.execPath, [script, 'follower', String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const stop = (): void => {
+    for (const child of processes) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(followerPorts.map((port) => waitFor(`the floor's follower on port ${port}`, 10_000, () => listening(port))));
+    const leader = spawn(process.execPath, [script, 'leader', String(respPort), dir, ...followerPorts.map(String)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    processes.push(leader);
+    await waitFor(`the floor's leader on port ${respPort}`, 10_000, () => listening(respPort));
+    return { processes, dir, leaderPid: leader.pid ?? -1, respPort, answered: answeredCounter(leader), stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
+
+/** The floor's leader answers each line on its stdin with the SETs it has answered so far. */
+function answeredCounter(leader: ChildProcess): () => Promise<number> {
+  const lines = createInterface({ input: leader.stdout as NodeJS.ReadableStream });
+  const waiting: ((count: number) => void)[] = [];
+  lines.on('line', (line) => waiting.shift()?.(Number(line)));
+  return () =>
+    new Promise((resolve) => {
+      waiting.push(resolve);
+      leader.stdin?.write('count\n');
+    });
+}
+
+/** Whether something listens on the loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

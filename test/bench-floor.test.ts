@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { encodeRespCommand } from '../src/codec/resp.js';
+import { waitFor } from '../src/bench/cluster.js';
+import { startFloor, type Floor } from '../src/bench/floor.js';
+import { RespConnection } from '../src/net/resp-connection.js';
+
+/** Each log's size in bytes, by file name. */
+function logSizes(dir: string): Map<string, number> {
+  return new Map(readdirSync(dir).map((name) => [name, statSync(join(dir, name)).size]));
+}
+
+describe('the floor that bench:cpu and bench:redis measure Tandem against', () => {
+  let floor: Floor;
+  before(async () => {
+    floor = await startFloor();
+  });
+  after(() => floor.stop());
+
+  it('answers SETs, one and pipelined, only once they are in the leader log and a follower log; all three logs end up holding them', async () => {
+    const connection = await RespConnection.open('127.0.0.1', floor.respPort, 2000);
+    try {
+      const commands = Array.from({ length: 21 }, (_, k) => ['SET', `floor:${k}`, `value ${k}`]);
+      assert.equal(await connection.call(commands[0] as string[]), 'OK');
+      const replies = await Promise.all(commands.slice(1).map((command) => connection.call(command)));
+      assert.deepEqual(replies, Array.from({ length: 20 }, () => 'OK'));
+      assert.equal(await floor.answered(), 21);
+      const bytes = commands.reduce((sum, command) => sum + encodeRespCommand(command).length, 0);
+      // Answered means the leader's append and one follower's are done; the other follower's follows.
+      const sizesAtAnswer = [...logSizes(floor.dir).values()];
+      assert.equal(sizesAtAnswer.filter((size) => size === bytes).length >= 2, true, `logs ${sizesAtAnswer.join(', ')} bytes, expected two or more at ${bytes}`);
+      await waitFor('every floor log to hold the 21 SETs', 10_000, () => [...logSizes(floor.dir).values()].every((size) => size === bytes));
+      assert.equal(logSizes(floor.dir).size, 3);
+    } finally {
+      connection.close();
+    }
+  });
+
+  it('does not answer a SET that only the leader has logged: it waits for a follower', async () => {
+    const followers = floor.processes.slice(0, 2);
+    const leaderLog = join(floor.dir, [...logSizes(floor.dir).keys()].find((name) => name.startsWith('floor-leader-')) as string);
+    const connection = await RespConnection.open('127.0.0.1', floor.respPort, 2000);
+    for (const follower of followers) follower.kill('SIGSTOP');
+    try {
+      const loggedBefore = statSync(leaderLog).size;
+      const command = ['SET', 'held', 'until a follower acknowledges'];
+      let reply: unknown = null;
+      const answered = connection.call(command).then((value) => (reply = value));
+      await waitFor('the leader to log the SET', 10_000, () => statSync(leaderLog).size === loggedBefore + encodeRespCommand(command).length);
+      // Two round trips through the leader's event loop after its write: its completion has run.
+      await floor.answered();
+      await floor.answered();
+      assert.equal(reply, null, 'no answer while both followers are stopped');
+      (followers[0] as ChildProcess).kill('SIGCONT');
+      assert.equal(await answered, 'OK');
+    } finally {
+      for (const follower of followers) follower.kill('SIGCONT');
+      connection.close();
+    }
+  });
+
+  it('closes a connection that sends anything but SET key value, without answering it, and goes on serving the others', async () => {
+    for (const bytes of ['*2\r\n$3\r\nGET\r\n$1\r\nx\r\n', 'PING\r\n']) {
+      const socket = connect(floor.respPort, '127.0.0.1');
+      let answered = '';
+      socket.on('data', (chunk: Buffer) => (answered += chunk.toString()));
+      const closed = new Promise<boolean>((resolve) => socket.on('close', () => resolve(true)));
+      socket.write(bytes);
+      const deadline = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref());
+      assert.equal(await Promise.race([closed, deadline]), true, `the connection that sent ${JSON.stringify(bytes)} is closed`);
+      assert.equal(answered, '', `no answer to ${JSON.stringify(bytes)}`);
+      socket.destroy();
+    }
+    const good = await RespConnection.open('127.0.0.1', floor.respPort, 2000);
+    try {
+      assert.equal(await good.call(['set', 'after', 'bad']), 'OK');
+    } finally {
+      good.close();
+    }
+  });
+});
