@@ -82,4 +82,19 @@ describe('the floor that bench:cpu and bench:redis measure Tandem against', () =
       good.close();
     }
   });
+
+  it('refuses to count for a leader that exited, instead of waiting for ever', async () => {
+    const other = await startFloor();
+    try {
+      assert.equal(await other.answered(), 0);
+      const leader = other.processes[other.processes.length - 1] as ChildProcess;
+      const gone = new Promise((resolve) => leader.once('exit', resolve));
+      leader.kill('SIGKILL');
+      await gone;
+      const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref());
+      await assert.rejects(Promise.race([other.answered(), deadline]), /the floor's leader exited/);
+    } finally {
+      other.stop();
+    }
+  });
 });

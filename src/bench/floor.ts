@@ -45,14 +45,23 @@ export async function startFloor(): Promise<Floor> {
   }
 }
 
-/** The floor's leader answers each line on its stdin with the SETs it has answered so far. */
+/** The floor's leader answers each line on its stdin with the SETs it has answered so far; a question to a leader that exited is refused. */
 function answeredCounter(leader: ChildProcess): () => Promise<number> {
   const lines = createInterface({ input: leader.stdout as NodeJS.ReadableStream });
-  const waiting: ((count: number) => void)[] = [];
-  lines.on('line', (line) => waiting.shift()?.(Number(line)));
+  const waiting: { readonly resolve: (count: number) => void; readonly reject: (error: Error) => void }[] = [];
+  let exited: Error | null = null;
+  lines.on('line', (line) => waiting.shift()?.resolve(Number(line)));
+  leader.once('exit', (code, signal) => {
+    exited = new Error(`the floor's leader exited (${code ?? signal})`);
+    for (const waiter of waiting.splice(0)) waiter.reject(exited);
+  });
   return () =>
-    new Promise((resolve) => {
-      waiting.push(resolve);
+    new Promise((resolve, reject) => {
+      if (exited !== null) {
+        reject(exited);
+        return;
+      }
+      waiting.push({ resolve, reject });
       leader.stdin?.write('count\n');
     });
 }
