@@ -1,7 +1,8 @@
 /**
- * One process of the floor that `npm run bench:cpu -- --floor` measures Tandem against: the least
- * a majority write costs in Node.js on this machine. It has the shape of Tandem's write path and
- * nothing else. The leader takes RESP SETs, makes the commands that arrive in one turn of the
+ * One process of the floor that `npm run bench:cpu -- --floor` and `npm run bench:redis -- --floor`
+ * measure Tandem against: the least a majority write costs in Node.js on this machine, with the
+ * log written off the event loop as Tandem writes it (a variant writing it on the event loop did
+ * worse: README, performance item 33). It has the shape of Tandem's write path and nothing else. The leader takes RESP SETs, makes the commands that arrive in one turn of the
  * event loop one entry, sends it to two followers and appends it to its log (a positioned write
  * on a file opened O_DSYNC, on libuv's threadpool); a follower appends each entry the same way
  * and acknowledges it; a command is answered +OK once the leader's append and one follower's have
