@@ -21,7 +21,7 @@ describe('the floor that bench:cpu and bench:redis measure Tandem against', () =
   });
   after(() => floor.stop());
 
-  it('answers SETs, one and pipelined, only once they are in the leader log and a follower log; all three logs end up holding them', async () => {
+  it('answers SETs, one and pipelined, once the leader has logged them; all three logs end up holding them', async () => {
     const connection = await RespConnection.open('127.0.0.1', floor.respPort, 2000);
     try {
       const commands = Array.from({ length: 21 }, (_, k) => ['SET', `floor:${k}`, `value ${k}`]);
@@ -30,9 +30,11 @@ describe('the floor that bench:cpu and bench:redis measure Tandem against', () =
       assert.deepEqual(replies, Array.from({ length: 20 }, () => 'OK'));
       assert.equal(await floor.answered(), 21);
       const bytes = commands.reduce((sum, command) => sum + encodeRespCommand(command).length, 0);
-      // Answered means the leader's append and one follower's are done; the other follower's follows.
-      const sizesAtAnswer = [...logSizes(floor.dir).values()];
-      assert.equal(sizesAtAnswer.filter((size) => size === bytes).length >= 2, true, `logs ${sizesAtAnswer.join(', ')} bytes, expected two or more at ${bytes}`);
+      // Every SET answered means every one of the leader's appends is done. Which follower acked
+      // each entry may differ, so no follower's log need be whole yet (that an ack is awaited at
+      // all is the next test's).
+      const leaderLog = [...logSizes(floor.dir)].find(([name]) => name.startsWith('floor-leader-'));
+      assert.equal(leaderLog?.[1], bytes, 'the leader has logged every answered SET');
       await waitFor('every floor log to hold the 21 SETs', 10_000, () => [...logSizes(floor.dir).values()].every((size) => size === bytes));
       assert.equal(logSizes(floor.dir).size, 3);
     } finally {
