@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeRespCommand } from '../src/codec/resp.js';
 import { waitFor } from '../src/bench/cluster.js';
 import { startFloor, type Floor } from '../src/bench/floor.js';
+import { send } from '../src/bench/http-loop.js';
 import { RespConnection } from '../src/net/resp-connection.js';
 
 /** Each log's size in bytes, by file name. */
@@ -82,6 +84,24 @@ describe('the floor that bench:cpu and bench:redis measure Tandem against', () =
       assert.equal(await good.call(['set', 'after', 'bad']), 'OK');
     } finally {
       good.close();
+    }
+  });
+
+  it('takes PUT /v1/kv/<key> over HTTP as a SET of the same log, and answers anything else 400 and an oversized value 413', async () => {
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const leaderLog = join(floor.dir, [...logSizes(floor.dir).keys()].find((name) => name.startsWith('floor-leader-')) as string);
+      const before = statSync(leaderLog).size;
+      const counted = await floor.answered();
+      assert.equal(await send(agent, floor.httpPort, 'PUT', '/v1/kv/over%20http?ack=majority', Buffer.from('a value')), 200);
+      assert.equal(statSync(leaderLog).size - before, encodeRespCommand(['SET', 'over http', 'a value']).length);
+      assert.equal(await floor.answered(), counted + 1);
+      assert.equal(await send(agent, floor.httpPort, 'GET', '/v1/kv/over%20http', Buffer.alloc(0)), 400);
+      assert.equal(await send(agent, floor.httpPort, 'PUT', '/v1/kv/', Buffer.from('no key')), 400);
+      assert.equal(await send(agent, floor.httpPort, 'PUT', '/v1/kv/big', Buffer.alloc(1024 * 1024 + 1)), 413);
+      assert.equal(statSync(leaderLog).size - before, encodeRespCommand(['SET', 'over http', 'a value']).length, 'nothing refused was logged');
+    } finally {
+      agent.destroy();
     }
   });
 

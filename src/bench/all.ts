@@ -21,7 +21,7 @@ const quick = flags['quick'] === true;
 const install = flags['install'] === true ? ['--install'] : [];
 const parts: Record<string, { readonly title: string; readonly script: string; readonly args: readonly string[] }> = {
   redis: { title: 'Beside Redis (RESP)', script: 'redis-compare.js', args: quick ? ['--quick', '--floor'] : ['--matrix', '--curve', '--floor'] },
-  etcd: { title: 'Beside etcd (HTTP, and etcd’s own gRPC tester in the full run)', script: 'etcd-compare.js', args: quick ? ['--rounds', '1', '--seconds', '3'] : ['--matrix', '--seconds', '5', '--grpc'] },
+  etcd: { title: 'Beside etcd (HTTP, and etcd’s own gRPC tester in the full run)', script: 'etcd-compare.js', args: quick ? ['--rounds', '1', '--seconds', '3', '--floor'] : ['--matrix', '--seconds', '5', '--grpc', '--floor'] },
   failover: { title: 'Failover under write load', script: 'failover.js', args: quick ? ['--quick'] : [] },
   catchup: { title: 'Catch-up and resources', script: 'catchup.js', args: quick ? ['--quick', '--redis'] : ['--redis'] },
 };

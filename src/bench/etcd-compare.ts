@@ -15,6 +15,7 @@ import { parseFlags } from '../cli/args.js';
 import { LocalCluster, median } from './cluster.js';
 import { ensureInstalled, etcdLeaderPort, startEtcd } from './peers.js';
 import { httpLoop, send, type LoadFigure } from './http-loop.js';
+import { startFloor, type Floor } from './floor.js';
 import { cpuCells, medianCpu, pidsOf } from './cpu.js';
 
 const flags = parseFlags(process.argv.slice(2), {
@@ -24,6 +25,7 @@ const flags = parseFlags(process.argv.slice(2), {
   install: { type: 'switch', help: 'apt-get install etcd-server when missing (as root)' },
   matrix: { type: 'switch', help: 'also: 4 KiB writes, 90% reads / 10% writes, reads only, one client' },
   grpc: { type: 'switch', help: "also etcd through its own gRPC load tester: etcdctl check perf --load=xl (60 s)" },
+  floor: { type: 'switch', help: 'also: the write workloads against the floor (floor-node.ts) over HTTP, the least a majority write costs in Node.js here' },
   help: { type: 'switch', help: 'show this help' },
 });
 
@@ -34,7 +36,7 @@ const keysPerClient = 100;
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench:etcd -- [--rounds N] [--seconds S] [--clients C] [--matrix] [--grpc] [--install]\n');
+    process.stdout.write('npm run bench:etcd -- [--rounds N] [--seconds S] [--clients C] [--matrix] [--grpc] [--floor] [--install]\n');
     return;
   }
   if (flags['grpc'] === true) ensureInstalled('bench:etcd --grpc', ['etcd', 'etcdctl'], ['etcd-server', 'etcd-client'], flags['install'] === true);
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);
   const etcd = await startEtcd(root);
+  const floor: Floor | null = flags['floor'] === true ? await startFloor() : null;
   const runs: Record<string, LoadFigure[]> = {};
   let grpcWritesPerSecond: number | null = null;
   try {
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
     const tandemPort = Number(new URL(tandem.http(leader)).port);
     const etcdPort = await etcdLeaderPort(etcd.ports);
     const key = (c: number, n: number): string => `c${c}-${n % keysPerClient}`;
-    const pids: Record<string, number[]> = { tandem: pidsOf(tandem.processes.values()), etcd: pidsOf(etcd.processes) };
+    const pids: Record<string, number[]> = { tandem: pidsOf(tandem.processes.values()), etcd: pidsOf(etcd.processes), floor: floor === null ? [] : pidsOf(floor.processes) };
     // One request of each kind per system; every status but 200 counts as an error, and a
     // refused connection too (it does not end the benchmark).
     const ops: Record<string, { put(agent: Agent, c: number, n: number, body: Buffer): Promise<number>; get(agent: Agent, c: number, n: number): Promise<number> }> = {
@@ -64,16 +67,23 @@ async function main(): Promise<void> {
         get: (agent, c, n) => send(agent, etcdPort, 'POST', '/v3/kv/range', Buffer.from(JSON.stringify({ key: Buffer.from(key(c, n)).toString('base64') })), 'application/json').catch(() => 0),
       },
     };
+    // The floor takes writes only: it runs the write workloads.
+    if (floor !== null) {
+      ops['floor'] = {
+        put: (agent, c, n, body) => send(agent, floor.httpPort, 'PUT', `/v1/kv/${key(c, n)}?ack=majority`, body).catch(() => 0),
+        get: () => Promise.resolve(0),
+      };
+    }
     const clients = flags['clients'] as number;
-    const workloads: { name: string; clients: number; run: (o: (typeof ops)[string]) => (agent: Agent, c: number, n: number) => Promise<number> }[] = [
-      { name: 'writes, 100 B', clients, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
+    const workloads: { name: string; clients: number; writesOnly?: true; run: (o: (typeof ops)[string]) => (agent: Agent, c: number, n: number) => Promise<number> }[] = [
+      { name: 'writes, 100 B', clients, writesOnly: true, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
     ];
     if (flags['matrix'] === true) {
       workloads.push(
-        { name: 'writes, 4 KiB', clients, run: (o) => (agent, c, n) => o.put(agent, c, n, bigValue) },
+        { name: 'writes, 4 KiB', clients, writesOnly: true, run: (o) => (agent, c, n) => o.put(agent, c, n, bigValue) },
         { name: '90% reads / 10% writes, 100 B', clients, run: (o) => (agent, c, n) => (n % 10 === 0 ? o.put(agent, c, n, value) : o.get(agent, c, n)) },
         { name: 'reads only (linearizable)', clients, run: (o) => (agent, c, n) => o.get(agent, c, n) },
-        { name: 'writes, 100 B', clients: 1, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
+        { name: 'writes, 100 B', clients: 1, writesOnly: true, run: (o) => (agent, c, n) => o.put(agent, c, n, value) },
       );
       // Reads find every key they ask for.
       for (const o of Object.values(ops)) {
@@ -87,7 +97,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= (flags['rounds'] as number); round++) {
       process.stderr.write(`round ${round}\n`);
       for (const workload of workloads) {
-        for (const system of ['tandem', 'etcd']) {
+        for (const system of ['tandem', 'etcd', ...(floor !== null && workload.writesOnly === true ? ['floor'] : [])]) {
           (runs[`${system}: ${workload.name}, ${workload.clients} client${workload.clients === 1 ? '' : 's'}`] ??= []).push(await httpLoop(workload.clients, flags['seconds'] as number, workload.run(ops[system] as (typeof ops)[string]), pids[system]));
         }
       }
@@ -101,6 +111,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const child of etcd.processes) child.kill('SIGKILL');
+    floor?.stop();
     await tandem.stopAll();
     rmSync(root, { recursive: true, force: true });
   }
@@ -114,24 +125,28 @@ async function main(): Promise<void> {
     ...medianCpu(figures),
     runs: figures.map((f) => f.opsPerSecond),
   }));
+  // Tandem's rows (and the floor's) against etcd's row of the same workload.
   const versus = (name: string): string => {
-    if (!name.startsWith('tandem: ')) return '';
-    const peer = rows.find((row) => row.name === name.replace('tandem: ', 'etcd: '));
+    const system = ['tandem: ', 'floor: '].find((prefix) => name.startsWith(prefix));
+    if (system === undefined) return '';
+    const peer = rows.find((row) => row.name === name.replace(system, 'etcd: '));
     const own = rows.find((row) => row.name === name);
     return peer === undefined || own === undefined ? '?' : (own.opsPerSecond / peer.opsPerSecond).toFixed(2);
   };
-  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core | errors | each run | Tandem / etcd (ops/s) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |'];
+  const lines = ['| system: workload (HTTP) | ops/s (median) | p50 ms | p99 ms | p99.9 ms | CPU µs/op | main thread waiting for a core | errors | each run | Tandem (or floor) / etcd (ops/s) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |'];
   for (const r of rows) lines.push(`| ${r.name} | ${r.opsPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${cpuCells(r)} | ${r.errors} | ${r.runs.join(' / ')} | ${versus(r.name)} |`);
   lines.push('');
   const t = rows[0]?.opsPerSecond ?? 0;
   if (grpcWritesPerSecond !== null) {
     lines.push(`etcd through its own gRPC load tester (\`etcdctl check perf --load=xl\`, 60 s, one run): ${grpcWritesPerSecond} writes/s; Tandem over HTTP / that: ${(t / grpcWritesPerSecond).toFixed(2)}`);
   }
+  const floorWrites = rows.find((r) => r.name === `floor: writes, 100 B, ${flags['clients']} clients`);
+  if (floorWrites !== undefined && t > 0) lines.push(`Tandem / floor (writes, 100 B, ${flags['clients']} clients, HTTP): ${(t / floorWrites.opsPerSecond).toFixed(2)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const version = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'etcd';
   const file = join('bench/results', `etcd-compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ settings: { clients: flags['clients'], seconds: flags['seconds'], rounds: flags['rounds'], tandem: '3 nodes, HTTP PUT ack=majority, GET consistency=linearizable', etcd: `${version}; 3 members, default settings, JSON gateway POST /v3/kv/put and /v3/kv/range (linearizable)` }, rows, etcdGrpcWritesPerSecond: grpcWritesPerSecond }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ settings: { clients: flags['clients'], seconds: flags['seconds'], rounds: flags['rounds'], tandem: '3 nodes, HTTP PUT ack=majority, GET consistency=linearizable', etcd: `${version}; 3 members, default settings, JSON gateway POST /v3/kv/put and /v3/kv/range (linearizable)`, ...(floor === null ? {} : { floor: 'floor-node.ts over HTTP: PUT /v1/kv/<key>, a turn\'s writes one entry, O_DSYNC append on leader and followers, 200 after the leader\'s and one follower\'s (write workloads only)' }) }, rows, etcdGrpcWritesPerSecond: grpcWritesPerSecond }, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
 }
 

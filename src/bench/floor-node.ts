@@ -12,12 +12,17 @@
  * elections, checksums, a state machine on disk, the state digest, sessions, reads, recovery. Not
  * a store: anything but a well-formed SET closes the connection.
  *
- *   node floor-node.js leader <resp port> <dir> <follower port> <follower port>
+ * The leader also takes writes over HTTP, as Tandem's API does (`PUT /v1/kv/<key>` with the value
+ * as the body, answered 200 on the same condition; anything else is answered 400), for the
+ * comparison with etcd (`npm run bench:etcd -- --floor`). They become SETs of the same entries.
+ *
+ *   node floor-node.js leader <resp port> <http port> <dir> <follower port> <follower port>
  *   node floor-node.js follower <port> <dir>
  *
  * The leader answers each line on its stdin with the number of SETs it has answered.
  */
 import { closeSync, constants, openSync, write } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 
@@ -26,6 +31,8 @@ const pendingBytesMax = 1024 * 1024;
 /** An entry's frame between leader and follower: u32 length, u32 entry id, then the commands. */
 const frameHeaderBytes = 8;
 const frameBytesMax = 64 * 1024 * 1024;
+/** An HTTP write's value may not be larger than this. */
+const valueBytesMax = 1024 * 1024;
 const ok = Buffer.from('+OK\r\n');
 
 /** An append-only log: one file opened O_DSYNC, each append one positioned write on the threadpool. */
@@ -95,11 +102,34 @@ function applyEntry(entry: Buffer, state: Map<string, Buffer>): void {
   }
 }
 
+/** Who waits for an entry: RESP connections with how many of their SETs it holds, and HTTP writes. */
+interface Waiting {
+  readonly sockets: Map<net.Socket, number>;
+  readonly responses: ServerResponse[];
+}
+
 /** An entry between its proposal and its answer: whether the leader's append is done, followers' acks, and who waits. */
 interface Entry {
   appended: boolean;
   acks: number;
-  readonly waiting: Map<net.Socket, number>;
+  readonly waiting: Waiting;
+}
+
+/** A SET of `key` to `value` as the RESP command the entries hold. */
+function encodeSet(key: string, value: Buffer): Buffer {
+  const keyBytes = Buffer.from(key, 'latin1');
+  return Buffer.concat([Buffer.from(`*3\r\n$3\r\nSET\r\n$${keyBytes.length}\r\n`, 'latin1'), keyBytes, Buffer.from(`\r\n$${value.length}\r\n`, 'latin1'), value, Buffer.from('\r\n', 'latin1')]);
+}
+
+/** Reads an HTTP write's body, at most valueBytesMax bytes (null beyond that). */
+function readBody(request: IncomingMessage, done: (body: Buffer | null) => void): void {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  request.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes <= valueBytesMax) chunks.push(chunk);
+  });
+  request.on('end', () => done(bytes > valueBytesMax ? null : Buffer.concat(chunks)));
 }
 
 /**
@@ -146,38 +176,84 @@ function follower(port: number, dir: string): void {
   });
 }
 
-function leader(port: number, dir: string, followerPorts: readonly number[]): void {
+/** Takes RESP SETs on `port` into this turn's entry (`gather`); a connection sending anything else is closed. */
+function respFront(port: number, gather: (command: Buffer) => Waiting): void {
+  serve(port, (socket, bytes) => {
+    let at = 0;
+    try {
+      for (let end = commandEnd(bytes, at); end >= 0; end = commandEnd(bytes, at)) {
+        if (!isSet(bytes, at)) throw new Error('the floor takes SET key value only');
+        const { sockets } = gather(bytes.subarray(at, end));
+        sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+        at = end;
+      }
+    } catch {
+      socket.destroy();
+      return null;
+    }
+    const left = at === bytes.length ? null : bytes.subarray(at);
+    if (left !== null && left.length > pendingBytesMax) socket.destroy();
+    return left;
+  });
+}
+
+/** Takes `PUT /v1/kv/<key>` on `port` into this turn's entry as a SET; anything else is answered 400, a value too large 413. */
+function httpFront(port: number, gather: (command: Buffer) => Waiting): void {
+  createServer((request, response) => {
+    const path = (request.url ?? '').split('?')[0] as string;
+    if (request.method !== 'PUT' || !path.startsWith('/v1/kv/') || path.length === '/v1/kv/'.length) {
+      request.resume();
+      response.writeHead(400).end('the floor takes PUT /v1/kv/<key> only\n');
+      return;
+    }
+    readBody(request, (body) => {
+      if (body === null) {
+        response.writeHead(413).end(`values are at most ${valueBytesMax} bytes\n`);
+        return;
+      }
+      gather(encodeSet(decodeURIComponent(path.slice('/v1/kv/'.length)), body)).responses.push(response);
+    });
+  }).listen(port, '127.0.0.1');
+}
+
+/** Connects to each follower; `acked` hears each entry id a follower acknowledges. */
+function followerLinks(ports: readonly number[], acked: (id: number) => void): net.Socket[] {
+  return ports.map((port) => {
+    const link = net.connect(port, '127.0.0.1');
+    link.setNoDelay(true);
+    let pending: Buffer | null = null;
+    link.on('data', (chunk: Buffer) => {
+      let bytes = pending === null ? chunk : Buffer.concat([pending, chunk]);
+      for (; bytes.length >= 4; bytes = bytes.subarray(4)) acked(bytes.readUInt32LE(0));
+      pending = bytes.length === 0 ? null : bytes;
+    });
+    return link;
+  });
+}
+
+function leader(port: number, httpPort: number, dir: string, followerPorts: readonly number[]): void {
   const log = new Log(join(dir, `floor-leader-${port}.log`));
   const state = new Map<string, Buffer>();
   const entries = new Map<number, Entry>();
   let nextId = 1;
   let answered = 0;
-  let forming: { readonly commands: Buffer[]; readonly waiting: Map<net.Socket, number> } | null = null;
+  let forming: { readonly commands: Buffer[]; readonly waiting: Waiting } | null = null;
 
   const finish = (id: number, entry: Entry): void => {
     if (!entry.appended || entry.acks < 1) return;
     entries.delete(id);
-    for (const [socket, count] of entry.waiting) {
+    for (const [socket, count] of entry.waiting.sockets) {
       socket.write(count === 1 ? ok : Buffer.concat(Array.from({ length: count }, () => ok)));
       answered += count;
     }
+    for (const response of entry.waiting.responses) response.writeHead(200).end();
+    answered += entry.waiting.responses.length;
   };
-  const links = followerPorts.map((followerPort) => {
-    const link = net.connect(followerPort, '127.0.0.1');
-    link.setNoDelay(true);
-    let pending: Buffer | null = null;
-    link.on('data', (chunk: Buffer) => {
-      let bytes = pending === null ? chunk : Buffer.concat([pending, chunk]);
-      for (; bytes.length >= 4; bytes = bytes.subarray(4)) {
-        const id = bytes.readUInt32LE(0);
-        const entry = entries.get(id);
-        if (entry === undefined) continue;
-        entry.acks++;
-        finish(id, entry);
-      }
-      pending = bytes.length === 0 ? null : bytes;
-    });
-    return link;
+  const links = followerLinks(followerPorts, (id) => {
+    const entry = entries.get(id);
+    if (entry === undefined) return;
+    entry.acks++;
+    finish(id, entry);
   });
   const propose = (): void => {
     if (forming === null) return;
@@ -202,27 +278,17 @@ function leader(port: number, dir: string, followerPorts: readonly number[]): vo
       finish(id, entry);
     });
   };
-  serve(port, (socket, bytes) => {
-    let at = 0;
-    try {
-      for (let end = commandEnd(bytes, at); end >= 0; end = commandEnd(bytes, at)) {
-        if (!isSet(bytes, at)) throw new Error('the floor takes SET key value only');
-        if (forming === null) {
-          forming = { commands: [], waiting: new Map() };
-          setImmediate(propose);
-        }
-        forming.commands.push(bytes.subarray(at, end));
-        forming.waiting.set(socket, (forming.waiting.get(socket) ?? 0) + 1);
-        at = end;
-      }
-    } catch {
-      socket.destroy();
-      return null;
+  /** Adds a command to this turn's entry (started, and proposed at the end of the turn, by the first). */
+  const gather = (command: Buffer): Waiting => {
+    if (forming === null) {
+      forming = { commands: [], waiting: { sockets: new Map(), responses: [] } };
+      setImmediate(propose);
     }
-    const left = at === bytes.length ? null : bytes.subarray(at);
-    if (left !== null && left.length > pendingBytesMax) socket.destroy();
-    return left;
-  });
+    forming.commands.push(command);
+    return forming.waiting;
+  };
+  respFront(port, gather);
+  httpFront(httpPort, gather);
   process.stdin.on('data', () => process.stdout.write(`${answered}\n`));
   process.on('SIGTERM', () => {
     log.close();
@@ -231,11 +297,11 @@ function leader(port: number, dir: string, followerPorts: readonly number[]): vo
 }
 
 function main(argv: readonly string[]): void {
-  const [role, port, dir, ...followerPorts] = argv;
-  if (role === 'follower' && port !== undefined && dir !== undefined) follower(Number(port), dir);
-  else if (role === 'leader' && port !== undefined && dir !== undefined && followerPorts.length > 0) leader(Number(port), dir, followerPorts.map(Number));
+  const [role, port, ...rest] = argv;
+  if (role === 'follower' && port !== undefined && rest[0] !== undefined) follower(Number(port), rest[0]);
+  else if (role === 'leader' && port !== undefined && rest.length >= 3) leader(Number(port), Number(rest[0]), rest[1] as string, rest.slice(2).map(Number));
   else {
-    process.stderr.write('usage: floor-node.js leader <resp port> <dir> <follower port>... | follower <port> <dir>\n');
+    process.stderr.write('usage: floor-node.js leader <resp port> <http port> <dir> <follower port>... | follower <port> <dir>\n');
     process.exit(2);
   }
 }

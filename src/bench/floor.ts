@@ -19,6 +19,8 @@ export interface Floor {
   readonly dir: string;
   readonly leaderPid: number;
   readonly respPort: number;
+  /** Where the leader takes `PUT /v1/kv/<key>`. */
+  readonly httpPort: number;
   answered(): Promise<number>;
   stop(): void;
 }
@@ -27,7 +29,7 @@ export interface Floor {
 export async function startFloor(): Promise<Floor> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-floor-'));
   const script = new URL('./floor-node.js', import.meta.url).pathname;
-  const [respPort, ...followerPorts] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
+  const [respPort, httpPort, ...followerPorts] = [await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number];
   const processes: ChildProcess[] = followerPorts.map((port) => spawn(process.execPath, [script, 'follower', String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] }));
   const stop = (): void => {
     for (const child of processes) child.kill('SIGKILL');
@@ -35,10 +37,10 @@ export async function startFloor(): Promise<Floor> {
   };
   try {
     await Promise.all(followerPorts.map((port) => waitFor(`the floor's follower on port ${port}`, 10_000, () => listening(port))));
-    const leader = spawn(process.execPath, [script, 'leader', String(respPort), dir, ...followerPorts.map(String)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const leader = spawn(process.execPath, [script, 'leader', String(respPort), String(httpPort), dir, ...followerPorts.map(String)], { stdio: ['pipe', 'pipe', 'inherit'] });
     processes.push(leader);
-    await waitFor(`the floor's leader on port ${respPort}`, 10_000, () => listening(respPort));
-    return { processes, dir, leaderPid: leader.pid ?? -1, respPort, answered: answeredCounter(leader), stop };
+    await Promise.all([respPort, httpPort].map((port) => waitFor(`the floor's leader on port ${port}`, 10_000, () => listening(port))));
+    return { processes, dir, leaderPid: leader.pid ?? -1, respPort, httpPort, answered: answeredCounter(leader), stop };
   } catch (error) {
     stop();
     throw error;
