@@ -222,6 +222,26 @@ describe('CRC32C and log records', () => {
     assert.throws(() => decodeLog(file, 'segment-7.log'), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(`offset ${first}`));
   });
 
+  it('refuses a length flipped to claim past the end of the data when intact records follow it', () => {
+    const records = [1, 2, 3, 4, 5].map((i) => encodeRecord(entry(i, 1, String(i).repeat(300))));
+    const file = Buffer.concat([...records, Buffer.alloc(4096)]);
+    const second = records[0]!.length;
+    const dataEnd = records.reduce((n, r) => n + r.length, 0);
+    // The second record's length, one bit flipped, now reaches past the last record (still in range).
+    file.writeUInt32LE(file.readUInt32LE(second) ^ 0x1000, second);
+    assert.ok(second + 25 + file.readUInt32LE(second) >= dataEnd, 'the flipped length claims past the data');
+    assert.throws(() => decodeLog(file, 'segment-9.log'), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(`offset ${second}`));
+  });
+
+  it('refuses a flipped byte followed by an intact record whose value holds sectors of zeros', () => {
+    const first = encodeRecord(entry(1, 1, 'first'));
+    const damaged = encodeRecord(entry(2, 1, 'd'.repeat(200)));
+    const zeros = encodeRecord({ index: 3, term: 1, kind: 'command', data: new Uint8Array(4096) });
+    const file = Buffer.concat([first, damaged, zeros, encodeRecord(entry(4, 1, 'last')), Buffer.alloc(4096)]);
+    file[first.length + 100] = file[first.length + 100]! ^ 0x04;
+    assert.throws(() => decodeLog(file, 'segment-10.log'), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(`offset ${first.length}`));
+  });
+
   it('refuses damage followed by more data than one write holds, even beside a zeroed sector', () => {
     const first = encodeRecord(entry(1, 1, 'first'));
     const rest: Buffer[] = [];

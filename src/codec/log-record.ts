@@ -160,21 +160,47 @@ export function endOfData(buffer: Uint8Array): number {
 /**
  * True when the bad record at `offset`, and every byte after it up to `dataEnd`, can be one write
  * that a crash interrupted rather than damage: the bytes fit in one write, and a sector of them
- * is missing — either the record claims bytes past the end of the data (its last sectors never
- * arrived), or a whole sector after `offset` reads as zeros though data follows it. A flipped byte
- * leaves no missing sector, so damage before the end is still refused.
+ * is missing that explains the bad record — either the record claims bytes past the end of the
+ * data (its last sectors never arrived) and no intact record follows it, or a whole sector reads
+ * as zeros between `offset` and the first intact record after it. A flipped byte leaves no missing
+ * sector, so damage before the end is still refused: also a flipped length that claims past the
+ * data, and a flipped byte followed by a record whose value holds a sector of zeros (both were
+ * once read as torn, and the intact records after them cut).
  */
 function isTornWrite(buffer: Uint8Array, offset: number, dataEnd: number): boolean {
   if (dataEnd - offset > logWriteBytesMax) return false;
+  const intact = nextIntactRecord(buffer, offset, dataEnd);
   const view = new DataView(buffer.buffer, buffer.byteOffset + offset);
   const bodyBytes = view.getUint32(0, true);
   const inRange = bodyBytes >= bodyFixedBytes && bodyBytes <= recordBodyBytesMax;
-  if (inRange && offset + recordHeaderBytes + bodyBytes >= dataEnd) return true;
-  // A sector of the write that never reached the disk: all zeros from `offset` (or from its start) to its end.
-  for (let start = offset - (offset % sectorBytes); start < dataEnd; start += sectorBytes) {
+  if (inRange && offset + recordHeaderBytes + bodyBytes >= dataEnd && intact === dataEnd) return true;
+  // A sector of the write that never reached the disk: all zeros from `offset` (or from its start)
+  // to its end. It cannot reach into an intact record (a record's length field is never zero).
+  for (let start = offset - (offset % sectorBytes); start < intact; start += sectorBytes) {
     let zero = true;
     for (let i = Math.max(start, offset); i < start + sectorBytes && zero; i++) zero = buffer[i] === 0;
     if (zero) return true;
   }
   return false;
+}
+
+/** Checksummed bytes nextIntactRecord may spend looking (an adversarial tail could make it quadratic). */
+const intactScanBytesMax = 64 * 1024 * 1024;
+
+/**
+ * Where the first intact record after `offset` starts — a length in range that fits before
+ * `dataEnd`, and a checksum that matches — or `dataEnd` when there is none. Past its budget it
+ * answers where it stopped, as if it had found one: the damage is then refused, the safe side.
+ */
+function nextIntactRecord(buffer: Uint8Array, offset: number, dataEnd: number): number {
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.length);
+  let checkedBytes = 0;
+  for (let at = offset + 1; at + recordHeaderBytes + bodyFixedBytes <= dataEnd; at++) {
+    const bodyBytes = view.getUint32(at, true);
+    if (bodyBytes < bodyFixedBytes || bodyBytes > recordBodyBytesMax || at + recordHeaderBytes + bodyBytes > dataEnd) continue;
+    checkedBytes += bodyBytes;
+    if (checkedBytes > intactScanBytesMax) return at;
+    if (crc32c(buffer.subarray(at + recordHeaderBytes, at + recordHeaderBytes + bodyBytes)) === view.getUint32(at + 4, true)) return at;
+  }
+  return dataEnd;
 }
