@@ -188,19 +188,21 @@ function isTornWrite(buffer: Uint8Array, offset: number, dataEnd: number): boole
 const intactScanBytesMax = 64 * 1024 * 1024;
 
 /**
- * Where the first intact record after `offset` starts — a length in range that fits before
- * `dataEnd`, and a checksum that matches — or `dataEnd` when there is none. Past its budget it
+ * Where the first intact record after `offset` starts — one decodeRecord reads whole from the
+ * data before `dataEnd` — or `dataEnd` when there is none. Past its budget it
  * answers where it stopped, as if it had found one: the damage is then refused, the safe side.
  */
 function nextIntactRecord(buffer: Uint8Array, offset: number, dataEnd: number): number {
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.length);
+  const data = buffer.subarray(0, dataEnd);
+  const view = new DataView(data.buffer, data.byteOffset, data.length);
   let checkedBytes = 0;
   for (let at = offset + 1; at + recordHeaderBytes + bodyFixedBytes <= dataEnd; at++) {
+    // Only a length in range costs a checksum (decodeRecord refuses the rest before reading on).
     const bodyBytes = view.getUint32(at, true);
-    if (bodyBytes < bodyFixedBytes || bodyBytes > recordBodyBytesMax || at + recordHeaderBytes + bodyBytes > dataEnd) continue;
+    if (bodyBytes < bodyFixedBytes || bodyBytes > recordBodyBytesMax) continue;
     checkedBytes += bodyBytes;
     if (checkedBytes > intactScanBytesMax) return at;
-    if (crc32c(buffer.subarray(at + recordHeaderBytes, at + recordHeaderBytes + bodyBytes)) === view.getUint32(at + 4, true)) return at;
+    if (decodeRecord(data, at).kind === 'record') return at;
   }
   return dataEnd;
 }
