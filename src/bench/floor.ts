@@ -2,7 +2,7 @@
  * Starts and stops the floor (floor-node.ts): three processes on loopback with the shape of
  * Tandem's write path and nothing else, which the benchmarks set beside Tandem as the least a
  * majority write costs in Node.js on this machine (`npm run bench:cpu -- --floor`,
- * `npm run bench:redis -- --floor`).
+ * `npm run bench:redis -- --floor`, `npm run bench:etcd -- --floor`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
