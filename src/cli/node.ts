@@ -402,7 +402,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     if (leader === null) return null;
     return leader === config.id ? httpAddress : (transport.httpAddresses.get(leader) ?? null);
   };
-  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, security: config.security, membership, leaderHttpAddress: leaderHttp, status });
+  const server: Server = createHttpServer({ engine, nodeId: config.id, defaultAck: config.ack, metrics, security: config.security, membership, leaderHttpAddress: leaderHttp, status, checkpoints: () => digestCheck.checkpoints });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpPort, config.httpHost, () => resolve());

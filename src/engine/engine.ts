@@ -45,10 +45,19 @@ export type ReadResult = { readonly ok: true; readonly appliedIndex: number } | 
 
 /** Observers for status pages, metrics and the simulator's checkers; they must not change state. */
 export interface EngineObserver {
-  applied?(entry: Entry, result: Applied, digest: string): void;
-  /** The state digest at a checkpoint index (a multiple of digestEveryEntries). */
+  /**
+   * One command applied (or an entry without commands). `digest` gives the state digest after the
+   * entry on the last result of a batch (null before it: the digest after each entry is only known
+   * at the batch's end); it may read the store, so call it only when it is wanted.
+   */
+  applied?(entry: Entry, result: Applied, digest: (() => string) | null): void;
+  /**
+   * The state digest at a checkpoint index (a multiple of digestEveryEntries). It may come later
+   * than the checkpoint's apply (a store that keeps the digest knows it once it has committed).
+   */
   checkpoint?(index: number, digest: string): void;
-  snapshotInstalled?(meta: SnapshotMeta, digest: string): void;
+  /** A snapshot was installed; `digest` gives the state digest (it may read the store). */
+  snapshotInstalled?(meta: SnapshotMeta, digest: () => string): void;
   /** This node took a snapshot of its state (`ms`: from start to finish; built in pieces, it holds the event loop only briefly). */
   snapshotTaken?(meta: SnapshotMeta, bytes: number, ms: number): void;
   roleChanged?(role: Role | 'learner', term: number, leader: NodeId | null): void;
@@ -390,7 +399,7 @@ export class Engine {
     this.raft.persisted(ready);
     if (ready.snapshot !== null) {
       this.kv.restore(ready.snapshot.data);
-      this.observer.snapshotInstalled?.(ready.snapshot.meta, this.kv.digest());
+      this.observer.snapshotInstalled?.(ready.snapshot.meta, () => this.kv.digest());
       this.raft.applied(ready.snapshot.meta.index);
       this.answer(ready);
     }
@@ -439,7 +448,8 @@ export class Engine {
       const index = (fresh[k] as Entry).index;
       if (index % every !== 0) continue;
       this.applyChunk(fresh.slice(from, k + 1));
-      this.observer.checkpoint?.(index, this.kv.digest());
+      const observer = this.observer;
+      if (observer.checkpoint !== undefined) this.kv.digestAtApplied((digest) => observer.checkpoint?.(index, digest));
       from = k + 1;
     }
     if (from < fresh.length) this.applyChunk(from === 0 ? fresh : fresh.slice(from));
@@ -455,9 +465,7 @@ export class Engine {
       const from = r;
       while (r < results.length && (results[r] as Applied).index === entry.index) r++;
       if (this.observer.applied !== undefined) {
-        // The digest after each entry is only known at the batch's end; observers that want every
-        // index see the end-of-batch digest on the last result and an empty one before it.
-        for (let k = from; k < r; k++) this.observer.applied(entry, results[k] as Applied, k === results.length - 1 ? this.kv.digest() : '');
+        for (let k = from; k < r; k++) this.observer.applied(entry, results[k] as Applied, k === results.length - 1 ? () => this.kv.digest() : null);
       }
       const pending = this.pendingWrites.get(entry.index);
       if (pending === undefined || pending.term !== entry.term) continue;

@@ -2,9 +2,10 @@ import type { Entry } from '../core/types.js';
 import { ByteReader, ByteWriter } from '../shared/bytes.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { hex32 } from '../shared/hash.js';
+import { StateDigest } from './digest.js';
 import { limits } from '../shared/limits.js';
 import { commandsOfEntry, decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
-import type { KvStore, Space, StoreReader } from './store.js';
+import type { KvStore, Space, StoreDigests, StoreReader } from './store.js';
 
 /**
  * The result of applying one command (or an entry that holds none: a config or no-op entry, with
@@ -22,22 +23,24 @@ export interface Applied {
 const snapshotVersion = 1;
 /** How Redis writes an integer: no leading zeros, no plus sign, no "-0". */
 const canonicalInteger = /^(0|-?[1-9]\d{0,19})$/;
-const seedA = 0x811c9dc5;
-const seedB = 0x050c5d1f;
-const spaceTags: Record<Space, number> = { data: 1, session: 2, meta: 3 };
 
 /**
  * The deterministic state machine: applies committed entries in order, keeps the client-session
  * table for exactly-once writes, and a running digest of its whole state (data and sessions)
  * that two replicas at the same applied index can compare.
+ *
+ * The digest is kept here, item by item as writes happen, unless the store keeps it itself (see
+ * KvStore.digests: LMDB does, in its writer thread, so that a write reads no old value on the
+ * event loop). Either way `digest()` is the digest at the applied index.
  */
 export class KvStateMachine {
   private readonly store: KvStore;
+  /** The store's own digest keeper, or null when the digest is kept here. */
+  private readonly kept: StoreDigests | null;
   private appliedValue: number;
-  /** Sum over every item of its hash, in two independent 32-bit lanes. */
-  private digestA: number;
-  private digestB: number;
-  /** How many keys the data space holds: kept in step by write(), since the store may count by walking. */
+  /** The digest at the applied index, when kept here (see StateDigest). */
+  private readonly running = new StateDigest();
+  /** How many keys the data space holds, when the digest is kept here (writes read old values then anyway). */
   private dataKeys: number;
 
   /** Test-only: drop every Nth SET on this replica, so its state silently diverges (0: never). */
@@ -46,19 +49,18 @@ export class KvStateMachine {
 
   constructor(store: KvStore, plantedDropSetEvery = 0) {
     this.store = store;
+    this.kept = store.digests ?? null;
     this.plantedDropSetEvery = plantedDropSetEvery;
     const meta = store.get('meta', 'state');
     if (meta === undefined) {
       this.appliedValue = 0;
-      this.digestA = 0;
-      this.digestB = 0;
     } else {
       const r = new ByteReader(meta, 'state-machine meta');
       this.appliedValue = r.u64();
-      this.digestA = r.u32();
-      this.digestB = r.u32();
+      this.running.a = r.u32();
+      this.running.b = r.u32();
     }
-    this.dataKeys = store.count('data');
+    this.dataKeys = this.kept === null ? store.count('data') : 0;
   }
 
   /** The index of the last entry applied. */
@@ -66,9 +68,21 @@ export class KvStateMachine {
     return this.appliedValue;
   }
 
-  /** The state digest at the applied index, as 16 hex digits. */
+  /**
+   * The state digest at the applied index, as 16 hex digits. When the store keeps the digest, this
+   * reads every key written since its last commit (at most a second's writes).
+   */
   digest(): string {
-    return hex32(this.digestA) + hex32(this.digestB);
+    return this.kept === null ? this.running.hex() : this.kept.now().hex();
+  }
+
+  /**
+   * Calls `fn` with the digest at the applied index: at once, or, when the store keeps the digest,
+   * once it has committed the last batch (later, on a later turn of the event loop).
+   */
+  digestAtApplied(fn: (digest: string) => void): void {
+    if (this.kept === null) fn(this.running.hex());
+    else this.kept.at(this.appliedValue, fn);
   }
 
   /** The value of `key`, or undefined. */
@@ -81,9 +95,9 @@ export class KvStateMachine {
     return this.store.keysAfter('data', after, limit);
   }
 
-  /** How many keys are stored. */
+  /** How many keys are stored (when the store keeps the digest, a read per key written since its last commit). */
   get size(): number {
-    return this.dataKeys;
+    return this.kept === null ? this.dataKeys : this.store.count('data');
   }
 
   /**
@@ -91,13 +105,13 @@ export class KvStateMachine {
    * applied index, digest and key count here go back to what they were, so the two agree.
    */
   private transaction(fn: () => void): void {
-    const before = { applied: this.appliedValue, a: this.digestA, b: this.digestB, keys: this.dataKeys };
+    const before = { applied: this.appliedValue, a: this.running.a, b: this.running.b, keys: this.dataKeys };
     try {
       this.store.batch(fn);
     } catch (error) {
       this.appliedValue = before.applied;
-      this.digestA = before.a;
-      this.digestB = before.b;
+      this.running.a = before.a;
+      this.running.b = before.b;
       this.dataKeys = before.keys;
       throw error;
     }
@@ -156,7 +170,7 @@ export class KvStateMachine {
     }
     const reply = this.execute(command);
     if (command.clientId !== '') {
-      this.write('session', command.clientId, new ByteWriter(24).u64(command.seq).raw(encodeReply(reply)).finish());
+      this.set('session', command.clientId, new ByteWriter(24).u64(command.seq).raw(encodeReply(reply)).finish());
     }
     return { index, position, reply, command, deduplicated: false };
   }
@@ -165,32 +179,33 @@ export class KvStateMachine {
     const operation = command.operation;
     switch (operation.op) {
       case 'put':
-        this.write('data', operation.key, operation.value);
+        this.set('data', operation.key, operation.value);
         return { kind: 'ok' };
       case 'del':
-        return { kind: 'deleted', count: this.write('data', operation.key, null) ? 1 : 0 };
+        return { kind: 'deleted', count: this.remove('data', operation.key) ? 1 : 0 };
       case 'cas': {
         const current = this.store.get('data', operation.key) ?? null;
         if (!sameValue(current, operation.expected)) return { kind: 'cas', swapped: false };
-        this.write('data', operation.key, operation.value);
+        if (operation.value === null) this.remove('data', operation.key);
+        else this.set('data', operation.key, operation.value);
         return { kind: 'cas', swapped: true };
       }
       case 'set': {
-        // The previous value is read (copied) only when the reply carries it; write() hashes it
-        // out of the digest without a copy. A plain SET reads the key once, not twice.
+        // The previous value is read (copied) only when the reply carries it, the key's presence
+        // only when NX or XX asks: a plain SET reads nothing here (set() may, for the digest).
         const previous = operation.returnPrevious ? (this.store.get('data', operation.key) ?? null) : null;
         const exists = operation.returnPrevious ? previous !== null : operation.when !== 'always' && this.store.peek('data', operation.key) !== undefined;
         const allowed = operation.when === 'always' || (operation.when === 'nx') === !exists;
         const dropped = this.plantedDropSetEvery > 0 && ++this.setsSeen % this.plantedDropSetEvery === 0;
-        if (allowed && !dropped) this.write('data', operation.key, operation.value);
+        if (allowed && !dropped) this.set('data', operation.key, operation.value);
         return { kind: 'set', written: allowed, previous };
       }
       case 'mset':
-        for (const [key, value] of operation.pairs) this.write('data', key, value);
+        for (const [key, value] of operation.pairs) this.set('data', key, value);
         return { kind: 'ok' };
       case 'delKeys': {
         let count = 0;
-        for (const key of operation.keys) if (this.write('data', key, null)) count++;
+        for (const key of operation.keys) if (this.remove('data', key)) count++;
         return { kind: 'deleted', count };
       }
       case 'incrBy':
@@ -201,17 +216,17 @@ export class KvStateMachine {
         if (value.length > limits.valueBytesMax) {
           return { kind: 'error', code: ErrorCode.tooLarge, message: `string exceeds maximum allowed size (${limits.valueBytesMax} bytes)` };
         }
-        this.write('data', operation.key, value);
+        this.set('data', operation.key, value);
         return { kind: 'integer', value: BigInt(value.length) };
       }
       case 'getdel': {
         const previous = this.store.get('data', operation.key) ?? null;
-        if (previous !== null) this.write('data', operation.key, null);
+        if (previous !== null) this.remove('data', operation.key);
         return { kind: 'value', value: previous };
       }
       case 'flushall': {
         const keys = [...this.store.entries('data')].map(([key]) => key);
-        for (const key of keys) this.write('data', key, null);
+        for (const key of keys) this.remove('data', key);
         return { kind: 'ok' };
       }
     }
@@ -229,63 +244,49 @@ export class KvStateMachine {
     }
     const next = current + delta;
     if (next > int64Max || next < int64Min) return { kind: 'error', code: ErrorCode.badRequest, message: 'increment or decrement would overflow' };
-    this.write('data', key, Buffer.from(next.toString(), 'latin1'));
+    this.set('data', key, Buffer.from(next.toString(), 'latin1'));
     return { kind: 'integer', value: next };
   }
 
-  /** Writes (or, with null, deletes) one item and keeps the digest in step. Returns whether it existed. */
-  private write(space: Space, key: string, value: Uint8Array | null): boolean {
-    // The old value is only hashed, at once, so the store need not copy it.
-    const old = this.store.peek(space, key);
-    const existed = old !== undefined;
-    if (existed) this.mixDigest(space, key, old, -1);
-    if (value === null) {
-      if (existed) this.store.delete(space, key);
-    } else {
-      this.store.put(space, key, value);
-      this.mixDigest(space, key, value, 1);
+  /** Writes one item, keeping the digest and the key count in step when they are kept here. */
+  private set(space: Space, key: string, value: Uint8Array): void {
+    if (this.kept === null) {
+      // The old value is only hashed, at once, so the store need not copy it.
+      const old = this.store.peek(space, key);
+      if (old !== undefined) this.running.mix(space, key, old, -1);
+      else if (space === 'data') this.dataKeys++;
+      this.running.mix(space, key, value, 1);
     }
-    if (space === 'data') this.dataKeys += (value === null ? 0 : 1) - (existed ? 1 : 0);
-    return existed;
+    this.store.put(space, key, value);
+  }
+
+  /** Deletes one item (as set() keeps things in step); returns whether it existed. */
+  private remove(space: Space, key: string): boolean {
+    if (this.kept !== null) return this.store.delete(space, key);
+    const old = this.store.peek(space, key);
+    if (old === undefined) return false;
+    this.running.mix(space, key, old, -1);
+    this.store.delete(space, key);
+    if (space === 'data') this.dataKeys--;
+    return true;
   }
 
   /**
-   * Adds (or takes away) one item's hashes: two FNV-1a lanes over (space tag, key length, key,
-   * value), computed in one pass without copying the key (a latin1 string holds one byte per
-   * character).
+   * Writes the applied index and the digest (`known`, or the one kept here). A store that keeps the
+   * digest is given the index alone and adds its digest, unless the digest is `known`.
    */
-  private mixDigest(space: Space, key: string, value: Uint8Array, sign: 1 | -1): void {
-    const length = key.length;
-    const prime = 0x01000193;
-    let a = seedA;
-    let b = seedB;
-    const head = [spaceTags[space], length & 0xff, (length >>> 8) & 0xff] as const;
-    for (const byte of head) {
-      a = Math.imul(a ^ byte, prime);
-      b = Math.imul(b ^ byte, prime);
-    }
-    for (let i = 0; i < length; i++) {
-      const byte = key.charCodeAt(i);
-      a = Math.imul(a ^ byte, prime);
-      b = Math.imul(b ^ byte, prime);
-    }
-    for (let i = 0; i < value.length; i++) {
-      const byte = value[i] as number;
-      a = Math.imul(a ^ byte, prime);
-      b = Math.imul(b ^ byte, prime);
-    }
-    this.digestA = (this.digestA + sign * (a >>> 0)) >>> 0;
-    this.digestB = (this.digestB + sign * (b >>> 0)) >>> 0;
-  }
-
-  private saveMeta(): void {
-    this.store.put('meta', 'state', new ByteWriter(16).u64(this.appliedValue).u32(this.digestA).u32(this.digestB).finish());
+  private saveMeta(known: StateDigest | null = null): void {
+    const digest = known ?? (this.kept === null ? this.running : null);
+    const w = new ByteWriter(16).u64(this.appliedValue);
+    if (digest !== null) w.u32(digest.a).u32(digest.b);
+    this.store.put('meta', 'state', w.finish());
   }
 
   /** Serializes the whole state at the applied index. */
   snapshot(): Uint8Array {
     const w = new ByteWriter(1024 * 1024);
-    w.u8(snapshotVersion).u64(this.appliedValue).u32(this.digestA).u32(this.digestB);
+    const digest = this.kept === null ? this.running : this.kept.now();
+    w.u8(snapshotVersion).u64(this.appliedValue).u32(digest.a).u32(digest.b);
     for (const space of ['data', 'session'] as const) {
       w.u32(this.store.count(space));
       // Order does not matter to restore or to the digest (a sum), so the store's fastest walk is used.
@@ -358,10 +359,10 @@ export class KvStateMachine {
     this.transaction(() => {
       this.store.clear();
       this.dataKeys = 0;
-      this.digestA = 0;
-      this.digestB = 0;
+      this.running.a = 0;
+      this.running.b = 0;
       this.appliedValue = 0;
-      this.saveMeta();
+      this.saveMeta(new StateDigest());
     });
   }
 
@@ -375,22 +376,29 @@ export class KvStateMachine {
     const expectedB = r.u32();
     this.transaction(() => {
       this.store.clear();
-      this.dataKeys = 0;
-      this.digestA = 0;
-      this.digestB = 0;
+      // The digest of what the snapshot holds, computed here whoever keeps it: a key the snapshot
+      // holds twice is counted twice and fails the check, as it should.
+      const digest = new StateDigest();
+      let keys = 0;
       for (const space of ['data', 'session'] as const) {
         const count = r.u32();
         for (let i = 0; i < count; i++) {
           const key = Buffer.from(r.bytes()).toString('latin1');
-          this.write(space, key, r.bytes());
+          const value = r.bytes();
+          this.store.put(space, key, value);
+          digest.mix(space, key, value, 1);
+          if (space === 'data') keys++;
         }
       }
       r.end();
-      if (this.digestA !== expectedA || this.digestB !== expectedB) {
-        throw new TandemError(ErrorCode.corrupt, `snapshot at ${applied}: digest ${this.digest()} does not match ${hex32(expectedA)}${hex32(expectedB)}`);
+      if (digest.a !== expectedA || digest.b !== expectedB) {
+        throw new TandemError(ErrorCode.corrupt, `snapshot at ${applied}: digest ${digest.hex()} does not match ${hex32(expectedA)}${hex32(expectedB)}`);
       }
+      this.running.a = digest.a;
+      this.running.b = digest.b;
+      this.dataKeys = keys;
       this.appliedValue = applied;
-      this.saveMeta();
+      this.saveMeta(digest);
     });
   }
 }

@@ -1,9 +1,24 @@
+import type { StateDigest } from './digest.js';
+
 /**
  * The storage the state machine runs over. Three spaces: `data` (the user's keys), `session`
  * (latest reply per client) and `meta` (applied index, digest). `batch` makes one atomic
  * transaction of everything written inside it.
  */
 export type Space = 'data' | 'session' | 'meta';
+
+/**
+ * What a store that keeps the state digest itself offers (see KvStore.digests). The state machine
+ * then writes its `meta/state` record as the applied index alone (8 bytes) and the store adds the
+ * digest as it commits; a record that carries a digest (16 bytes: a snapshot installed, a reset)
+ * sets it.
+ */
+export interface StoreDigests {
+  /** The digest of everything the store holds, committed and pending (a read per pending key). */
+  now(): StateDigest;
+  /** Calls `fn`, once the store knows it, with the digest the batch that wrote applied index `index` left. Call it after that batch. */
+  at(index: number, fn: (digest: string) => void): void;
+}
 
 /** A synchronous key-value store with named spaces and atomic batches. */
 export interface KvStore {
@@ -31,6 +46,11 @@ export interface KvStore {
   batch(fn: () => void): void;
   /** Removes everything (snapshot install, inside a batch). */
   clear(): void;
+  /**
+   * Optional: the store keeps the state digest as it commits, off the event loop, so the state
+   * machine need not read an item's old value to take its hash out of the digest.
+   */
+  readonly digests?: StoreDigests;
 }
 
 /** A consistent view of a store's committed state, walked in pieces; `close` must be called. */

@@ -2,7 +2,7 @@ import type { NodeId } from '../core/types.js';
 import { httpCall } from '../net/http-call.js';
 import type { Security } from '../shared/security.js';
 import type { Metrics } from './metrics.js';
-import type { Checkpoint, DigestAlarm, NodeStatus } from './status.js';
+import type { Checkpoint, DigestAlarm } from './status.js';
 
 /** Checkpoints kept per node (newest last). */
 const checkpointsKept = 32;
@@ -59,15 +59,15 @@ export class DigestCheck {
     }
   }
 
-  /** On the leader: fetches each follower's status and compares its checkpoints. */
+  /** On the leader: fetches each follower's checkpoints and compares them. */
   async poll(followers: readonly { readonly id: NodeId; readonly httpAddress: string | null }[], security: Security): Promise<void> {
     await Promise.all(
       followers.map(async (f) => {
         if (f.httpAddress === null) return;
         try {
-          const answer = await httpCall(f.httpAddress, 'GET', '/v1/status', { timeoutMs: 1000, token: security.password, ca: security.tls?.ca ?? null });
-          const status = JSON.parse(answer.body.toString()) as NodeStatus;
-          if (status.id === f.id) this.compare(f.id, status.checkpoints ?? []);
+          const answer = await httpCall(f.httpAddress, 'GET', '/v1/checkpoints', { timeoutMs: 1000, token: security.password, ca: security.tls?.ca ?? null });
+          const theirs = JSON.parse(answer.body.toString()) as { readonly id: NodeId; readonly checkpoints?: readonly Checkpoint[] };
+          if (theirs.id === f.id) this.compare(f.id, theirs.checkpoints ?? []);
         } catch {
           // Unreachable now; checked again on the next round.
         }

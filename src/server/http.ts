@@ -12,7 +12,7 @@ import { dashboardHtml } from './dashboard.js';
 import { proposeOnLeader } from './propose.js';
 import type { Member, Membership } from './membership.js';
 import type { Metrics } from './metrics.js';
-import type { NodeStatus } from './status.js';
+import type { Checkpoint, NodeStatus } from './status.js';
 
 /** What the HTTP front end needs from the node it serves. */
 export interface HttpContext {
@@ -26,7 +26,10 @@ export interface HttpContext {
   readonly security: Security;
   /** The leader's HTTP address ("host:port"), or null when no leader is known. */
   leaderHttpAddress(): string | null;
+  /** This node's status; its digest reads every key written since the last state commit. */
   status(): NodeStatus;
+  /** The state digests at this node's latest checkpoints (cheap: what a leader polls every second). */
+  checkpoints(): readonly Checkpoint[];
 }
 
 /** Parses an `ack` parameter; throws BAD_REQUEST naming the value. */
@@ -93,6 +96,7 @@ function authorized(ctx: HttpContext, req: IncomingMessage): boolean {
 async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://tandem');
   if (url.pathname === '/v1/status' && req.method === 'GET') return sendJson(ctx, res, 200, ctx.status());
+  if (url.pathname === '/v1/checkpoints' && req.method === 'GET') return sendJson(ctx, res, 200, { id: ctx.nodeId, checkpoints: ctx.checkpoints() });
   if (url.pathname === '/metrics' && req.method === 'GET') {
     res.setHeader('content-type', ctx.metrics.registry.contentType);
     res.end(await ctx.metrics.registry.metrics());
@@ -117,7 +121,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, null);
     return sendJson(ctx, res, 200, await switchover(ctx, url.searchParams.get('to')));
   }
-  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /, /v1/kv/{key}, /v1/status, /v1/cluster, /metrics, /v1/backup, POST /v1/switchover, POST /v1/stepdown)`, { status: 404 });
+  if (!url.pathname.startsWith('/v1/kv/')) throw new TandemError(ErrorCode.badRequest, `no such endpoint: ${req.method} ${url.pathname} (try /, /v1/kv/{key}, /v1/status, /v1/checkpoints, /v1/cluster, /metrics, /v1/backup, POST /v1/switchover, POST /v1/stepdown)`, { status: 404 });
   const key = keyFromPath(url.pathname.slice('/v1/kv/'.length));
   switch (req.method) {
     case 'GET':

@@ -52,7 +52,7 @@ export class InvariantChecker {
     this.leaders.set(term, node);
   }
 
-  applied(node: NodeId, entry: Entry, result: Applied, digest: string): void {
+  applied(node: NodeId, entry: Entry, result: Applied, digest: (() => string) | null): void {
     const identity = `${entry.term}:${entry.kind}:${fnv1a(entry.data)}`;
     const existing = this.committed.get(entry.index);
     if (existing === undefined) {
@@ -61,7 +61,7 @@ export class InvariantChecker {
     } else if (existing !== identity) {
       this.violation(`committed entries differ at index ${entry.index}: ${existing} vs ${identity} on ${node}`);
     }
-    if (digest !== '') this.digestAt(node, entry.index, digest);
+    if (digest !== null) this.digestAt(node, entry.index, digest());
     const command = result.command;
     if (command !== null && command.clientId !== '' && !result.deduplicated) {
       const key = `${command.clientId}:${command.seq}`;

@@ -116,7 +116,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
       applied: (entry, result, digest) => checker.applied(id, entry, result, digest),
       snapshotInstalled(meta, digest) {
         log(`${id}: installed snapshot at ${meta.index}`);
-        checker.snapshotInstalled(id, meta, digest);
+        checker.snapshotInstalled(id, meta, digest());
       },
       truncated: (entries) => log(`${id}: truncated ${entries.length} entries from ${entries[0]?.index}`),
       fatal: (error) => checker.violations.push(`${id} stopped: ${error.message}`),

@@ -1,6 +1,7 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { Worker } from 'node:worker_threads';
-import type { KvStore, Space, StoreReader } from '../kv/store.js';
+import { StateDigest } from '../kv/digest.js';
+import type { KvStore, Space, StoreDigests, StoreReader } from '../kv/store.js';
 import { ChangeGroupWriter, spaceCodes } from './change-group.js';
 import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
@@ -23,11 +24,15 @@ const groupBytesMax = 8 * 1024 * 1024;
 /** Per space, the newest value a group wrote to each key (null: deleted). */
 type Overlay = Record<Space, Map<string, Uint8Array | null>>;
 
-/** Batches committed together: their changes in order (for the writer) and the newest per key (for reads). */
+/**
+ * Batches committed together: their changes in order (for the writer), the newest per key (for
+ * reads), and who waits for the digest at which of its applied indexes.
+ */
 interface Group {
   readonly number: number;
   readonly overlay: Overlay;
   readonly changes: ChangeGroupWriter;
+  readonly digestWaiters: { readonly index: number; readonly fn: (digest: string) => void }[];
 }
 
 /** What a change replaced in the filling group's overlay (undefined: nothing), for a failed batch. */
@@ -56,6 +61,10 @@ interface FlushWaiter {
  * Invariant: at most two groups are uncommitted, the one being filled and the one the writer has;
  * a group is handed over only when the writer is idle, so a slow disk makes groups larger rather
  * than queueing them.
+ *
+ * The writer thread also keeps the state digest (see lmdb-writer.ts and KvStore.digests): the
+ * committed state record holds the digest of the committed state, and the digest now is that one
+ * with each pending key's committed value taken out and its newest one added.
  */
 export class LmdbStore implements KvStore {
   private readonly root: RootDatabase;
@@ -74,6 +83,11 @@ export class LmdbStore implements KvStore {
   private readonly flushWaiters: FlushWaiter[] = [];
   private closing: Promise<void> | null = null;
   private writerRunning = true;
+
+  readonly digests: StoreDigests = {
+    now: () => this.digestNow(),
+    at: (index, fn) => this.filling.digestWaiters.push({ index, fn }),
+  };
 
   /** `onFailure` hears of a commit LMDB could not make (a full disk): the node must stop. */
   constructor(
@@ -234,9 +248,10 @@ export class LmdbStore implements KvStore {
     this.committing = group;
     this.filling = newGroup(group.number + 1);
     const { changes, bytes } = group.changes.finish();
+    const checkpoints = group.digestWaiters.map((waiter) => waiter.index);
     // Held while the thread has work, so that a process waiting only for this commit does not exit.
     this.writer.ref();
-    this.writer.postMessage({ kind: 'commit', group: group.number, changes, bytes } satisfies WriterRequest, [changes]);
+    this.writer.postMessage({ kind: 'commit', group: group.number, changes, bytes, checkpoints } satisfies WriterRequest, [changes]);
   }
 
   private onReply(reply: WriterReply): void {
@@ -249,7 +264,9 @@ export class LmdbStore implements KvStore {
     // This thread's LMDB read transaction may predate the commit: renew it before the overlay,
     // the only place these writes were visible from, goes away.
     this.root.resetReadTxn();
+    const waiters = this.committing?.digestWaiters ?? [];
     this.committing = null;
+    this.tellDigests(waiters, reply.digests);
     for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
       const waiter = this.flushWaiters[i]!;
       if (waiter.group > reply.group) continue;
@@ -257,6 +274,33 @@ export class LmdbStore implements KvStore {
       waiter.resolve();
     }
     this.handOver();
+  }
+
+  /** Answers each waiter with the digest the writer found at its index (the last, if it found several). */
+  private tellDigests(waiters: Group['digestWaiters'], digests: readonly number[]): void {
+    if (waiters.length === 0) return;
+    const found = new Map<number, string>();
+    for (let i = 0; i + 2 < digests.length; i += 3) found.set(digests[i]!, new StateDigest(digests[i + 1], digests[i + 2]).hex());
+    for (const { index, fn } of waiters) {
+      const digest = found.get(index);
+      if (digest === undefined) this.fail(new Error(`the LMDB writer did not report the digest at index ${index}`));
+      else fn(digest);
+    }
+  }
+
+  /** The digest of the committed state with every pending change applied (a read per pending key). */
+  private digestNow(): StateDigest {
+    // The state record and the values below come from the same read transaction.
+    const record = this.dbs.meta.getBinaryFast(keyBytes('state'));
+    const digest = record === undefined ? new StateDigest() : new StateDigest(record.readUInt32LE(8), record.readUInt32LE(12));
+    for (const space of ['data', 'session'] as const) {
+      for (const [key, value] of this.pendingAll(space)) {
+        const committed = this.dbs[space].getBinaryFast(keyBytes(key));
+        if (committed !== undefined) digest.mix(space, key, committed, -1);
+        if (value !== null) digest.mix(space, key, value, 1);
+      }
+    }
+    return digest;
   }
 
   private fail(error: Error): void {
@@ -356,5 +400,5 @@ class PendingView {
 }
 
 function newGroup(number: number): Group {
-  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, changes: new ChangeGroupWriter() };
+  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, changes: new ChangeGroupWriter(), digestWaiters: [] };
 }

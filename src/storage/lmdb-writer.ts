@@ -2,14 +2,22 @@
  * The LMDB writer thread: commits each group of changes it is sent as one LMDB transaction, synced
  * to disk, and answers with the group's number (or the error). It runs on a worker thread so that
  * neither the B-tree updates nor the queueing of thousands of writes hold the node's event loop.
+ *
+ * It also keeps the state digest (see StateDigest), so the event loop never reads a value only to
+ * take its hash out: each change's old value is read inside the write transaction (which sees the
+ * group's earlier changes), its hash taken out and the new one's added. The state machine writes
+ * its state record as the applied index alone (8 bytes); the digest so far is appended to it here.
+ * A record that carries a digest (16 bytes: a snapshot installed, a reset) sets the digest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { StateDigest } from '../kv/digest.js';
 import { forEachChange } from './change-group.js';
 import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('lmdb-writer runs only as a worker thread');
 const { root, dbs } = openLmdb(workerData as string);
+const stateKey = Buffer.from('state', 'latin1');
 
 port.on('message', (request: WriterRequest) => {
   if (request.kind === 'close') {
@@ -17,14 +25,54 @@ port.on('message', (request: WriterRequest) => {
     return;
   }
   try {
+    const wanted = new Set(request.checkpoints);
+    const digests: number[] = [];
     root.transactionSync(() => {
+      const digest = storedDigest();
       forEachChange(request.changes, request.bytes, (space, key, value) => {
+        if (space === 'meta') {
+          if (value !== null && key.equals(stateKey)) value = stateRecord(value, digest, wanted, digests);
+        } else {
+          const old = dbs[space].getBinaryFast(key);
+          if (old !== undefined) digest.mix(space, key, old, -1);
+          if (value !== null) digest.mix(space, key, value, 1);
+        }
         if (value === null) dbs[space].removeSync(key);
         else dbs[space].putSync(key, value);
       });
     });
-    port.postMessage({ kind: 'committed', group: request.group } satisfies WriterReply);
+    port.postMessage({ kind: 'committed', group: request.group, digests } satisfies WriterReply);
   } catch (error) {
     port.postMessage({ kind: 'failed', group: request.group, message: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
   }
 });
+
+/** The digest the committed state record holds (zero for an empty store). */
+function storedDigest(): StateDigest {
+  const record = dbs.meta.getBinaryFast(stateKey);
+  if (record === undefined) return new StateDigest();
+  if (record.length !== 16) throw new Error(`the stored state record has ${record.length} bytes, not 16`);
+  return new StateDigest(record.readUInt32LE(8), record.readUInt32LE(12));
+}
+
+/**
+ * The state record to store for `value`: the applied index with the digest so far appended, or, when
+ * `value` carries a digest, itself (and the digest becomes that). Notes the digest if its index is wanted.
+ */
+function stateRecord(value: Buffer, digest: StateDigest, wanted: ReadonlySet<number>, digests: number[]): Buffer {
+  const index = value.readUInt32LE(0) + value.readUInt32LE(4) * 0x100000000;
+  let record = value;
+  if (value.length === 8) {
+    record = Buffer.allocUnsafe(16);
+    value.copy(record, 0, 0, 8);
+    record.writeUInt32LE(digest.a, 8);
+    record.writeUInt32LE(digest.b, 12);
+  } else if (value.length === 16) {
+    digest.a = value.readUInt32LE(8);
+    digest.b = value.readUInt32LE(12);
+  } else {
+    throw new Error(`a state record of ${value.length} bytes, not 8 or 16`);
+  }
+  if (wanted.has(index)) digests.push(index, digest.a, digest.b);
+  return record;
+}

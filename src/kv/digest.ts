@@ -1,0 +1,62 @@
+import { hex32 } from '../shared/hash.js';
+import type { Space } from './store.js';
+
+const seedA = 0x811c9dc5;
+const seedB = 0x050c5d1f;
+const prime = 0x01000193;
+const spaceTags: Record<Space, number> = { data: 1, session: 2, meta: 3 };
+
+/**
+ * The state digest: the sum, over every item (space, key, value) of the data and session spaces,
+ * of its hash, in two independent 32-bit lanes. A sum, so it is kept up to date item by item
+ * (add the new value's hash, take away the old one's) and does not depend on order.
+ *
+ * One item's hash is two FNV-1a lanes over (space tag, key length, key, value), computed in one
+ * pass without copying the key: a key is a latin1 string (one byte a char) or its bytes.
+ */
+export class StateDigest {
+  a: number;
+  b: number;
+
+  constructor(a = 0, b = 0) {
+    this.a = a;
+    this.b = b;
+  }
+
+  /** Adds (sign 1) or takes away (sign -1) one item's hash. */
+  mix(space: Space, key: string | Uint8Array, value: Uint8Array, sign: 1 | -1): void {
+    const length = key.length;
+    let a = seedA;
+    let b = seedB;
+    const head = [spaceTags[space], length & 0xff, (length >>> 8) & 0xff] as const;
+    for (const byte of head) {
+      a = Math.imul(a ^ byte, prime);
+      b = Math.imul(b ^ byte, prime);
+    }
+    if (typeof key === 'string') {
+      for (let i = 0; i < length; i++) {
+        const byte = key.charCodeAt(i);
+        a = Math.imul(a ^ byte, prime);
+        b = Math.imul(b ^ byte, prime);
+      }
+    } else {
+      for (let i = 0; i < length; i++) {
+        const byte = key[i] as number;
+        a = Math.imul(a ^ byte, prime);
+        b = Math.imul(b ^ byte, prime);
+      }
+    }
+    for (let i = 0; i < value.length; i++) {
+      const byte = value[i] as number;
+      a = Math.imul(a ^ byte, prime);
+      b = Math.imul(b ^ byte, prime);
+    }
+    this.a = (this.a + sign * (a >>> 0)) >>> 0;
+    this.b = (this.b + sign * (b >>> 0)) >>> 0;
+  }
+
+  /** As 16 hex digits. */
+  hex(): string {
+    return hex32(this.a) + hex32(this.b);
+  }
+}
