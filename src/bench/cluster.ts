@@ -219,12 +219,14 @@ export class LocalCluster {
     });
   }
 
-  /** Waits until every node has applied the same index with the same digest. */
+  /** Waits until every node has applied the same index, and holds it on disk with the same digest. */
   async converged(timeoutMs = 20_000): Promise<NodeStatus[]> {
     return waitFor('every node to converge', timeoutMs, async () => {
       const all = await Promise.all(this.ids.map((id) => this.status(id)));
       const first = all[0] as NodeStatus;
-      const same = all.every((s) => s.appliedIndex === first.appliedIndex && s.digest === first.digest && s.appliedIndex === s.commitIndex && s.lastIndex === first.lastIndex);
+      const same = all.every(
+        (s) => s.appliedIndex === first.appliedIndex && s.digestIndex === s.appliedIndex && s.digest === first.digest && s.appliedIndex === s.commitIndex && s.lastIndex === first.lastIndex,
+      );
       return same ? all : undefined;
     });
   }

@@ -372,6 +372,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const status = (): NodeStatus => {
     const raft = (engine as Engine).raft;
     const followers = sampleFollowers();
+    const onDisk = kv.committedDigest();
     return {
       id: config.id,
       pid: process.pid,
@@ -383,7 +384,8 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       commitIndex: raft.commitIndex,
       appliedIndex: kv.appliedIndex,
       lastIndex: raft.lastIndex,
-      digest: kv.digest(),
+      digest: onDisk.digest,
+      digestIndex: onDisk.index,
       config: raft.config,
       members: memberIds().map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,
@@ -441,7 +443,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
           peers: memberIds()
             .filter((id) => id !== config.id)
             .map((id) => ({ id, respAddress: respOf(id) })),
-          keys: kv.size,
+          keys: () => kv.size,
           readOnlyFollower: config.followerWrites === 'reject',
           uptimeSeconds: Math.floor((performance.now() - started) / 1000),
         };

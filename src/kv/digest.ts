@@ -60,3 +60,15 @@ export class StateDigest {
     return hex32(this.a) + hex32(this.b);
   }
 }
+
+/**
+ * The state machine's record of its state (meta/state): the applied index (u64), then the digest's
+ * two lanes (u32 each), little-endian. A store that keeps the digest is first given the index alone
+ * (see KvStore.digests): then `digest` is null.
+ */
+export function readStateRecord(record: Uint8Array): { readonly index: number; readonly digest: StateDigest | null } {
+  if (record.length !== 8 && record.length !== 16) throw new Error(`a state record of ${record.length} bytes, not 8 or 16`);
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  const index = view.getUint32(0, true) + view.getUint32(4, true) * 0x100000000;
+  return { index, digest: record.length === 16 ? new StateDigest(view.getUint32(8, true), view.getUint32(12, true)) : null };
+}

@@ -77,6 +77,17 @@ export class KvStateMachine {
   }
 
   /**
+   * The digest of the state on disk and its applied index: the digest at the applied index when
+   * the digest is kept here; else the committed one (which trails it by at most a group of
+   * batches), read at once.
+   */
+  committedDigest(): { readonly index: number; readonly digest: string } {
+    if (this.kept === null) return { index: this.appliedValue, digest: this.running.hex() };
+    const { index, digest } = this.kept.committed();
+    return { index, digest: digest.hex() };
+  }
+
+  /**
    * Calls `fn` with the digest at the applied index: at once, or, when the store keeps the digest,
    * once it has committed the last batch (later, on a later turn of the event loop).
    */

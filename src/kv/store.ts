@@ -16,6 +16,8 @@ export type Space = 'data' | 'session' | 'meta';
 export interface StoreDigests {
   /** The digest of everything the store holds, committed and pending (a read per pending key). */
   now(): StateDigest;
+  /** The committed state's applied index and digest (one read). */
+  committed(): { readonly index: number; readonly digest: StateDigest };
   /** Calls `fn`, once the store knows it, with the digest the batch that wrote applied index `index` left. Call it after that batch. */
   at(index: number, fn: (digest: string) => void): void;
 }

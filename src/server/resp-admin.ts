@@ -26,7 +26,8 @@ export interface Topology {
   readonly followers: readonly { readonly id: NodeId; readonly respAddress: string | null; readonly matchIndex: number; readonly lastContactMs: number | null }[];
   /** Every other member with its RESP address, when known. */
   readonly peers: readonly { readonly id: NodeId; readonly respAddress: string | null }[];
-  readonly keys: number;
+  /** How many keys are stored: asked only by INFO keyspace (over LMDB it reads each key written since the last commit). */
+  keys(): number;
   readonly readOnlyFollower: boolean;
   readonly uptimeSeconds: number;
   readonly connectedClients: number;
@@ -57,20 +58,25 @@ function isLeader(t: Topology): boolean {
 /** INFO [section …]: Redis's sections server, clients, persistence, stats, replication, keyspace. */
 export function infoText(t: Topology, sections: readonly string[]): string {
   const wanted = sections.length === 0 || sections.some((s) => ['all', 'everything', 'default'].includes(s)) ? null : new Set(sections);
-  const blocks: [string, string[]][] = [
-    ['server', [`redis_version:${redisVersion}`, `tandem_version:${tandemVersion}`, 'redis_mode:standalone', `run_id:${replicationId(t.nodeId)}`, `process_id:${process.pid}`, `tcp_port:${splitHostPort(t.selfRespAddress)[1]}`, `uptime_in_seconds:${t.uptimeSeconds}`, `tandem_node_id:${t.nodeId}`, `tandem_cluster_id:${t.clusterId}`]],
-    ['clients', [`connected_clients:${t.connectedClients}`]],
-    ['persistence', ['loading:0', 'async_loading:0', 'aof_enabled:1', 'rdb_bgsave_in_progress:0']],
-    ['stats', [`total_commands_processed:${t.commandsProcessed}`]],
-    ['replication', replicationLines(t)],
-    ['keyspace', t.keys === 0 ? [] : [`db0:keys=${t.keys},expires=0,avg_ttl=0`]],
+  // Each section is made only when asked for: counting the keys may read the store.
+  const blocks: [string, () => string[]][] = [
+    ['server', () => [`redis_version:${redisVersion}`, `tandem_version:${tandemVersion}`, 'redis_mode:standalone', `run_id:${replicationId(t.nodeId)}`, `process_id:${process.pid}`, `tcp_port:${splitHostPort(t.selfRespAddress)[1]}`, `uptime_in_seconds:${t.uptimeSeconds}`, `tandem_node_id:${t.nodeId}`, `tandem_cluster_id:${t.clusterId}`]],
+    ['clients', () => [`connected_clients:${t.connectedClients}`]],
+    ['persistence', () => ['loading:0', 'async_loading:0', 'aof_enabled:1', 'rdb_bgsave_in_progress:0']],
+    ['stats', () => [`total_commands_processed:${t.commandsProcessed}`]],
+    ['replication', () => replicationLines(t)],
+    ['keyspace', () => keyspaceLines(t.keys())],
   ];
   const out: string[] = [];
   for (const [name, lines] of blocks) {
     if (wanted !== null && !wanted.has(name)) continue;
-    out.push(`# ${name[0]?.toUpperCase()}${name.slice(1)}`, ...lines, '');
+    out.push(`# ${name[0]?.toUpperCase()}${name.slice(1)}`, ...lines(), '');
   }
   return out.join('\r\n');
+}
+
+function keyspaceLines(keys: number): string[] {
+  return keys === 0 ? [] : [`db0:keys=${keys},expires=0,avg_ttl=0`];
 }
 
 function replicationLines(t: Topology): string[] {

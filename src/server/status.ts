@@ -12,8 +12,13 @@ export interface NodeStatus {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly lastIndex: number;
-  /** The state digest at the applied index: equal on two nodes at the same index. */
+  /**
+   * The state digest at `digestIndex`: equal on two nodes at the same `digestIndex`. That is the
+   * applied index of the state on disk, which trails `appliedIndex` by up to about a second of
+   * writes (the state machine commits LMDB a group at a time) and equals it once writes stop.
+   */
   readonly digest: string;
+  readonly digestIndex: number;
   readonly config: ClusterConfig;
   readonly members: readonly { readonly id: NodeId; readonly httpAddress: string | null }[];
   /** The leader's view of each follower (empty on other nodes). */

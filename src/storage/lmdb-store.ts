@@ -1,6 +1,6 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { Worker } from 'node:worker_threads';
-import { StateDigest } from '../kv/digest.js';
+import { readStateRecord, StateDigest } from '../kv/digest.js';
 import type { KvStore, Space, StoreDigests, StoreReader } from '../kv/store.js';
 import { ChangeGroupWriter, spaceCodes } from './change-group.js';
 import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
@@ -86,6 +86,7 @@ export class LmdbStore implements KvStore {
 
   readonly digests: StoreDigests = {
     now: () => this.digestNow(),
+    committed: () => this.committedState(),
     at: (index, fn) => this.filling.digestWaiters.push({ index, fn }),
   };
 
@@ -288,11 +289,19 @@ export class LmdbStore implements KvStore {
     }
   }
 
+  /** The committed state record: its applied index and digest (zero for an empty store). */
+  private committedState(): { readonly index: number; readonly digest: StateDigest } {
+    const record = this.dbs.meta.getBinaryFast(keyBytes('state'));
+    if (record === undefined) return { index: 0, digest: new StateDigest() };
+    const { index, digest } = readStateRecord(record);
+    if (digest === null) throw new Error('the committed state record has no digest');
+    return { index, digest };
+  }
+
   /** The digest of the committed state with every pending change applied (a read per pending key). */
   private digestNow(): StateDigest {
     // The state record and the values below come from the same read transaction.
-    const record = this.dbs.meta.getBinaryFast(keyBytes('state'));
-    const digest = record === undefined ? new StateDigest() : new StateDigest(record.readUInt32LE(8), record.readUInt32LE(12));
+    const { digest } = this.committedState();
     for (const space of ['data', 'session'] as const) {
       for (const [key, value] of this.pendingAll(space)) {
         const committed = this.dbs[space].getBinaryFast(keyBytes(key));

@@ -10,7 +10,7 @@
  * A record that carries a digest (16 bytes: a snapshot installed, a reset) sets the digest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { StateDigest } from '../kv/digest.js';
+import { readStateRecord, StateDigest } from '../kv/digest.js';
 import { forEachChange } from './change-group.js';
 import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
@@ -51,8 +51,9 @@ port.on('message', (request: WriterRequest) => {
 function storedDigest(): StateDigest {
   const record = dbs.meta.getBinaryFast(stateKey);
   if (record === undefined) return new StateDigest();
-  if (record.length !== 16) throw new Error(`the stored state record has ${record.length} bytes, not 16`);
-  return new StateDigest(record.readUInt32LE(8), record.readUInt32LE(12));
+  const { digest } = readStateRecord(record);
+  if (digest === null) throw new Error('the stored state record has no digest');
+  return digest;
 }
 
 /**
@@ -60,18 +61,16 @@ function storedDigest(): StateDigest {
  * `value` carries a digest, itself (and the digest becomes that). Notes the digest if its index is wanted.
  */
 function stateRecord(value: Buffer, digest: StateDigest, wanted: ReadonlySet<number>, digests: number[]): Buffer {
-  const index = value.readUInt32LE(0) + value.readUInt32LE(4) * 0x100000000;
+  const { index, digest: known } = readStateRecord(value);
   let record = value;
-  if (value.length === 8) {
+  if (known === null) {
     record = Buffer.allocUnsafe(16);
     value.copy(record, 0, 0, 8);
     record.writeUInt32LE(digest.a, 8);
     record.writeUInt32LE(digest.b, 12);
-  } else if (value.length === 16) {
-    digest.a = value.readUInt32LE(8);
-    digest.b = value.readUInt32LE(12);
   } else {
-    throw new Error(`a state record of ${value.length} bytes, not 8 or 16`);
+    digest.a = known.a;
+    digest.b = known.b;
   }
   if (wanted.has(index)) digests.push(index, digest.a, digest.b);
   return record;
