@@ -137,7 +137,7 @@ describe('the LMDB store', () => {
     await store.close();
   });
 
-  it('reads the same as the memory store while batches are still being committed (seed 777)', async () => {
+  it('reads the same as the memory store while batches are still being committed, and after batches that fail (seed 777)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
     dirs.push(dir);
     const store = new LmdbStore(dir);
@@ -148,7 +148,8 @@ describe('the LMDB store', () => {
     );
     // 'handover' gives the batches so far to the writer thread without waiting: the batches after
     // it are read while that group is still being committed, through two overlays.
-    const script = fc.array(fc.record({ changes: fc.array(change, { maxLength: 4 }), settle: fc.constantFrom('none', 'tick', 'handover', 'flush') }), {
+    // `fails`: the batch throws after its changes, so none of them may stay.
+    const script = fc.array(fc.record({ changes: fc.array(change, { maxLength: 4 }), settle: fc.constantFrom('none', 'tick', 'handover', 'flush'), fails: fc.boolean() }), {
       maxLength: 12,
     });
     const view = (s: LmdbStore | MemoryStore): unknown => ({
@@ -165,15 +166,19 @@ describe('the LMDB store', () => {
         const memory = new MemoryStore();
         const handedOver: Promise<void>[] = [];
         store.batch(() => store.clear());
-        for (const { changes, settle } of batches) {
+        for (const { changes, settle, fails } of batches) {
           for (const target of [store, memory]) {
-            target.batch(() => {
-              for (const c of changes) {
-                if (c.kind === 'put') target.put('data', c.key, Buffer.from(c.value));
-                else if (c.kind === 'delete') target.delete('data', c.key);
-                else target.clear();
-              }
-            });
+            const run = (): void =>
+              target.batch(() => {
+                for (const c of changes) {
+                  if (c.kind === 'put') target.put('data', c.key, Buffer.from(c.value));
+                  else if (c.kind === 'delete') target.delete('data', c.key);
+                  else target.clear();
+                }
+                if (fails) throw new Error('the batch fails');
+              });
+            if (fails) assert.throws(run, /the batch fails/);
+            else run();
           }
           // Let LMDB commit some batches while later ones are still pending, or all of them.
           if (settle === 'tick') await new Promise((resolve) => setImmediate(resolve));
