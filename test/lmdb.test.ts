@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Entry } from '../src/core/types.js';
 import { encodeCommand, type Operation } from '../src/kv/commands.js';
+import { ByteWriter } from '../src/shared/bytes.js';
 import { KvStateMachine } from '../src/kv/machine.js';
 import { MemoryStore } from '../src/kv/store.js';
 import { LmdbStore } from '../src/storage/lmdb-store.js';
@@ -147,9 +148,11 @@ describe('the LMDB store', () => {
       fc.constant({ kind: 'clear' as const }),
     );
     // 'handover' gives the batches so far to the writer thread without waiting: the batches after
-    // it are read while that group is still being committed, through two overlays.
+    // it are read while that group is still being committed, through two overlays. 'checkpoint'
+    // asks for the digest at the batch's state record, which closes the group there: with the
+    // writer busy, closed groups queue, and reads go through three overlays or more.
     // `fails`: the batch throws after its changes, so none of them may stay.
-    const script = fc.array(fc.record({ changes: fc.array(change, { maxLength: 4 }), settle: fc.constantFrom('none', 'tick', 'handover', 'flush'), fails: fc.boolean() }), {
+    const script = fc.array(fc.record({ changes: fc.array(change, { maxLength: 4 }), settle: fc.constantFrom('none', 'tick', 'handover', 'flush', 'checkpoint'), fails: fc.boolean() }), {
       maxLength: 12,
     });
     const view = (s: LmdbStore | MemoryStore): unknown => ({
@@ -165,8 +168,15 @@ describe('the LMDB store', () => {
       fc.asyncProperty(script, async (batches) => {
         const memory = new MemoryStore();
         const handedOver: Promise<void>[] = [];
+        const told: number[] = [];
+        let applied = 0;
         store.batch(() => store.clear());
         for (const { changes, settle, fails } of batches) {
+          if (settle === 'checkpoint' && !fails) {
+            applied++;
+            store.batch(() => store.put('meta', 'state', new ByteWriter(8).u64(applied).finish()));
+            store.digests.at(applied, () => told.push(applied));
+          }
           for (const target of [store, memory]) {
             const run = (): void =>
               target.batch(() => {
@@ -190,9 +200,33 @@ describe('the LMDB store', () => {
         await Promise.all(handedOver);
         await store.flushed();
         assert.deepEqual(view(store), view(memory));
+        assert.equal(told.length, applied, 'every digest asked for was told');
       }),
       { seed: 777, numRuns: 150 },
     );
+    await store.close();
+  });
+
+  it('tells the digest of a batch whose group was handed over at its end (the group was full)', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const store = new LmdbStore(dir);
+    const kv = new KvStateMachine(store);
+    const memory = new KvStateMachine(new MemoryStore());
+    const pairs = Array.from({ length: 60_000 }, (_, k) => [`key-${k}`, Buffer.from(`value-${k}`)] as const);
+    const entry: Entry = { index: 1, term: 1, kind: 'command', data: encodeCommand({ clientId: '', seq: 0, operation: { op: 'mset', pairs } }) };
+    // 60,000 changes fill a group (50,000 at most), so it goes to the writer as the batch ends.
+    kv.applyBatch([entry]);
+    memory.applyBatch([entry]);
+    const told = new Promise<string>((resolve) => kv.digestAtApplied(resolve));
+    kv.applyBatch([put(2, 'after', 'x')]);
+    memory.applyBatch([put(2, 'after', 'x')]);
+    const second = new Promise<string>((resolve) => kv.digestAtApplied(resolve));
+    await store.flushed();
+    const expected = new KvStateMachine(new MemoryStore());
+    expected.applyBatch([entry]);
+    assert.equal(await told, expected.digest(), 'the digest at index 1');
+    assert.equal(await second, memory.digest(), 'and at index 2');
     await store.close();
   });
 

@@ -11,7 +11,7 @@ export const spaceCodes: readonly Space[] = ['data', 'session', 'meta'];
 const spaceCode: Record<Space, number> = { data: 0, session: 1, meta: 2 };
 const deleted = -1;
 
-/** Builds a group one change at a time; `truncate` takes back the changes of a failed batch. */
+/** Builds a group one change at a time. */
 export class ChangeGroupWriter {
   private buffer: Buffer;
   private length = 0;
@@ -43,16 +43,6 @@ export class ChangeGroupWriter {
     }
     this.length = at;
     this.changes++;
-  }
-
-  /** Where the group ends now, for `truncate`. */
-  mark(): readonly [bytes: number, changes: number] {
-    return [this.length, this.changes];
-  }
-
-  truncate([bytes, changes]: readonly [number, number]): void {
-    this.length = bytes;
-    this.changes = changes;
   }
 
   /**

@@ -16,19 +16,14 @@ export function openLmdb(path: string): { readonly root: RootDatabase; readonly 
   return { root, dbs: dbs as Record<Space, Database<Buffer, Buffer>> };
 }
 
-/**
- * To the writer: commit a group of changes (see change-group.ts) and tell the state digest at each
- * of `checkpoints` (applied indexes whose state records the group holds); or close the environment.
- */
-export type WriterRequest =
-  | { readonly kind: 'commit'; readonly group: number; readonly changes: ArrayBuffer; readonly bytes: number; readonly checkpoints: readonly number[] }
-  | { readonly kind: 'close' };
+/** To the writer: commit a group of changes (see change-group.ts), or close the environment. */
+export type WriterRequest = { readonly kind: 'commit'; readonly group: number; readonly changes: ArrayBuffer; readonly bytes: number } | { readonly kind: 'close' };
 
 /**
- * From the writer: a group is committed and synced (`digests`: index, lane a, lane b for each
- * checkpoint asked for), could not be, or the environment is closed.
+ * From the writer: a group is committed and synced (`state`: the applied index and digest of the
+ * state record it stored last, or null if it held none), could not be, or the environment is closed.
  */
 export type WriterReply =
-  | { readonly kind: 'committed'; readonly group: number; readonly digests: readonly number[] }
+  | { readonly kind: 'committed'; readonly group: number; readonly state: { readonly index: number; readonly a: number; readonly b: number } | null }
   | { readonly kind: 'failed'; readonly group: number; readonly message: string }
   | { readonly kind: 'closed' };

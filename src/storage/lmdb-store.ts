@@ -25,13 +25,15 @@ const groupBytesMax = 8 * 1024 * 1024;
 type Overlay = Record<Space, Map<string, Uint8Array | null>>;
 
 /**
- * Batches committed together: their changes in order (for the writer), the newest per key (for
- * reads), and who waits for the digest at which of its applied indexes.
+ * Batches committed together: the newest value per key (for reads, and what the writer is given),
+ * and who waits for the digest at which of its applied indexes.
  */
 interface Group {
   readonly number: number;
   readonly overlay: Overlay;
-  readonly changes: ChangeGroupWriter;
+  /** How many changes the group's batches made, and about how many bytes (keys and values). */
+  changes: number;
+  bytes: number;
   readonly digestWaiters: { readonly index: number; readonly fn: (digest: string) => void }[];
 }
 
@@ -52,15 +54,17 @@ interface FlushWaiter {
  *
  * Groups are committed by a writer thread (lmdb-writer.ts), not on the event loop: a synchronous
  * commit waits for an fsync, and even queueing a second's writes as lmdb-js asynchronous puts
- * held the leader's event loop 15-64 ms once a second. The event loop only appends each change
- * to the group's bytes, and hands the group over whole. Until LMDB has committed a group, its
- * writes live in an overlay that every read consults first, so the state machine reads its own
+ * held the leader's event loop 15-64 ms once a second. The event loop only keeps the group's
+ * newest value of each key (its overlay) and, at hand-over, encodes those for the writer: a key
+ * written several times in a group is committed once. Until LMDB has committed a group, its
+ * writes live in that overlay, which every read consults first, so the state machine reads its own
  * writes at once. That is safe because the log is the durable record: after a crash the node
  * replays the log from the applied index found here, written in the same transaction as the data.
  *
- * Invariant: at most two groups are uncommitted, the one being filled and the one the writer has;
- * a group is handed over only when the writer is idle, so a slow disk makes groups larger rather
- * than queueing them.
+ * Invariant: the uncommitted groups are the one being filled, the one the writer has, and those
+ * closed at a checkpoint (the writer can tell a digest only at a group's end: every
+ * --digest-every entries, so rarely more than one) while the writer was busy; a group is handed
+ * over only when the writer is idle, so a slow disk makes groups larger rather than queueing them.
  *
  * The writer thread also keeps the state digest (see lmdb-writer.ts and KvStore.digests): the
  * committed state record holds the digest of the committed state, and the digest now is that one
@@ -74,8 +78,12 @@ export class LmdbStore implements KvStore {
   private filling: Group;
   /** The group the writer thread is committing, or null. */
   private committing: Group | null = null;
+  /** Groups closed at a checkpoint and not yet handed over, oldest first (rarely more than one). */
+  private readonly sealed: Group[] = [];
+  /** The group the last successful batch wrote to. */
+  private lastBatchGroup: Group | null = null;
   /** The running batch's undo list, in the order of its changes, and where the group ended before it. */
-  private building: { readonly undo: Undo[]; readonly mark: readonly [number, number] } | null = null;
+  private building: { readonly undo: Undo[]; readonly changes: number; readonly bytes: number } | null = null;
   private failure: Error | null = null;
   private groupTimer: NodeJS.Timeout | null = null;
   /** The filling group's delay has passed (it is handed over as soon as the writer is idle). */
@@ -87,7 +95,14 @@ export class LmdbStore implements KvStore {
   readonly digests: StoreDigests = {
     now: () => this.digestNow(),
     committed: () => this.committedState(),
-    at: (index, fn) => this.filling.digestWaiters.push({ index, fn }),
+    at: (index, fn) => {
+      // The group the last batch went into holds its state record, as its last: the filling group,
+      // closed here so that the record stays its last, or one handed over at that batch's end.
+      const group = this.lastBatchGroup;
+      if (group === null) throw new Error('LmdbStore: a digest asked for before any batch');
+      group.digestWaiters.push({ index, fn });
+      if (group === this.filling) this.seal();
+    },
   };
 
   /** `onFailure` hears of a commit LMDB could not make (a full disk): the node must stop. */
@@ -112,13 +127,20 @@ export class LmdbStore implements KvStore {
   /** The newest uncommitted value of a key: a value, null (deleted), or undefined (not pending). */
   private pending(space: Space, key: string): Uint8Array | null | undefined {
     const filled = this.filling.overlay[space].get(key);
-    if (filled !== undefined || this.committing === null) return filled;
-    return this.committing.overlay[space].get(key);
+    if (filled !== undefined || (this.committing === null && this.sealed.length === 0)) return filled;
+    for (let i = this.sealed.length - 1; i >= 0; i--) {
+      const value = this.sealed[i]!.overlay[space].get(key);
+      if (value !== undefined) return value;
+    }
+    return this.committing?.overlay[space].get(key);
   }
 
   /** Every uncommitted key of a space with its newest value (a view of both groups, not a copy). */
   private pendingAll(space: Space): PendingView {
-    return new PendingView(this.filling.overlay[space], this.committing?.overlay[space] ?? null);
+    const layers = [this.filling.overlay[space]];
+    for (let i = this.sealed.length - 1; i >= 0; i--) layers.push(this.sealed[i]!.overlay[space]);
+    if (this.committing !== null) layers.push(this.committing.overlay[space]);
+    return new PendingView(layers);
   }
 
   private committed(space: Space, key: string): Uint8Array | undefined {
@@ -151,10 +173,12 @@ export class LmdbStore implements KvStore {
   private change(space: Space, key: string, value: Uint8Array | null): void {
     const building = this.building;
     if (building === null) throw new Error('LmdbStore: writes must happen inside batch()');
-    const overlay = this.filling.overlay[space];
+    const group = this.filling;
+    const overlay = group.overlay[space];
     building.undo.push([space, key, overlay.get(key)]);
     overlay.set(key, value);
-    this.filling.changes.add(space, key, value);
+    group.changes++;
+    group.bytes += key.length + (value?.length ?? 0);
   }
 
   /** Every pair of a space, committed or pending, in ascending key order. */
@@ -203,7 +227,7 @@ export class LmdbStore implements KvStore {
   batch(fn: () => void): void {
     if (this.failure !== null) throw this.failure;
     const group = this.filling;
-    const building = { undo: [] as Undo[], mark: group.changes.mark() };
+    const building = { undo: [] as Undo[], changes: group.changes, bytes: group.bytes };
     this.building = building;
     try {
       fn();
@@ -215,7 +239,8 @@ export class LmdbStore implements KvStore {
         if (previous === undefined) group.overlay[space].delete(key);
         else group.overlay[space].set(key, previous);
       }
-      group.changes.truncate(building.mark);
+      group.changes = building.changes;
+      group.bytes = building.bytes;
       throw error;
     } finally {
       this.building = null;
@@ -223,8 +248,9 @@ export class LmdbStore implements KvStore {
     // Batches are committed together, a group at a time: each LMDB commit rewrites the B-tree's
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
-    if (group.changes.changes === 0) return;
-    if (group.changes.changes >= groupChangesMax || group.changes.bytes >= groupBytesMax) this.groupDue = true;
+    if (group.changes === 0) return;
+    this.lastBatchGroup = group;
+    if (group.changes >= groupChangesMax || group.bytes >= groupBytesMax) this.groupDue = true;
     else if (this.groupTimer === null) {
       this.groupTimer = setTimeout(() => {
         this.groupTimer = null;
@@ -236,23 +262,41 @@ export class LmdbStore implements KvStore {
   }
 
   /**
-   * Gives the filling group to the writer thread when it is due (or someone waits for it) and the
-   * writer is idle.
+   * Closes the filling group after the batch that reached a checkpoint: the writer commits each
+   * key's newest value, so it can tell the digest only at a group's end.
    */
-  private handOver(): void {
+  private seal(): void {
     const group = this.filling;
-    if (this.committing !== null || this.failure !== null || group.changes.changes === 0) return;
-    if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= group.number)) return;
+    if (group.changes === 0) return;
     if (this.groupTimer !== null) clearTimeout(this.groupTimer);
     this.groupTimer = null;
     this.groupDue = false;
-    this.committing = group;
+    this.sealed.push(group);
     this.filling = newGroup(group.number + 1);
-    const { changes, bytes } = group.changes.finish();
-    const checkpoints = group.digestWaiters.map((waiter) => waiter.index);
+    this.handOver();
+  }
+
+  /**
+   * Gives the writer thread, when it is idle, the oldest sealed group, else the filling group if it
+   * is due (or someone waits for it).
+   */
+  private handOver(): void {
+    if (this.committing !== null || this.failure !== null) return;
+    let group = this.sealed.shift();
+    if (group === undefined) {
+      group = this.filling;
+      if (group.changes === 0) return;
+      if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= group!.number)) return;
+      if (this.groupTimer !== null) clearTimeout(this.groupTimer);
+      this.groupTimer = null;
+      this.groupDue = false;
+      this.filling = newGroup(group.number + 1);
+    }
+    this.committing = group;
+    const { changes, bytes } = encodeGroup(group);
     // Held while the thread has work, so that a process waiting only for this commit does not exit.
     this.writer.ref();
-    this.writer.postMessage({ kind: 'commit', group: group.number, changes, bytes, checkpoints } satisfies WriterRequest, [changes]);
+    this.writer.postMessage({ kind: 'commit', group: group.number, changes, bytes } satisfies WriterRequest, [changes]);
   }
 
   private onReply(reply: WriterReply): void {
@@ -267,7 +311,7 @@ export class LmdbStore implements KvStore {
     this.root.resetReadTxn();
     const waiters = this.committing?.digestWaiters ?? [];
     this.committing = null;
-    this.tellDigests(waiters, reply.digests);
+    this.tellDigests(waiters, reply.state);
     for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
       const waiter = this.flushWaiters[i]!;
       if (waiter.group > reply.group) continue;
@@ -277,15 +321,11 @@ export class LmdbStore implements KvStore {
     this.handOver();
   }
 
-  /** Answers each waiter with the digest the writer found at its index (the last, if it found several). */
-  private tellDigests(waiters: Group['digestWaiters'], digests: readonly number[]): void {
-    if (waiters.length === 0) return;
-    const found = new Map<number, string>();
-    for (let i = 0; i + 2 < digests.length; i += 3) found.set(digests[i]!, new StateDigest(digests[i + 1], digests[i + 2]).hex());
+  /** Answers each waiter of a committed group with the digest of its state record (the group's last). */
+  private tellDigests(waiters: Group['digestWaiters'], state: Extract<WriterReply, { kind: 'committed' }>['state']): void {
     for (const { index, fn } of waiters) {
-      const digest = found.get(index);
-      if (digest === undefined) this.fail(new Error(`the LMDB writer did not report the digest at index ${index}`));
-      else fn(digest);
+      if (state === null || state.index !== index) this.fail(new Error(`the LMDB writer committed the state at ${state?.index ?? 'no index'}, not ${index}, where a digest was asked for`));
+      else fn(new StateDigest(state.a, state.b).hex());
     }
   }
 
@@ -353,10 +393,11 @@ export class LmdbStore implements KvStore {
   /** Resolves once every batch so far is committed and on disk; rejects if LMDB could not commit. */
   flushed(): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    // Groups are committed in order, one at a time: every group before the committing one (or,
-    // with none committing, before the filling one) is committed.
-    const committedThrough = (this.committing ?? this.filling).number - 1;
-    const group = this.filling.changes.changes > 0 ? this.filling.number : (this.committing?.number ?? committedThrough);
+    // Groups are committed in order, one at a time: every group before the oldest uncommitted one
+    // (committing, else sealed, else filling) is committed.
+    const committedThrough = (this.committing ?? this.sealed[0] ?? this.filling).number - 1;
+    const newest = this.sealed[this.sealed.length - 1] ?? this.committing;
+    const group = this.filling.changes > 0 ? this.filling.number : (newest?.number ?? committedThrough);
     if (group <= committedThrough) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ group, resolve, reject });
@@ -384,30 +425,44 @@ export class LmdbStore implements KvStore {
 }
 
 /**
- * The uncommitted writes of a space across the filling group and the committing one, the filling
- * group's value winning: what a scan merges with LMDB's keys. `size` is an upper bound.
+ * The uncommitted writes of a space across the uncommitted groups (`layers`, newest first), the
+ * newest value winning: what a scan merges with LMDB's keys. `size` is an upper bound.
  */
 class PendingView {
-  constructor(
-    private readonly newer: ReadonlyMap<string, Uint8Array | null>,
-    private readonly older: ReadonlyMap<string, Uint8Array | null> | null,
-  ) {}
+  constructor(private readonly layers: readonly ReadonlyMap<string, Uint8Array | null>[]) {}
 
   get size(): number {
-    return this.newer.size + (this.older?.size ?? 0);
+    let size = 0;
+    for (const layer of this.layers) size += layer.size;
+    return size;
   }
 
   has(key: string): boolean {
-    return this.newer.has(key) || (this.older?.has(key) ?? false);
+    return this.layers.some((layer) => layer.has(key));
   }
 
   *[Symbol.iterator](): IterableIterator<[string, Uint8Array | null]> {
-    yield* this.newer;
-    if (this.older === null) return;
-    for (const entry of this.older) if (!this.newer.has(entry[0])) yield entry;
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) {
+      for (const entry of layers[i]!) {
+        let shadowed = false;
+        for (let j = 0; j < i && !shadowed; j++) shadowed = layers[j]!.has(entry[0]);
+        if (!shadowed) yield entry;
+      }
+    }
   }
 }
 
+/**
+ * What the writer thread is given: the newest value of each key the group wrote (a key written
+ * several times is read, hashed and put once), the state record last, so its digest covers the rest.
+ */
+function encodeGroup(group: Group): { readonly changes: ArrayBuffer; readonly bytes: number } {
+  const writer = new ChangeGroupWriter(Math.max(64 * 1024, group.bytes + 16 * group.changes));
+  for (const space of ['data', 'session', 'meta'] as const) for (const [key, value] of group.overlay[space]) writer.add(space, key, value);
+  return writer.finish();
+}
+
 function newGroup(number: number): Group {
-  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, changes: new ChangeGroupWriter(), digestWaiters: [] };
+  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, changes: 0, bytes: 0, digestWaiters: [] };
 }

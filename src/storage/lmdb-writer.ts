@@ -25,13 +25,15 @@ port.on('message', (request: WriterRequest) => {
     return;
   }
   try {
-    const wanted = new Set(request.checkpoints);
-    const digests: number[] = [];
+    let state: { index: number; a: number; b: number } | null = null;
     root.transactionSync(() => {
       const digest = storedDigest();
       forEachChange(request.changes, request.bytes, (space, key, value) => {
         if (space === 'meta') {
-          if (value !== null && key.equals(stateKey)) value = stateRecord(value, digest, wanted, digests);
+          if (value !== null && key.equals(stateKey)) {
+            value = stateRecord(value, digest);
+            state = { index: readStateRecord(value).index, a: digest.a, b: digest.b };
+          }
         } else {
           const old = dbs[space].getBinaryFast(key);
           if (old !== undefined) digest.mix(space, key, old, -1);
@@ -41,7 +43,7 @@ port.on('message', (request: WriterRequest) => {
         else dbs[space].putSync(key, value);
       });
     });
-    port.postMessage({ kind: 'committed', group: request.group, digests } satisfies WriterReply);
+    port.postMessage({ kind: 'committed', group: request.group, state } satisfies WriterReply);
   } catch (error) {
     port.postMessage({ kind: 'failed', group: request.group, message: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
   }
@@ -58,10 +60,10 @@ function storedDigest(): StateDigest {
 
 /**
  * The state record to store for `value`: the applied index with the digest so far appended, or, when
- * `value` carries a digest, itself (and the digest becomes that). Notes the digest if its index is wanted.
+ * `value` carries a digest, itself (and the digest becomes that).
  */
-function stateRecord(value: Buffer, digest: StateDigest, wanted: ReadonlySet<number>, digests: number[]): Buffer {
-  const { index, digest: known } = readStateRecord(value);
+function stateRecord(value: Buffer, digest: StateDigest): Buffer {
+  const { digest: known } = readStateRecord(value);
   let record = value;
   if (known === null) {
     record = Buffer.allocUnsafe(16);
@@ -72,6 +74,5 @@ function stateRecord(value: Buffer, digest: StateDigest, wanted: ReadonlySet<num
     digest.a = known.a;
     digest.b = known.b;
   }
-  if (wanted.has(index)) digests.push(index, digest.a, digest.b);
   return record;
 }
