@@ -36,6 +36,7 @@ describe('the fault-injection harness on real processes', () => {
     console.log(describeReport(report));
     assert.equal(report.converged, false, 'the nodes never reach one digest');
     assert.ok(report.acknowledgedLost.some((line) => line.includes('missing on c3')), 'and writes are missing on the diverging node');
+    assert.ok(report.replicaChecks.alarms.some((line) => line.includes('c3')), 'and replica checking raised an alarm naming it');
   });
 
   it('flags a read of a value nobody wrote', () => {

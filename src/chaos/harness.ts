@@ -52,6 +52,8 @@ export interface ChaosReport {
   readonly rollback: { readonly entries: number; readonly writes: number; readonly leaderAcked: number; readonly unacknowledged: number; readonly violations: readonly string[] };
   readonly failoverMs: readonly number[];
   readonly converged: boolean;
+  /** Replica checking under the faults: checkpoints the nodes recorded at the end, and alarms they raised. */
+  readonly replicaChecks: { readonly checkpoints: number; readonly alarms: readonly string[] };
   readonly violations: readonly string[];
 }
 
@@ -85,7 +87,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const learnerFlags = options.learner === true ? ['--learners', ids[ids.length - 1] as string] : [];
   const faultDir = mkdtempSync(join(tmpdir(), 'tandem-chaos-faults-'));
   const env = { ...process.env, TANDEM_PLANTED_BUG: options.bug ?? '', TANDEM_FAULT_FILE: join(faultDir, '{id}.json') };
-  const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), '--snapshot-every', '2000', ...learnerFlags], env);
+  // Checkpoints every 100 entries: replica checking runs through the faults too, and must not cry wolf.
+  const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), '--snapshot-every', '2000', '--digest-every', '100', ...learnerFlags], env);
   await cluster.init();
   for (const id of ids) cluster.start(id);
   await cluster.leader();
@@ -395,6 +398,19 @@ async function check(
       finals.set(id, new Map());
     }
   }
+  // Replica checking: a leader that compared a follower's checkpoint with its own and found them
+  // different raised an alarm; after these faults, with no replica corrupted, none may have.
+  const replicaChecks = { checkpoints: 0, alarms: [] as string[] };
+  for (const id of ids) {
+    try {
+      const status = await cluster.status(id);
+      replicaChecks.checkpoints += status.checkpoints.length;
+      for (const alarm of status.alarms) replicaChecks.alarms.push(`${id} at ${alarm.index}: ${JSON.stringify(alarm.digests)}`);
+    } catch (error) {
+      violations.push(`could not read the status of ${id}: ${(error as Error).message}`);
+    }
+  }
+  if (replicaChecks.alarms.length > 0) violations.push(`replica checking raised ${replicaChecks.alarms.length} alarm(s), the first: ${replicaChecks.alarms.slice(0, 3).join('; ')}`);
   // Acknowledged durable writes (majority or all) must be on every node. Each durable key is written once.
   const lost: string[] = [];
   let acknowledgedDurable = 0;
@@ -461,6 +477,7 @@ async function check(
     rollback,
     failoverMs,
     converged,
+    replicaChecks,
     violations,
   };
 }
@@ -482,6 +499,7 @@ export function describeReport(report: ChaosReport): string {
     `rollback/ entries: ${report.rollback.entries}, holding ${report.rollback.writes} writes (${report.rollback.unacknowledged} never acknowledged, ${report.rollback.leaderAcked} acknowledged at leader, ${report.rollback.violations.length} at majority/all)`,
     `failovers (kill of the leader to the next successful write): ${failover}`,
     `converged: ${report.converged ? 'yes, equal digests' : 'NO'}`,
+    `replica checking (checkpoints every 100 entries): ${report.replicaChecks.checkpoints} checkpoints held at the end, ${report.replicaChecks.alarms.length} alarms`,
     report.violations.length === 0 ? 'RESULT: ok' : `RESULT: VIOLATIONS: ${report.violations.join('; ')}`,
     ...report.acknowledgedLost.slice(0, 10).map((line) => `  lost: ${line}`),
     ...report.rollback.violations.slice(0, 10).map((line) => `  rolled back: ${line}`),
