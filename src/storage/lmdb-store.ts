@@ -80,9 +80,9 @@ export class LmdbStore implements KvStore {
   private committing: Group | null = null;
   /** Groups closed at a checkpoint and not yet handed over, oldest first (rarely more than one). */
   private readonly sealed: Group[] = [];
-  /** The group the last successful batch wrote to. */
+  /** The group the last successful batch wrote to, until it is committed. */
   private lastBatchGroup: Group | null = null;
-  /** The running batch's undo list, in the order of its changes, and where the group ended before it. */
+  /** The running batch's undo list, in the order of its changes, and the group's counts before it. */
   private building: { readonly undo: Undo[]; readonly changes: number; readonly bytes: number } | null = null;
   private failure: Error | null = null;
   private groupTimer: NodeJS.Timeout | null = null;
@@ -135,7 +135,7 @@ export class LmdbStore implements KvStore {
     return this.committing?.overlay[space].get(key);
   }
 
-  /** Every uncommitted key of a space with its newest value (a view of both groups, not a copy). */
+  /** Every uncommitted key of a space with its newest value (a view of every uncommitted group, not a copy). */
   private pendingAll(space: Space): PendingView {
     const layers = [this.filling.overlay[space]];
     for (let i = this.sealed.length - 1; i >= 0; i--) layers.push(this.sealed[i]!.overlay[space]);
@@ -310,6 +310,7 @@ export class LmdbStore implements KvStore {
     // the only place these writes were visible from, goes away.
     this.root.resetReadTxn();
     const waiters = this.committing?.digestWaiters ?? [];
+    if (this.lastBatchGroup === this.committing) this.lastBatchGroup = null;
     this.committing = null;
     this.tellDigests(waiters, reply.state);
     for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
