@@ -1,3 +1,5 @@
+import { ByteReader, ByteWriter } from '../shared/bytes.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
 import { hex32 } from '../shared/hash.js';
 import type { Space } from './store.js';
 
@@ -66,9 +68,16 @@ export class StateDigest {
  * two lanes (u32 each), little-endian. A store that keeps the digest is first given the index alone
  * (see KvStore.digests): then `digest` is null.
  */
+export function encodeStateRecord(index: number, digest: StateDigest | null): Uint8Array {
+  const w = new ByteWriter(16).u64(index);
+  if (digest !== null) w.u32(digest.a).u32(digest.b);
+  return w.finish();
+}
+
+/** Reads a state record (see encodeStateRecord); throws CORRUPT when it has the wrong length. */
 export function readStateRecord(record: Uint8Array): { readonly index: number; readonly digest: StateDigest | null } {
-  if (record.length !== 8 && record.length !== 16) throw new Error(`a state record of ${record.length} bytes, not 8 or 16`);
-  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
-  const index = view.getUint32(0, true) + view.getUint32(4, true) * 0x100000000;
-  return { index, digest: record.length === 16 ? new StateDigest(view.getUint32(8, true), view.getUint32(12, true)) : null };
+  if (record.length !== 8 && record.length !== 16) throw new TandemError(ErrorCode.corrupt, `a state record of ${record.length} bytes, not 8 or 16`);
+  const r = new ByteReader(record, 'state record');
+  const index = r.u64();
+  return { index, digest: record.length === 16 ? new StateDigest(r.u32(), r.u32()) : null };
 }

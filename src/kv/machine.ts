@@ -2,9 +2,9 @@ import type { Entry } from '../core/types.js';
 import { ByteReader, ByteWriter } from '../shared/bytes.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { hex32 } from '../shared/hash.js';
-import { StateDigest } from './digest.js';
 import { limits } from '../shared/limits.js';
 import { commandsOfEntry, decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
+import { encodeStateRecord, readStateRecord, StateDigest } from './digest.js';
 import type { KvStore, Space, StoreDigests, StoreReader } from './store.js';
 
 /**
@@ -52,13 +52,11 @@ export class KvStateMachine {
     this.kept = store.digests ?? null;
     this.plantedDropSetEvery = plantedDropSetEvery;
     const meta = store.get('meta', 'state');
-    if (meta === undefined) {
-      this.appliedValue = 0;
-    } else {
-      const r = new ByteReader(meta, 'state-machine meta');
-      this.appliedValue = r.u64();
-      this.running.a = r.u32();
-      this.running.b = r.u32();
+    const record = meta === undefined ? null : readStateRecord(meta);
+    this.appliedValue = record?.index ?? 0;
+    if (record?.digest) {
+      this.running.a = record.digest.a;
+      this.running.b = record.digest.b;
     }
     this.dataKeys = this.kept === null ? store.count('data') : 0;
   }
@@ -287,10 +285,7 @@ export class KvStateMachine {
    * digest is given the index alone and adds its digest, unless the digest is `known`.
    */
   private saveMeta(known: StateDigest | null = null): void {
-    const digest = known ?? (this.kept === null ? this.running : null);
-    const w = new ByteWriter(16).u64(this.appliedValue);
-    if (digest !== null) w.u32(digest.a).u32(digest.b);
-    this.store.put('meta', 'state', w.finish());
+    this.store.put('meta', 'state', encodeStateRecord(this.appliedValue, known ?? (this.kept === null ? this.running : null)));
   }
 
   /** Serializes the whole state at the applied index. */
@@ -326,11 +321,11 @@ export class KvStateMachine {
   *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; data: Uint8Array }> {
     const meta = reader.get('meta', 'state');
     if (meta === undefined) throw new TandemError(ErrorCode.corrupt, 'snapshot: the store has no state record');
-    const r = new ByteReader(meta, 'state-machine meta');
-    const index = r.u64();
+    const { index, digest } = readStateRecord(meta);
+    if (digest === null) throw new TandemError(ErrorCode.corrupt, 'snapshot: the committed state record has no digest');
     // Each piece is its own chunk of about `pieceBytes`: no buffer that doubles (and copies and
     // zeroes hundreds of megabytes at once), and the final copy is made in pieces too.
-    const chunks: Uint8Array[] = [new ByteWriter(32).u8(snapshotVersion).u64(index).u32(r.u32()).u32(r.u32()).finish()];
+    const chunks: Uint8Array[] = [new ByteWriter(32).u8(snapshotVersion).u64(index).u32(digest.a).u32(digest.b).finish()];
     let pairs = 0;
     let pairBytes = 0;
     for (const space of ['data', 'session'] as const) {

@@ -10,7 +10,7 @@
  * A record that carries a digest (16 bytes: a snapshot installed, a reset) sets the digest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readStateRecord, StateDigest } from '../kv/digest.js';
+import { encodeStateRecord, readStateRecord, StateDigest } from '../kv/digest.js';
 import { forEachChange } from './change-group.js';
 import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
@@ -29,18 +29,18 @@ port.on('message', (request: WriterRequest) => {
     root.transactionSync(() => {
       const digest = storedDigest();
       forEachChange(request.changes, request.bytes, (space, key, value) => {
-        if (space === 'meta') {
-          if (value !== null && key.equals(stateKey)) {
-            value = stateRecord(value, digest);
-            state = { index: readStateRecord(value).index, a: digest.a, b: digest.b };
-          }
-        } else {
+        let stored = value;
+        if (space !== 'meta') {
           const old = dbs[space].getBinaryFast(key);
           if (old !== undefined) digest.mix(space, key, old, -1);
           if (value !== null) digest.mix(space, key, value, 1);
+        } else if (value !== null && key.equals(stateKey)) {
+          const { record, index } = stateRecord(value, digest);
+          stored = record;
+          state = { index, a: digest.a, b: digest.b };
         }
-        if (value === null) dbs[space].removeSync(key);
-        else dbs[space].putSync(key, value);
+        if (stored === null) dbs[space].removeSync(key);
+        else dbs[space].putSync(key, stored);
       });
     });
     port.postMessage({ kind: 'committed', group: request.group, state } satisfies WriterReply);
@@ -62,17 +62,10 @@ function storedDigest(): StateDigest {
  * The state record to store for `value`: the applied index with the digest so far appended, or, when
  * `value` carries a digest, itself (and the digest becomes that).
  */
-function stateRecord(value: Buffer, digest: StateDigest): Buffer {
-  const { digest: known } = readStateRecord(value);
-  let record = value;
-  if (known === null) {
-    record = Buffer.allocUnsafe(16);
-    value.copy(record, 0, 0, 8);
-    record.writeUInt32LE(digest.a, 8);
-    record.writeUInt32LE(digest.b, 12);
-  } else {
-    digest.a = known.a;
-    digest.b = known.b;
-  }
-  return record;
+function stateRecord(value: Buffer, digest: StateDigest): { readonly record: Buffer; readonly index: number } {
+  const { index, digest: known } = readStateRecord(value);
+  if (known === null) return { record: Buffer.from(encodeStateRecord(index, digest)), index };
+  digest.a = known.a;
+  digest.b = known.b;
+  return { record: value, index };
 }
