@@ -17,8 +17,8 @@ function keyBytes(key: string): Buffer {
  * fsyncs; at 1 s, a tenth of that.
  */
 const groupDelayMs = 1000;
-/** ... or until this many changes, or this many bytes, wait (a bound on a group's memory and commit time). */
-const groupChangesMax = 50_000;
+/** ... or until it holds this many keys, or this many bytes, wait (a bound on a group's memory and commit time). */
+const groupKeysMax = 50_000;
 const groupBytesMax = 8 * 1024 * 1024;
 
 /** Per space, the newest value a group wrote to each key (null: deleted). */
@@ -31,8 +31,8 @@ type Overlay = Record<Space, Map<string, Uint8Array | null>>;
 interface Group {
   readonly number: number;
   readonly overlay: Overlay;
-  /** How many changes the group's batches made, and about how many bytes (keys and values). */
-  changes: number;
+  /** How many keys the group holds (each once, with its newest value), and their bytes and their values'. */
+  keys: number;
   bytes: number;
   readonly digestWaiters: { readonly index: number; readonly fn: (digest: string) => void }[];
 }
@@ -83,7 +83,7 @@ export class LmdbStore implements KvStore {
   /** The group the last successful batch wrote to, until it is committed. */
   private lastBatchGroup: Group | null = null;
   /** The running batch's undo list, in the order of its changes, and the group's counts before it. */
-  private building: { readonly undo: Undo[]; readonly changes: number; readonly bytes: number } | null = null;
+  private building: { readonly undo: Undo[]; readonly keys: number; readonly bytes: number } | null = null;
   private failure: Error | null = null;
   private groupTimer: NodeJS.Timeout | null = null;
   /** The filling group's delay has passed (it is handed over as soon as the writer is idle). */
@@ -175,10 +175,15 @@ export class LmdbStore implements KvStore {
     if (building === null) throw new Error('LmdbStore: writes must happen inside batch()');
     const group = this.filling;
     const overlay = group.overlay[space];
-    building.undo.push([space, key, overlay.get(key)]);
+    const previous = overlay.get(key);
+    building.undo.push([space, key, previous]);
     overlay.set(key, value);
-    group.changes++;
-    group.bytes += key.length + (value?.length ?? 0);
+    if (previous === undefined) {
+      group.keys++;
+      group.bytes += key.length + (value?.length ?? 0);
+    } else {
+      group.bytes += (value?.length ?? 0) - (previous?.length ?? 0);
+    }
   }
 
   /** Every pair of a space, committed or pending, in ascending key order. */
@@ -227,7 +232,7 @@ export class LmdbStore implements KvStore {
   batch(fn: () => void): void {
     if (this.failure !== null) throw this.failure;
     const group = this.filling;
-    const building = { undo: [] as Undo[], changes: group.changes, bytes: group.bytes };
+    const building = { undo: [] as Undo[], keys: group.keys, bytes: group.bytes };
     this.building = building;
     try {
       fn();
@@ -239,7 +244,7 @@ export class LmdbStore implements KvStore {
         if (previous === undefined) group.overlay[space].delete(key);
         else group.overlay[space].set(key, previous);
       }
-      group.changes = building.changes;
+      group.keys = building.keys;
       group.bytes = building.bytes;
       throw error;
     } finally {
@@ -248,9 +253,9 @@ export class LmdbStore implements KvStore {
     // Batches are committed together, a group at a time: each LMDB commit rewrites the B-tree's
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
-    if (group.changes === 0) return;
+    if (group.keys === 0) return;
     this.lastBatchGroup = group;
-    if (group.changes >= groupChangesMax || group.bytes >= groupBytesMax) this.groupDue = true;
+    if (group.keys >= groupKeysMax || group.bytes >= groupBytesMax) this.groupDue = true;
     else if (this.groupTimer === null) {
       this.groupTimer = setTimeout(() => {
         this.groupTimer = null;
@@ -267,7 +272,7 @@ export class LmdbStore implements KvStore {
    */
   private seal(): void {
     const group = this.filling;
-    if (group.changes === 0) return;
+    if (group.keys === 0) return;
     if (this.groupTimer !== null) clearTimeout(this.groupTimer);
     this.groupTimer = null;
     this.groupDue = false;
@@ -285,7 +290,7 @@ export class LmdbStore implements KvStore {
     let group = this.sealed.shift();
     if (group === undefined) {
       group = this.filling;
-      if (group.changes === 0) return;
+      if (group.keys === 0) return;
       if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= group!.number)) return;
       if (this.groupTimer !== null) clearTimeout(this.groupTimer);
       this.groupTimer = null;
@@ -398,7 +403,7 @@ export class LmdbStore implements KvStore {
     // (committing, else sealed, else filling) is committed.
     const committedThrough = (this.committing ?? this.sealed[0] ?? this.filling).number - 1;
     const newest = this.sealed[this.sealed.length - 1] ?? this.committing;
-    const group = this.filling.changes > 0 ? this.filling.number : (newest?.number ?? committedThrough);
+    const group = this.filling.keys > 0 ? this.filling.number : (newest?.number ?? committedThrough);
     if (group <= committedThrough) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ group, resolve, reject });
@@ -459,11 +464,11 @@ class PendingView {
  * several times is read, hashed and put once), the state record last, so its digest covers the rest.
  */
 function encodeGroup(group: Group): { readonly changes: ArrayBuffer; readonly bytes: number } {
-  const writer = new ChangeGroupWriter(Math.max(64 * 1024, group.bytes + 16 * group.changes));
+  const writer = new ChangeGroupWriter(Math.max(64 * 1024, group.bytes + 16 * group.keys));
   for (const space of ['data', 'session', 'meta'] as const) for (const [key, value] of group.overlay[space]) writer.add(space, key, value);
   return writer.finish();
 }
 
 function newGroup(number: number): Group {
-  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, changes: 0, bytes: 0, digestWaiters: [] };
+  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, keys: 0, bytes: 0, digestWaiters: [] };
 }
