@@ -16,14 +16,24 @@ export function openLmdb(path: string): { readonly root: RootDatabase; readonly 
   return { root, dbs: dbs as Record<Space, Database<Buffer, Buffer>> };
 }
 
-/** To the writer: commit a group of changes (see change-group.ts), or close the environment. */
-export type WriterRequest = { readonly kind: 'commit'; readonly group: number; readonly changes: ArrayBuffer; readonly bytes: number } | { readonly kind: 'close' };
+/** One group of changes (see change-group.ts). */
+export interface GroupChanges {
+  readonly group: number;
+  readonly changes: ArrayBuffer;
+  readonly bytes: number;
+}
+
+/** The applied index and digest of the state record a group stored last (null: it held none). */
+export type GroupState = { readonly index: number; readonly a: number; readonly b: number } | null;
+
+/** To the writer: commit groups, in order, in one LMDB transaction; or close the environment. */
+export type WriterRequest = { readonly kind: 'commit'; readonly groups: readonly GroupChanges[] } | { readonly kind: 'close' };
 
 /**
- * From the writer: a group is committed and synced (`state`: the applied index and digest of the
- * state record it stored last, or null if it held none), could not be, or the environment is closed.
+ * From the writer: the groups are committed and synced (`states`: each group's, in order), could
+ * not be (`group`: the last of them), or the environment is closed.
  */
 export type WriterReply =
-  | { readonly kind: 'committed'; readonly group: number; readonly state: { readonly index: number; readonly a: number; readonly b: number } | null }
+  | { readonly kind: 'committed'; readonly group: number; readonly states: readonly GroupState[] }
   | { readonly kind: 'failed'; readonly group: number; readonly message: string }
   | { readonly kind: 'closed' };

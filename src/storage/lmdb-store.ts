@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { readStateRecord, StateDigest } from '../kv/digest.js';
 import type { KvStore, Space, StoreDigests, StoreReader } from '../kv/store.js';
 import { ChangeGroupWriter, spaceCodes } from './change-group.js';
-import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
 function keyBytes(key: string): Buffer {
@@ -37,6 +37,12 @@ interface Group {
   readonly digestWaiters: { readonly index: number; readonly fn: (digest: string) => void }[];
 }
 
+/** A group closed for the writer: its changes encoded, and who waits for its digest (its group's list). */
+interface Closed {
+  readonly changes: GroupChanges;
+  readonly waiters: Group['digestWaiters'];
+}
+
 /** What a change replaced in the filling group's overlay (undefined: nothing), for a failed batch. */
 type Undo = readonly [Space, string, Uint8Array | null | undefined];
 
@@ -61,10 +67,12 @@ interface FlushWaiter {
  * writes at once. That is safe because the log is the durable record: after a crash the node
  * replays the log from the applied index found here, written in the same transaction as the data.
  *
- * Invariant: the uncommitted groups are the one being filled, the one the writer has, and those
- * closed at a checkpoint (the writer can tell a digest only at a group's end: every
- * --digest-every entries, so rarely more than one) while the writer was busy; a group is handed
- * over only when the writer is idle, so a slow disk makes groups larger rather than queueing them.
+ * Invariant: the uncommitted groups are the one being filled, those closed at a checkpoint since
+ * the last hand-over (the writer can tell a digest only at a group's end), and those the writer
+ * has. Groups are handed over when the filling one is due (a second after its first change, or
+ * full) and the writer is idle, all that are closed at once, in one LMDB transaction: a slow disk
+ * makes commits larger rather than queueing them, and checkpoints, however frequent, add neither
+ * commits nor hand-overs. Closed groups are read through one overlay of their newest values.
  *
  * The writer thread also keeps the state digest (see lmdb-writer.ts and KvStore.digests): the
  * committed state record holds the digest of the committed state, and the digest now is that one
@@ -76,10 +84,13 @@ export class LmdbStore implements KvStore {
   private readonly writer: Worker;
   /** The group batches are added to. */
   private filling: Group;
-  /** The group the writer thread is committing, or null. */
-  private committing: Group | null = null;
-  /** Groups closed at a checkpoint and not yet handed over, oldest first (rarely more than one). */
-  private readonly sealed: Group[] = [];
+  /** The groups the writer thread is committing, and their overlays (newest first); null when it is idle. */
+  private committing: { readonly closed: readonly Closed[]; readonly overlays: readonly Overlay[] } | null = null;
+  /** Groups closed at a checkpoint since the last hand-over, oldest first; their newest values; their size. */
+  private sealed: Closed[] = [];
+  private sealedOverlay: Overlay = emptyOverlay();
+  private sealedKeys = 0;
+  private sealedBytes = 0;
   /** The group the last successful batch wrote to, until it is committed. */
   private lastBatchGroup: Group | null = null;
   /** The running batch's undo list, in the order of its changes, and the group's counts before it. */
@@ -127,19 +138,20 @@ export class LmdbStore implements KvStore {
   /** The newest uncommitted value of a key: a value, null (deleted), or undefined (not pending). */
   private pending(space: Space, key: string): Uint8Array | null | undefined {
     const filled = this.filling.overlay[space].get(key);
-    if (filled !== undefined || (this.committing === null && this.sealed.length === 0)) return filled;
-    for (let i = this.sealed.length - 1; i >= 0; i--) {
-      const value = this.sealed[i]!.overlay[space].get(key);
+    if (filled !== undefined) return filled;
+    const sealed = this.sealedOverlay[space].get(key);
+    if (sealed !== undefined || this.committing === null) return sealed;
+    for (const overlay of this.committing.overlays) {
+      const value = overlay[space].get(key);
       if (value !== undefined) return value;
     }
-    return this.committing?.overlay[space].get(key);
+    return undefined;
   }
 
   /** Every uncommitted key of a space with its newest value (a view of every uncommitted group, not a copy). */
   private pendingAll(space: Space): PendingView {
-    const layers = [this.filling.overlay[space]];
-    for (let i = this.sealed.length - 1; i >= 0; i--) layers.push(this.sealed[i]!.overlay[space]);
-    if (this.committing !== null) layers.push(this.committing.overlay[space]);
+    const layers = [this.filling.overlay[space], this.sealedOverlay[space]];
+    for (const overlay of this.committing?.overlays ?? []) layers.push(overlay[space]);
     return new PendingView(layers);
   }
 
@@ -255,7 +267,7 @@ export class LmdbStore implements KvStore {
     // second) cost more disk writes and kernel time than the data itself.
     if (group.keys === 0) return;
     this.lastBatchGroup = group;
-    if (group.keys >= groupKeysMax || group.bytes >= groupBytesMax) this.groupDue = true;
+    if (group.keys + this.sealedKeys >= groupKeysMax || group.bytes + this.sealedBytes >= groupBytesMax) this.groupDue = true;
     else if (this.groupTimer === null) {
       this.groupTimer = setTimeout(() => {
         this.groupTimer = null;
@@ -268,40 +280,48 @@ export class LmdbStore implements KvStore {
 
   /**
    * Closes the filling group after the batch that reached a checkpoint: the writer commits each
-   * key's newest value, so it can tell the digest only at a group's end.
+   * key's newest value, so it can tell the digest only at a group's end. The group waits for the
+   * next hand-over; its values join the closed groups' overlay. The group's delay goes on running.
    */
   private seal(): void {
     const group = this.filling;
     if (group.keys === 0) return;
-    if (this.groupTimer !== null) clearTimeout(this.groupTimer);
-    this.groupTimer = null;
-    this.groupDue = false;
-    this.sealed.push(group);
+    this.sealed.push(close(group));
+    for (const space of spaceCodes) for (const [key, value] of group.overlay[space]) this.sealedOverlay[space].set(key, value);
+    this.sealedKeys += group.keys;
+    this.sealedBytes += group.bytes;
     this.filling = newGroup(group.number + 1);
-    this.handOver();
   }
 
   /**
-   * Gives the writer thread, when it is idle, the oldest sealed group, else the filling group if it
-   * is due (or someone waits for it).
+   * When the writer is idle and the groups are due (or someone waits for them): gives it every
+   * closed group and the filling one, to commit in one transaction.
    */
   private handOver(): void {
     if (this.committing !== null || this.failure !== null) return;
-    let group = this.sealed.shift();
-    if (group === undefined) {
-      group = this.filling;
-      if (group.keys === 0) return;
-      if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= group!.number)) return;
-      if (this.groupTimer !== null) clearTimeout(this.groupTimer);
-      this.groupTimer = null;
-      this.groupDue = false;
-      this.filling = newGroup(group.number + 1);
+    const filling = this.filling;
+    const oldest = this.sealed[0]?.changes.group ?? filling.number;
+    if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= oldest)) return;
+    if (this.groupTimer !== null) clearTimeout(this.groupTimer);
+    this.groupTimer = null;
+    this.groupDue = false;
+    const closed = this.sealed;
+    const overlays = [this.sealedOverlay];
+    if (filling.keys > 0) {
+      closed.push(close(filling));
+      overlays.unshift(filling.overlay);
+      this.filling = newGroup(filling.number + 1);
     }
-    this.committing = group;
-    const { changes, bytes } = encodeGroup(group);
+    if (closed.length === 0) return;
+    this.committing = { closed, overlays };
+    this.sealed = [];
+    this.sealedOverlay = emptyOverlay();
+    this.sealedKeys = 0;
+    this.sealedBytes = 0;
+    const groups = closed.map((c) => c.changes);
     // Held while the thread has work, so that a process waiting only for this commit does not exit.
     this.writer.ref();
-    this.writer.postMessage({ kind: 'commit', group: group.number, changes, bytes } satisfies WriterRequest, [changes]);
+    this.writer.postMessage({ kind: 'commit', groups } satisfies WriterRequest, groups.map((group) => group.changes));
   }
 
   private onReply(reply: WriterReply): void {
@@ -314,10 +334,10 @@ export class LmdbStore implements KvStore {
     // This thread's LMDB read transaction may predate the commit: renew it before the overlay,
     // the only place these writes were visible from, goes away.
     this.root.resetReadTxn();
-    const waiters = this.committing?.digestWaiters ?? [];
-    if (this.lastBatchGroup === this.committing) this.lastBatchGroup = null;
+    const committed = this.committing?.closed ?? [];
     this.committing = null;
-    this.tellDigests(waiters, reply.state);
+    if (this.lastBatchGroup !== null && this.lastBatchGroup.number <= reply.group) this.lastBatchGroup = null;
+    for (const [k, { waiters }] of committed.entries()) this.tellDigests(waiters, reply.states[k] ?? null);
     for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
       const waiter = this.flushWaiters[i]!;
       if (waiter.group > reply.group) continue;
@@ -328,7 +348,7 @@ export class LmdbStore implements KvStore {
   }
 
   /** Answers each waiter of a committed group with the digest of its state record (the group's last). */
-  private tellDigests(waiters: Group['digestWaiters'], state: Extract<WriterReply, { kind: 'committed' }>['state']): void {
+  private tellDigests(waiters: Group['digestWaiters'], state: GroupState): void {
     for (const { index, fn } of waiters) {
       if (state === null || state.index !== index) this.fail(new Error(`the LMDB writer committed the state at ${state?.index ?? 'no index'}, not ${index}, where a digest was asked for`));
       else fn(new StateDigest(state.a, state.b).hex());
@@ -399,11 +419,12 @@ export class LmdbStore implements KvStore {
   /** Resolves once every batch so far is committed and on disk; rejects if LMDB could not commit. */
   flushed(): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    // Groups are committed in order, one at a time: every group before the oldest uncommitted one
-    // (committing, else sealed, else filling) is committed.
-    const committedThrough = (this.committing ?? this.sealed[0] ?? this.filling).number - 1;
-    const newest = this.sealed[this.sealed.length - 1] ?? this.committing;
-    const group = this.filling.keys > 0 ? this.filling.number : (newest?.number ?? committedThrough);
+    // Groups are committed in order: every group before the oldest uncommitted one (committing,
+    // else closed, else filling) is committed.
+    const committing = this.committing?.closed ?? [];
+    const committedThrough = (committing[0]?.changes.group ?? this.sealed[0]?.changes.group ?? this.filling.number) - 1;
+    const newest = (this.sealed[this.sealed.length - 1] ?? committing[committing.length - 1])?.changes.group;
+    const group = this.filling.keys > 0 ? this.filling.number : (newest ?? committedThrough);
     if (group <= committedThrough) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ group, resolve, reject });
@@ -469,6 +490,15 @@ function encodeGroup(group: Group): { readonly changes: ArrayBuffer; readonly by
   return writer.finish();
 }
 
+/** A group as the writer takes it (its waiters are the group's own list: later ones join it). */
+function close(group: Group): Closed {
+  return { changes: { group: group.number, ...encodeGroup(group) }, waiters: group.digestWaiters };
+}
+
+function emptyOverlay(): Overlay {
+  return { data: new Map(), session: new Map(), meta: new Map() };
+}
+
 function newGroup(number: number): Group {
-  return { number, overlay: { data: new Map(), session: new Map(), meta: new Map() }, keys: 0, bytes: 0, digestWaiters: [] };
+  return { number, overlay: emptyOverlay(), keys: 0, bytes: 0, digestWaiters: [] };
 }

@@ -1,7 +1,8 @@
 /**
- * The LMDB writer thread: commits each group of changes it is sent as one LMDB transaction, synced
- * to disk, and answers with the group's number (or the error). It runs on a worker thread so that
- * neither the B-tree updates nor the queueing of thousands of writes hold the node's event loop.
+ * The LMDB writer thread: commits the groups of changes it is sent, in order, as one LMDB
+ * transaction, synced to disk, and answers with the last group's number (or the error). It runs
+ * on a worker thread so that neither the B-tree updates nor the queueing of thousands of writes
+ * hold the node's event loop.
  *
  * It also keeps the state digest (see StateDigest), so the event loop never reads a value only to
  * take its hash out: each change's old value is read inside the write transaction (which sees the
@@ -12,7 +13,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeStateRecord, readStateRecord, StateDigest } from '../kv/digest.js';
 import { forEachChange } from './change-group.js';
-import { openLmdb, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('lmdb-writer runs only as a worker thread');
@@ -24,30 +25,41 @@ port.on('message', (request: WriterRequest) => {
     void root.close().then(() => port.postMessage({ kind: 'closed' } satisfies WriterReply));
     return;
   }
+  const last = request.groups[request.groups.length - 1]?.group ?? 0;
   try {
-    let state: { index: number; a: number; b: number } | null = null;
+    const states: GroupState[] = [];
     root.transactionSync(() => {
       const digest = storedDigest();
-      forEachChange(request.changes, request.bytes, (space, key, value) => {
-        let stored = value;
-        if (space !== 'meta') {
-          const old = dbs[space].getBinaryFast(key);
-          if (old !== undefined) digest.mix(space, key, old, -1);
-          if (value !== null) digest.mix(space, key, value, 1);
-        } else if (value !== null && key.equals(stateKey)) {
-          const { record, index } = stateRecord(value, digest);
-          stored = record;
-          state = { index, a: digest.a, b: digest.b };
-        }
-        if (stored === null) dbs[space].removeSync(key);
-        else dbs[space].putSync(key, stored);
-      });
+      for (const group of request.groups) states.push(writeGroup(group, digest));
     });
-    port.postMessage({ kind: 'committed', group: request.group, state } satisfies WriterReply);
+    port.postMessage({ kind: 'committed', group: last, states } satisfies WriterReply);
   } catch (error) {
-    port.postMessage({ kind: 'failed', group: request.group, message: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
+    port.postMessage({ kind: 'failed', group: last, message: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
   }
 });
+
+/**
+ * Writes one group's changes inside the running transaction, keeping `digest` in step; returns the
+ * state record it stored last, with the digest there.
+ */
+function writeGroup(group: GroupChanges, digest: StateDigest): GroupState {
+  let state: GroupState = null;
+  forEachChange(group.changes, group.bytes, (space, key, value) => {
+    let stored = value;
+    if (space !== 'meta') {
+      const old = dbs[space].getBinaryFast(key);
+      if (old !== undefined) digest.mix(space, key, old, -1);
+      if (value !== null) digest.mix(space, key, value, 1);
+    } else if (value !== null && key.equals(stateKey)) {
+      const { record, index } = stateRecord(value, digest);
+      stored = record;
+      state = { index, a: digest.a, b: digest.b };
+    }
+    if (stored === null) dbs[space].removeSync(key);
+    else dbs[space].putSync(key, stored);
+  });
+  return state;
+}
 
 /** The digest the committed state record holds (zero for an empty store). */
 function storedDigest(): StateDigest {
