@@ -74,6 +74,17 @@ export function encodeStateRecord(index: number, digest: StateDigest | null): Ui
   return w.finish();
 }
 
+/**
+ * The committed state a store holds: its state record's index and digest (zero for an empty store).
+ * A committed record always carries its digest; throws CORRUPT when it does not.
+ */
+export function committedState(record: Uint8Array | undefined): { readonly index: number; readonly digest: StateDigest } {
+  if (record === undefined) return { index: 0, digest: new StateDigest() };
+  const { index, digest } = readStateRecord(record);
+  if (digest === null) throw new TandemError(ErrorCode.corrupt, 'the committed state record has no digest');
+  return { index, digest };
+}
+
 /** Reads a state record (see encodeStateRecord); throws CORRUPT when it has the wrong length. */
 export function readStateRecord(record: Uint8Array): { readonly index: number; readonly digest: StateDigest | null } {
   if (record.length !== 8 && record.length !== 16) throw new TandemError(ErrorCode.corrupt, `a state record of ${record.length} bytes, not 8 or 16`);

@@ -1,6 +1,6 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { Worker } from 'node:worker_threads';
-import { readStateRecord, StateDigest } from '../kv/digest.js';
+import { committedState, StateDigest } from '../kv/digest.js';
 import type { KvStore, Space, StoreDigests, StoreReader } from '../kv/store.js';
 import { ChangeGroupWriter, spaceCodes } from './change-group.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
@@ -306,7 +306,7 @@ export class LmdbStore implements KvStore {
     this.groupTimer = null;
     this.groupDue = false;
     const closed = this.sealed;
-    const overlays = [this.sealedOverlay];
+    const overlays = closed.length > 0 ? [this.sealedOverlay] : [];
     if (filling.keys > 0) {
       closed.push(close(filling));
       overlays.unshift(filling.overlay);
@@ -355,13 +355,9 @@ export class LmdbStore implements KvStore {
     }
   }
 
-  /** The committed state record: its applied index and digest (zero for an empty store). */
+  /** The committed state record's applied index and digest, as this thread's read transaction sees it. */
   private committedState(): { readonly index: number; readonly digest: StateDigest } {
-    const record = this.dbs.meta.getBinaryFast(keyBytes('state'));
-    if (record === undefined) return { index: 0, digest: new StateDigest() };
-    const { index, digest } = readStateRecord(record);
-    if (digest === null) throw new Error('the committed state record has no digest');
-    return { index, digest };
+    return committedState(this.dbs.meta.getBinaryFast(keyBytes('state')));
   }
 
   /** The digest of the committed state with every pending change applied (a read per pending key). */
@@ -485,7 +481,8 @@ class PendingView {
  * several times is read, hashed and put once), the state record last, so its digest covers the rest.
  */
 function encodeGroup(group: Group): { readonly changes: ArrayBuffer; readonly bytes: number } {
-  const writer = new ChangeGroupWriter(Math.max(64 * 1024, group.bytes + 16 * group.keys));
+  // Exactly its size: each change is 9 bytes of header, its key and its value.
+  const writer = new ChangeGroupWriter(group.bytes + 9 * group.keys);
   for (const space of ['data', 'session', 'meta'] as const) for (const [key, value] of group.overlay[space]) writer.add(space, key, value);
   return writer.finish();
 }

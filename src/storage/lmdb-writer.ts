@@ -11,7 +11,7 @@
  * A record that carries a digest (16 bytes: a snapshot installed, a reset) sets the digest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { encodeStateRecord, readStateRecord, StateDigest } from '../kv/digest.js';
+import { committedState, encodeStateRecord, readStateRecord, type StateDigest } from '../kv/digest.js';
 import { forEachChange } from './change-group.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
@@ -29,7 +29,7 @@ port.on('message', (request: WriterRequest) => {
   try {
     const states: GroupState[] = [];
     root.transactionSync(() => {
-      const digest = storedDigest();
+      const { digest } = committedState(dbs.meta.getBinaryFast(stateKey));
       for (const group of request.groups) states.push(writeGroup(group, digest));
     });
     port.postMessage({ kind: 'committed', group: last, states } satisfies WriterReply);
@@ -59,15 +59,6 @@ function writeGroup(group: GroupChanges, digest: StateDigest): GroupState {
     else dbs[space].putSync(key, stored);
   });
   return state;
-}
-
-/** The digest the committed state record holds (zero for an empty store). */
-function storedDigest(): StateDigest {
-  const record = dbs.meta.getBinaryFast(stateKey);
-  if (record === undefined) return new StateDigest();
-  const { digest } = readStateRecord(record);
-  if (digest === null) throw new Error('the stored state record has no digest');
-  return digest;
 }
 
 /**
