@@ -23,6 +23,7 @@ const flags = parseFlags(process.argv.slice(2), {
   seconds: { type: 'int', help: 'seconds measured per round (after 3 s of warm-up)', min: 1, max: 120, default: 5 },
   clients: { type: 'int', help: 'redis-benchmark connections', min: 1, max: 1000, default: 50 },
   pipeline: { type: 'int', help: 'redis-benchmark -P', min: 1, max: 1000, default: 1 },
+  'value-bytes': { type: 'int', help: "each SET's value size (redis-benchmark -d)", min: 1, max: 1024 * 1024, default: 100 },
   floor: { type: 'switch', help: 'also measure the floor (floor-node.ts) under the same load, each round' },
   install: { type: 'switch', help: 'apt-get install redis-tools when missing (as root)' },
   help: { type: 'switch', help: 'show this help' },
@@ -49,7 +50,7 @@ interface System {
 
 /** Puts the system under redis-benchmark's SETs; after a warm-up, reads every thread's CPU over the window. */
 async function measure(system: System): Promise<Round> {
-  const load = spawn('redis-benchmark', ['-p', String(system.respPort), '-t', 'set', '-c', String(flags['clients']), '-n', '100000000', '-d', '100', '-r', '100000', '-P', String(flags['pipeline'])], { stdio: 'ignore' });
+  const load = spawn('redis-benchmark', ['-p', String(system.respPort), '-t', 'set', '-c', String(flags['clients']), '-n', '100000000', '-d', String(flags['value-bytes']), '-r', '100000', '-P', String(flags['pipeline'])], { stdio: 'ignore' });
   try {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const writesBefore = await system.written();
@@ -106,7 +107,7 @@ function rows(rounds: readonly Round[]): [string, string, string][] {
 }
 
 function report(tandem: readonly Round[], floor: readonly Round[]): string {
-  const title = `100-byte SETs, ${flags['clients']} clients, -P ${flags['pipeline']} (medians of ${tandem.length} rounds of ${flags['seconds']} s)`;
+  const title = `${flags['value-bytes']}-byte SETs, ${flags['clients']} clients, -P ${flags['pipeline']} (medians of ${tandem.length} rounds of ${flags['seconds']} s)`;
   const perSecond = (rounds: readonly Round[]): string => rounds.map((r) => Math.round(r.writesPerSecond)).join(' / ');
   if (floor.length === 0) {
     const lines = [`| ${title} | µs of CPU per write | event loop waiting for a core |`, '| --- | ---: | ---: |', ...rows(tandem).map((cells) => `| ${cells.join(' | ')} |`)];
@@ -126,7 +127,7 @@ function report(tandem: readonly Round[], floor: readonly Round[]): string {
 
 async function main(): Promise<void> {
   if (flags['help'] === true) {
-    process.stdout.write('npm run bench:cpu -- [--rounds N] [--seconds S] [--clients C] [--pipeline P] [--floor] [--install]\n');
+    process.stdout.write('npm run bench:cpu -- [--rounds N] [--seconds S] [--clients C] [--pipeline P] [--value-bytes B] [--floor] [--install]\n');
     return;
   }
   ensureInstalled('bench:cpu', ['redis-benchmark'], ['redis-tools'], flags['install'] === true);
