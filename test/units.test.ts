@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { crc32c } from '../src/codec/crc32c.js';
+import { crc32c, crc32cImplementation, crc32cPortable } from '../src/codec/crc32c.js';
 import { decodeLog, encodeRecord, logWriteBytesMax } from '../src/codec/log-record.js';
 import { RaftLog, termFromHistory } from '../src/core/log.js';
 import { ackCount, indexReachedBy, majority } from '../src/core/quorum.js';
@@ -116,7 +116,7 @@ describe('CRC32C and log records', () => {
     assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);
   });
 
-  it('agrees with the byte-at-a-time definition at every length and split (slicing-by-8)', () => {
+  it('agrees with the byte-at-a-time definition at every length and split (native and slicing-by-8)', () => {
     console.log('# fast-check seed 5');
     const bytewise = (bytes: Uint8Array, crc = 0): number => {
       let c = (crc ^ 0xffffffff) >>> 0;
@@ -129,15 +129,33 @@ describe('CRC32C and log records', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(100), (bytes, cut) => {
         const at = Math.min(cut, bytes.length);
-        assert.equal(crc32c(bytes), bytewise(bytes));
-        assert.equal(crc32c(bytes.subarray(at), crc32c(bytes.subarray(0, at))), bytewise(bytes));
+        for (const crc of [crc32c, crc32cPortable]) {
+          assert.equal(crc(bytes), bytewise(bytes));
+          assert.equal(crc(bytes.subarray(at), crc(bytes.subarray(0, at))), bytewise(bytes));
+        }
       }),
       { seed: 5, numRuns: 500 },
     );
     // Known vectors (RFC 3720 B.4): 32 zeros, 32 0xff bytes, 0..31 ascending.
-    assert.equal(crc32c(new Uint8Array(32)), 0x8a9136aa);
-    assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
-    assert.equal(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
+    for (const crc of [crc32c, crc32cPortable]) {
+      assert.equal(crc(new Uint8Array(32)), 0x8a9136aa);
+      assert.equal(crc(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+      assert.equal(crc(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
+    }
+  });
+
+  it('is the native implementation here, and it agrees with the portable one on large buffers and views', () => {
+    // CI runs on linux-x64, which @node-rs/crc32 ships a binary for: the portable code there would be a silent slowdown.
+    assert.equal(crc32cImplementation, 'native');
+    console.log('# fast-check seed 6');
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 20_000 }), fc.nat(20_000), fc.nat(20_000), fc.nat(0xffffffff), (bytes, from, to, start) => {
+        const view = bytes.subarray(Math.min(from, to, bytes.length), Math.min(Math.max(from, to), bytes.length));
+        assert.equal(crc32c(view, start), crc32cPortable(view, start));
+        assert.equal(crc32c(Buffer.from(view.buffer, view.byteOffset, view.length)), crc32cPortable(view));
+      }),
+      { seed: 6, numRuns: 300 },
+    );
   });
 
   it('round-trips records of every kind', () => {

@@ -8,6 +8,7 @@ import { Engine } from '../engine/engine.js';
 import type { Runtime } from '../engine/interfaces.js';
 import { KvStateMachine } from '../kv/machine.js';
 import { snapshotChunkBytes, TcpTransport, type PeerAddress } from '../net/transport.js';
+import { crc32cImplementation } from '../codec/crc32c.js';
 import { defaultRespLimits } from '../codec/resp.js';
 import { DigestCheck } from '../server/digest-check.js';
 import { AddressBook, hostPort, Membership } from '../server/membership.js';
@@ -453,7 +454,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     await respServer.listen(config.respPort, config.httpHost);
   }
   engine.start();
-  log('info', 'started', { http: httpAddress, resp: respAddress, peers: Object.fromEntries(book.all().map((m) => [m.id, m.peer])) });
+  log('info', 'started', { http: httpAddress, resp: respAddress, peers: Object.fromEntries(book.all().map((m) => [m.id, m.peer])), crc32c: crc32cImplementation });
   const running = engine;
   return {
     engine: running,
