@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decodeRecord, encodeRecord } from '../src/codec/log-record.js';
-import { decodeMessage, encodeMessage } from '../src/codec/messages.js';
+import { decodeMessage, encodeMessage, encodeMessageParts } from '../src/codec/messages.js';
 import type { Entry, Message } from '../src/core/types.js';
 import { TandemError } from '../src/shared/errors.js';
 
@@ -44,6 +44,21 @@ const plain = (m: Message): unknown => JSON.parse(JSON.stringify(m, (_k, v: unkn
 describe('peer message codec', () => {
   it('round-trips every message type', () => {
     fc.assert(fc.property(messageArb, (m) => assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m))));
+  });
+
+  it('writes an append as its head and each entry\'s own record, and a snapshot\'s data, without copying them', () => {
+    const entries: Entry[] = [1, 2, 3].map((index) => ({ index, term: 1, kind: 'command', data: new Uint8Array(5000).fill(index) }));
+    const append: Message = { type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries };
+    const parts = encodeMessageParts(append);
+    assert.equal(parts.length, 4);
+    entries.forEach((entry, k) => assert.equal(parts[k + 1], encodeRecord(entry)));
+    assert.deepEqual(Buffer.concat(parts), Buffer.from(encodeMessage(append)));
+    assert.deepEqual(plain(decodeMessage(new Uint8Array(Buffer.concat(parts)))), plain(append));
+    const data = new Uint8Array(3000).fill(7);
+    const snapshot: Message = { type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { index: 9, term: 1, config: { voters: ['a'], learners: [] }, termStarts: [] }, data };
+    const snapshotParts = encodeMessageParts(snapshot);
+    assert.equal(snapshotParts[snapshotParts.length - 1], data);
+    assert.deepEqual(plain(decodeMessage(new Uint8Array(Buffer.concat(snapshotParts)))), plain(snapshot));
   });
 
   it('refuses every truncation of a valid message with a TandemError, never a crash', () => {

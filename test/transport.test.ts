@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { crc32c } from '../src/codec/crc32c.js';
 import type { Message } from '../src/core/types.js';
 import { TcpTransport, type PeerAddress } from '../src/net/transport.js';
 import { freePort, waitFor } from './support/process-cluster.js';
@@ -77,6 +78,25 @@ describe('the peer transport', () => {
     assert.ok(received.type === 'snapshot' && received.data !== null);
     assert.equal(received.data.length, data.length);
     assert.deepEqual(Buffer.from(received.data).subarray(-1000), Buffer.from(data).subarray(-1000));
+  });
+
+  it('carries appends whole, small ones (one buffer) and large ones (written in parts), in order', async () => {
+    const { a, b } = await connectedPair('c-parts');
+    const entries = (count: number, bytes: number, first: number) =>
+      Array.from({ length: count }, (_, k) => ({ index: first + k, term: 1, kind: 'command' as const, data: new Uint8Array(bytes).fill((first + k) % 251) }));
+    const sent: Message[] = [
+      { type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: entries(2, 100, 1) },
+      { type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 2, prevTerm: 1, commit: 2, entries: entries(40, 4096, 3) },
+      { type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 42, prevTerm: 1, commit: 42, entries: entries(1, 300_000, 43) },
+    ];
+    for (const message of sent) a.transport.send(message);
+    const appends = await waitFor('three appends', 10_000, () => {
+      const got = b.inbox.filter((m) => m.type === 'append');
+      return got.length >= 3 ? got : undefined;
+    });
+    // Each entry as index:term:kind:length:hash of its bytes, so a failure prints a short line.
+    const summary = (m: Message) => (m.type === 'append' ? `${m.prevIndex}/${m.commit} ` + m.entries.map((e) => `${e.index}:${e.term}:${e.kind}:${e.data.length}:${crc32c(e.data)}`).join(',') : m.type);
+    assert.deepEqual(appends.map(summary), sent.map(summary));
   });
 
   it('streams a snapshot a chunk per turn: messages sent after it overtake it, and a re-send of it is not sent twice', async () => {

@@ -1,7 +1,7 @@
 import { createServer, connect, isIP, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { crc32c } from '../codec/crc32c.js';
-import { decodeMessage, encodeMessage, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
+import { decodeMessage, encodeMessageParts, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
 import type { Message, NodeId, SnapshotMessage } from '../core/types.js';
 import type { Transport } from '../engine/interfaces.js';
 import { fromUtf8, utf8 } from '../shared/bytes.js';
@@ -37,6 +37,8 @@ const frameKinds = { hello: 1, message: 2, snapshotChunk: 3 } as const;
 /** Snapshots larger than this travel as a stream of chunks, each with its own CRC32C. */
 export const snapshotChunkBytes = 1024 * 1024;
 const chunkHeaderBytes = 20;
+/** A frame smaller than this is copied into one buffer before it is written; a larger one goes out in its parts. */
+const framePartsMinBytes = 16 * 1024;
 const reconnectMsMin = 50;
 const reconnectMsMax = 1000;
 
@@ -139,7 +141,7 @@ export class TcpTransport implements Transport {
       }
       return;
     }
-    this.writeFrame(socket, frameKinds.message, encodeMessage(message));
+    this.writeFrame(socket, frameKinds.message, encodeMessageParts(message));
   }
 
   /**
@@ -181,7 +183,7 @@ export class TcpTransport implements Transport {
         }
         return;
       }
-      this.writeFrame(socket, frameKinds.message, encodeMessage({ ...message, data: null }));
+      this.writeFrame(socket, frameKinds.message, encodeMessageParts({ ...message, data: null }));
       const streams = this.snapshotStreams.get(socket) ?? [];
       streams.shift();
       if (streams.length === 0) this.snapshotStreams.delete(socket);
@@ -198,9 +200,15 @@ export class TcpTransport implements Transport {
     await new Promise<void>((resolve) => (this.server === null ? resolve() : this.server.close(() => resolve())));
   }
 
-  private writeFrame(socket: Socket, kind: number, payload: Uint8Array, written?: () => void): void {
+  /** Writes one frame: its header, then the payload (given whole or in parts, written as they are). */
+  private writeFrame(socket: Socket, kind: number, payload: Uint8Array | readonly Uint8Array[], written?: () => void): void {
+    let parts = payload instanceof Uint8Array ? [payload] : payload;
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    // Each write has its own cost in the stream; below this size one copy costs less.
+    if (parts.length > 1 && bytes < framePartsMinBytes) parts = [Buffer.concat(parts, bytes)];
     const header = Buffer.allocUnsafe(5);
-    header.writeUInt32LE(payload.length + 1, 0);
+    header.writeUInt32LE(bytes + 1, 0);
     header.writeUInt8(kind, 4);
     // Frames written in one callback (and the promise jobs it runs) leave in one batch, as soon
     // as it returns: uncorked on setImmediate, they waited for the next turn's poll of every socket.
@@ -213,9 +221,11 @@ export class TcpTransport implements Transport {
       });
     }
     socket.write(header);
-    if (written === undefined) socket.write(payload);
-    else socket.write(payload, (error) => (error === null || error === undefined ? written() : undefined));
-    this.stats.bytesSent += payload.length + 5;
+    const last = parts.length - 1;
+    for (let k = 0; k < last; k++) socket.write(parts[k] as Uint8Array);
+    if (written === undefined) socket.write(parts[last] as Uint8Array);
+    else socket.write(parts[last] as Uint8Array, (error) => (error === null || error === undefined ? written() : undefined));
+    this.stats.bytesSent += bytes + 5;
     this.stats.framesSent++;
   }
 
