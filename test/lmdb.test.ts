@@ -138,6 +138,44 @@ describe('the LMDB store', () => {
     await store.close();
   });
 
+  it('holds new writes back, in order, while more than its bound is uncommitted, until a commit; refuses them once a commit failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const store = new LmdbStore(dir, () => {}, 10_000);
+    const order: string[] = [];
+    store.backlog.admit((error) => order.push(`a ${error}`));
+    assert.deepEqual(order, ['a null'], 'nothing uncommitted: at once');
+    const value = Buffer.alloc(1000, 1);
+    store.batch(() => {
+      for (let k = 0; k < 20; k++) store.put('data', `k${k}`, value);
+    });
+    assert.ok(store.backlog.bytes() > 10_000, `${store.backlog.bytes()} bytes uncommitted`);
+    store.backlog.admit((error) => order.push(`b ${error}`));
+    store.backlog.admit((error) => order.push(`c ${error}`));
+    assert.deepEqual(order, ['a null'], 'over the bound: held');
+    assert.equal(store.backlog.held(), 2);
+    await store.flushed();
+    assert.deepEqual(order, ['a null', 'b null', 'c null'], 'let go after the commit, in order');
+    assert.equal(store.backlog.bytes(), 0);
+    assert.ok(store.backlog.bytesMax() >= 20_000, `the most seen: ${store.backlog.bytesMax()}`);
+    await store.close();
+
+    const failingDir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(failingDir);
+    const failing = new LmdbStore(failingDir, () => {}, 10);
+    const refused: (Error | null)[] = [];
+    // LMDB's keys are at most 1,978 bytes: the writer thread's commit fails.
+    failing.batch(() => failing.put('data', 'k'.repeat(4000), Buffer.from('v')));
+    failing.backlog.admit((error) => refused.push(error));
+    assert.equal(refused.length, 0, 'held while the commit runs');
+    await assert.rejects(failing.flushed(), /LMDB could not commit/);
+    assert.equal(refused.length, 1);
+    assert.match(String(refused[0]), /LMDB could not commit/);
+    failing.backlog.admit((error) => refused.push(error));
+    assert.match(String(refused[1]), /LMDB could not commit/, 'refused at once after the failure');
+    await failing.close();
+  });
+
   it('reads the same as the memory store while batches are still being committed, and after batches that fail (seed 777)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
     dirs.push(dir);

@@ -55,6 +55,8 @@ export interface NodeConfig {
   readonly snapshotEveryBytes: number;
   /** Record the state digest at every multiple of this index and compare replicas there (0: never). */
   readonly digestEveryEntries: number;
+  /** Hold new writes back while the state store holds more than this many bytes uncommitted. */
+  readonly storeBacklogBytes: number;
 }
 
 /** A running node. */
@@ -172,7 +174,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const store = new LmdbStore(join(config.dir, 'state'), (error) => {
     log('error', 'the state store could not commit; the node stops', { error: error.message });
     onFatal(error);
-  });
+  }, config.storeBacklogBytes);
   const kv = new KvStateMachine(store, plantedDivergence(config.id, log));
   log('info', 'recovered', {
     term: recovered.hardState.term,
@@ -387,6 +389,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       lastIndex: raft.lastIndex,
       digest: onDisk.digest,
       digestIndex: onDisk.index,
+      storeBacklog: { bytes: store.backlog.bytes(), bytesMax: store.backlog.bytesMax(), limit: config.storeBacklogBytes, writesHeld: store.backlog.held() },
       config: raft.config,
       members: memberIds().map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,

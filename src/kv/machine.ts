@@ -5,7 +5,7 @@ import { hex32 } from '../shared/hash.js';
 import { limits } from '../shared/limits.js';
 import { commandsOfEntry, decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
 import { encodeStateRecord, readStateRecord, StateDigest } from './digest.js';
-import type { KvStore, Space, StoreDigests, StoreReader } from './store.js';
+import type { KvStore, Space, StoreBacklog, StoreDigests, StoreReader } from './store.js';
 
 /**
  * The result of applying one command (or an entry that holds none: a config or no-op entry, with
@@ -102,6 +102,11 @@ export class KvStateMachine {
   /** Up to `limit` keys after `after` in byte order (for SCAN and KEYS). */
   keysAfter(after: string | null, limit: number): string[] {
     return this.store.keysAfter('data', after, limit);
+  }
+
+  /** The store's bound on writes it has not committed yet, or null when it commits as it goes (see StoreBacklog). */
+  get storeBacklog(): StoreBacklog | null {
+    return this.store.backlog ?? null;
   }
 
   /** How many keys are stored (when the store keeps the digest, a read per key written since its last commit). */

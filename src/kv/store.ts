@@ -22,6 +22,27 @@ export interface StoreDigests {
   at(index: number, fn: (digest: string) => void): void;
 }
 
+/**
+ * What a store that commits behind the state machine offers (see KvStore.backlog): a bound on the
+ * bytes written but not yet committed, which new writes wait for.
+ */
+export interface StoreBacklog {
+  /** Bytes of keys and values written and not yet committed (every uncommitted group). */
+  bytes(): number;
+  /** The most `bytes()` has been since the store opened. */
+  bytesMax(): number;
+  /** How many writes `admit` has held back since the store opened. */
+  held(): number;
+  /** True when `admit` would hold a write now (over the bound, or writes already held). */
+  holding(): boolean;
+  /**
+   * Calls `fn(null)` at once when the uncommitted bytes are within the store's bound and no
+   * write is held; otherwise holds it, in order behind those held before it, until a commit brings
+   * them within the bound (or calls `fn` with the store's failure).
+   */
+  admit(fn: (error: Error | null) => void): void;
+}
+
 /** A synchronous key-value store with named spaces and atomic batches. */
 export interface KvStore {
   get(space: Space, key: string): Uint8Array | undefined;
@@ -53,6 +74,8 @@ export interface KvStore {
    * machine need not read an item's old value to take its hash out of the digest.
    */
   readonly digests?: StoreDigests;
+  /** Optional: the store commits behind the state machine and bounds how far (see StoreBacklog). */
+  readonly backlog?: StoreBacklog;
 }
 
 /** A consistent view of a store's committed state, walked in pieces; `close` must be called. */

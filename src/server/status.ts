@@ -19,6 +19,11 @@ export interface NodeStatus {
    */
   readonly digest: string;
   readonly digestIndex: number;
+  /**
+   * Bytes of applied writes the state store (LMDB) has not committed yet, the most there have
+   * been since the node started, the bound past which new writes wait, and how many writes waited.
+   */
+  readonly storeBacklog: { readonly bytes: number; readonly bytesMax: number; readonly limit: number; readonly writesHeld: number };
   readonly config: ClusterConfig;
   readonly members: readonly { readonly id: NodeId; readonly httpAddress: string | null }[];
   /** The leader's view of each follower (empty on other nodes). */

@@ -1,7 +1,7 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { Worker } from 'node:worker_threads';
 import { committedState, StateDigest } from '../kv/digest.js';
-import type { KvStore, Space, StoreDigests, StoreReader } from '../kv/store.js';
+import type { KvStore, Space, StoreBacklog, StoreDigests, StoreReader } from '../kv/store.js';
 import { ChangeGroupWriter, spaceCodes } from './change-group.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
@@ -20,6 +20,8 @@ const groupDelayMs = 1000;
 /** ... or until it holds this many keys, or this many bytes, wait (a bound on a group's memory and commit time). */
 const groupKeysMax = 50_000;
 const groupBytesMax = 8 * 1024 * 1024;
+/** The default bound on the bytes written and not yet committed, past which new writes wait (LmdbStore's `backlogBytesMax`). */
+export const backlogBytesMaxDefault = 64 * 1024 * 1024;
 
 /** Per space, the newest value a group wrote to each key (null: deleted). */
 type Overlay = Record<Space, Map<string, Uint8Array | null>>;
@@ -102,6 +104,35 @@ export class LmdbStore implements KvStore {
   private readonly flushWaiters: FlushWaiter[] = [];
   private closing: Promise<void> | null = null;
   private writerRunning = true;
+  /** The bytes of the groups the writer has; the most uncommitted bytes seen; writes held back, and how many ever were. */
+  private committingBytes = 0;
+  private backlogMax = 0;
+  private readonly held: ((error: Error | null) => void)[] = [];
+  private heldCount = 0;
+
+  /**
+   * Nothing else stops a writer thread that commits more slowly than the node applies (large new
+   * values, a B-tree that grows) from leaving ever more uncommitted groups in memory: gigabytes
+   * within a minute under a sustained load of new 4 KiB keys. New writes wait instead (see
+   * server/propose.ts), which slows the clients; what is already proposed is still applied.
+   */
+  readonly backlog: StoreBacklog = {
+    bytes: () => this.backlogBytes(),
+    bytesMax: () => this.backlogMax,
+    held: () => this.heldCount,
+    holding: () => this.failure !== null || this.held.length > 0 || this.backlogBytes() > this.backlogBytesMax,
+    admit: (fn) => {
+      if (this.failure !== null) fn(this.failure);
+      else if (!this.backlog.holding()) fn(null);
+      else {
+        this.held.push(fn);
+        this.heldCount++;
+        // Held writes wait for a commit: the filling group goes as soon as the writer is idle.
+        this.groupDue = true;
+        this.handOver();
+      }
+    },
+  };
 
   readonly digests: StoreDigests = {
     now: () => this.digestNow(),
@@ -116,10 +147,14 @@ export class LmdbStore implements KvStore {
     },
   };
 
-  /** `onFailure` hears of a commit LMDB could not make (a full disk): the node must stop. */
+  /**
+   * `onFailure` hears of a commit LMDB could not make (a full disk): the node must stop. New writes
+   * wait while more than `backlogBytesMax` bytes of keys and values are uncommitted (see backlog).
+   */
   constructor(
     path: string,
     private readonly onFailure: (error: Error) => void = () => {},
+    private readonly backlogBytesMax = backlogBytesMaxDefault,
   ) {
     ({ root: this.root, dbs: this.dbs } = openLmdb(path));
     this.filling = newGroup(1);
@@ -266,8 +301,9 @@ export class LmdbStore implements KvStore {
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
     if (group.keys === 0) return;
+    this.backlogMax = Math.max(this.backlogMax, this.backlogBytes());
     this.lastBatchGroup = group;
-    if (group.keys + this.sealedKeys >= groupKeysMax || group.bytes + this.sealedBytes >= groupBytesMax) this.groupDue = true;
+    if (group.keys + this.sealedKeys >= groupKeysMax || group.bytes + this.sealedBytes >= groupBytesMax || this.held.length > 0) this.groupDue = true;
     else if (this.groupTimer === null) {
       this.groupTimer = setTimeout(() => {
         this.groupTimer = null;
@@ -314,6 +350,7 @@ export class LmdbStore implements KvStore {
     }
     if (closed.length === 0) return;
     this.committing = { closed, overlays };
+    this.committingBytes = closed.reduce((sum, c) => sum + c.changes.bytes, 0);
     this.sealed = [];
     this.sealedOverlay = emptyOverlay();
     this.sealedKeys = 0;
@@ -336,6 +373,7 @@ export class LmdbStore implements KvStore {
     this.root.resetReadTxn();
     const committed = this.committing?.closed ?? [];
     this.committing = null;
+    this.committingBytes = 0;
     if (this.lastBatchGroup !== null && this.lastBatchGroup.number <= reply.group) this.lastBatchGroup = null;
     for (const [k, { waiters }] of committed.entries()) this.tellDigests(waiters, reply.states[k] ?? null);
     for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
@@ -345,6 +383,11 @@ export class LmdbStore implements KvStore {
       waiter.resolve();
     }
     this.handOver();
+    if (this.backlogBytes() <= this.backlogBytesMax) for (const fn of this.held.splice(0)) fn(null);
+  }
+
+  private backlogBytes(): number {
+    return this.filling.bytes + this.sealedBytes + this.committingBytes;
   }
 
   /** Answers each waiter of a committed group with the digest of its state record (the group's last). */
@@ -378,6 +421,7 @@ export class LmdbStore implements KvStore {
     if (this.failure !== null) return;
     this.failure = error;
     for (const waiter of this.flushWaiters.splice(0)) waiter.reject(error);
+    for (const fn of this.held.splice(0)) fn(error);
     this.onFailure(error);
   }
 
@@ -431,6 +475,7 @@ export class LmdbStore implements KvStore {
   /** Commits what is pending (if LMDB can), then closes the writer thread and the environment. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      for (const fn of this.held.splice(0)) fn(new Error('the state store is closing'));
       await this.flushed().catch(() => undefined);
       if (this.groupTimer !== null) clearTimeout(this.groupTimer);
       if (this.writerRunning) {
