@@ -86,14 +86,6 @@ export function encodeMessageParts(m: Message): Uint8Array[] {
   return [w.finish()];
 }
 
-/** Encodes one peer message into one buffer (see encodeMessageParts). */
-export function encodeMessage(m: Message): Uint8Array {
-  const parts = encodeMessageParts(m);
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  const joined = Buffer.concat(parts);
-  return new Uint8Array(joined.buffer, joined.byteOffset, joined.length);
-}
-
 function malformed(why: string): TandemError {
   return new TandemError(ErrorCode.badRequest, `malformed peer message: ${why}`);
 }
