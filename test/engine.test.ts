@@ -10,6 +10,7 @@ import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { Prng } from '../src/shared/prng.js';
 import { Scheduler } from '../src/sim/scheduler.js';
 import { SimDisk } from '../src/sim/disk.js';
+import { simTransport } from '../src/sim/node.js';
 
 /** An engine over the simulator's disk and clock; one voter leads itself once started. */
 function engineOf(voters: readonly string[], options: Partial<EngineOptions> = {}, observer: EngineObserver = {}): { engine: Engine; scheduler: Scheduler } {
@@ -39,7 +40,7 @@ function engineOf(voters: readonly string[], options: Partial<EngineOptions> = {
     disk.recover(),
     new KvStateMachine(new MemoryStore()),
     disk,
-    { send: () => undefined },
+    simTransport(() => undefined),
     runtime,
     observer,
   );

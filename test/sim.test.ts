@@ -22,6 +22,7 @@ describe('the simulator', () => {
     assert.ok(summary.leaderChanges > seeds, `only ${summary.leaderChanges} leader changes`);
     assert.ok(summary.tornTailsCut > 0, 'no crash ever left a torn record to cut');
     assert.ok(summary.snapshotsInstalled > 0, 'no follower ever caught up by snapshot');
+    assert.ok(summary.snapshotsSentFromDisk > 0, 'no snapshot was ever sent from disk (its bytes released once written)');
   });
 
   it('replays a seed exactly: the same trace twice', () => {

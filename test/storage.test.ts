@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Entry } from '../src/core/types.js';
-import type { PersistWork } from '../src/engine/interfaces.js';
+import type { PersistWork, SnapshotReader } from '../src/engine/interfaces.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
 import { recordsEnd } from './support/log-files.js';
@@ -204,5 +204,73 @@ describe('the durable log', () => {
     FileStorage.open(dir);
     writeFileSync(join(dir, 'hardstate'), Buffer.from('not a hard state'));
     assert.throws(() => FileStorage.open(dir), /hardstate: not a Tandem file/);
+  });
+});
+
+describe('snapshots read back from disk', () => {
+  const meta = (index: number) => ({ index, term: 2, config: { voters: ['n1'], learners: [] }, termStarts: [[2, 1]] as [number, number][] });
+  const open = (storage: FileStorage, index: number) =>
+    new Promise<SnapshotReader | null>((resolve, reject) => storage.openSnapshot(index, (error, reader) => (error === null ? resolve(reader) : reject(error))));
+  const read = (reader: SnapshotReader, offset: number, length: number) =>
+    new Promise<Uint8Array>((resolve, reject) => reader.read(offset, length, (error, chunk) => (error === null && chunk !== null ? resolve(chunk) : reject(error))));
+  async function readAll(reader: SnapshotReader, piece: number): Promise<Buffer> {
+    const parts: Uint8Array[] = [];
+    for (let offset = 0; offset < reader.bytes; offset += piece) parts.push(await read(reader, offset, Math.min(piece, reader.bytes - offset)));
+    return Buffer.concat(parts);
+  }
+  // Seed 9: the state bytes are random, 300,001 of them, read in pieces that do not divide them.
+  const state = (seed: number) => Buffer.from(Array.from({ length: 300_001 }, (_, k) => (k * 7919 + seed * 104_729) % 251));
+
+  it('gives the newest snapshot, once written, in pieces equal to what was saved; none past it', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 30, 2) });
+    assert.equal(await open(storage, 1), null, 'no snapshot yet');
+    await persist(storage, { saveSnapshot: { meta: meta(20), data: state(9) }, compactTo: 20 });
+    // Asked for at once: the file is still being written in the background, and open waits for it.
+    const reader = await open(storage, 20);
+    assert.ok(reader !== null);
+    assert.deepEqual(reader.meta, meta(20));
+    assert.equal(reader.bytes, 300_001);
+    assert.ok((await readAll(reader, 65_536)).equals(state(9)));
+    reader.close();
+    assert.equal(await open(storage, 21), null, 'the newest snapshot is at 20');
+    await storage.close();
+  });
+
+  it('keeps reading a snapshot that a newer one replaced on disk', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 30, 2) });
+    await persist(storage, { saveSnapshot: { meta: meta(10), data: state(1) }, compactTo: 10 });
+    const old = await open(storage, 10);
+    assert.ok(old !== null);
+    await persist(storage, { saveSnapshot: { meta: meta(25), data: state(2) }, compactTo: 25 });
+    await storage.whenSnapshotsWritten();
+    assert.deepEqual(readdirSync(join(dir, 'snapshots')), ['snapshot-00000000000000000025.snap'], 'the old file is gone');
+    assert.ok((await readAll(old, 100_000)).equals(state(1)), 'the open file still reads whole');
+    old.close();
+    const newest = await open(storage, 10);
+    assert.equal(newest?.meta.index, 25, 'a newer snapshot serves an older request');
+    newest?.close();
+    await storage.close();
+  });
+
+  it('fails the read that completes a damaged snapshot, naming the file', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 30, 2) });
+    await persist(storage, { saveSnapshot: { meta: meta(20), data: state(3) }, compactTo: 20 });
+    await storage.whenSnapshotsWritten();
+    const path = join(dir, 'snapshots', 'snapshot-00000000000000000020.snap');
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 150_000] ^= 0x01;
+    writeFileSync(path, bytes);
+    const reader = await open(storage, 20);
+    assert.ok(reader !== null);
+    await read(reader, 0, 200_000);
+    await assert.rejects(read(reader, 200_000, 100_001), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(path));
+    reader.close();
+    await storage.close();
   });
 });

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { crc32c } from '../src/codec/crc32c.js';
 import type { Message } from '../src/core/types.js';
+import type { SnapshotReader } from '../src/engine/interfaces.js';
 import { TcpTransport, type PeerAddress } from '../src/net/transport.js';
 import { freePort, waitFor } from './support/process-cluster.js';
 
@@ -116,6 +117,47 @@ describe('the peer transport', () => {
     assert.equal(kinds.filter((k) => k === 'snapshot').length, 1, 'the re-sent snapshot was already on its way');
     const received = b.inbox.find((m) => m.type === 'snapshot');
     assert.ok(received?.type === 'snapshot' && received.data !== null && Buffer.compare(Buffer.from(received.data), Buffer.from(data)) === 0);
+  });
+
+  it('reads a snapshot from its reader a chunk at a time and closes it; one that fails to read is dropped, logged', async () => {
+    const { a, b } = await connectedPair('c5');
+    const data = new Uint8Array(5 * 1024 * 1024 + 7).map((_, i) => (i * 31) % 249);
+    const meta = (index: number) => ({ index, term: 1, config: { voters: ['a', 'b'], learners: [] }, termStarts: [] });
+    /** A reader over `data` that fails at `failAt` and records its reads and whether it was closed. */
+    const reader = (index: number, failAt: number) => {
+      const seen = { reads: [] as number[], inFlight: 0, mostInFlight: 0, closed: false };
+      const r: SnapshotReader = {
+        meta: meta(index),
+        bytes: data.length,
+        read(offset, length, done) {
+          seen.reads.push(offset);
+          seen.mostInFlight = Math.max(seen.mostInFlight, ++seen.inFlight);
+          setImmediate(() => {
+            seen.inFlight--;
+            if (offset >= failAt) done(new Error('injected read failure'), null);
+            else done(null, data.subarray(offset, offset + length));
+          });
+        },
+        close() {
+          seen.closed = true;
+        },
+      };
+      return { r, seen };
+    };
+    const failing = reader(30, 2 * 1024 * 1024);
+    const good = reader(31, Infinity);
+    a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: failing.r.meta, data: null }, failing.r);
+    a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: good.r.meta, data: null }, good.r);
+    const received = await waitFor('the second snapshot', 20_000, () => b.inbox.find((m) => m.type === 'snapshot'));
+    assert.ok(received.type === 'snapshot' && received.data !== null);
+    assert.equal(received.meta.index, 31, 'the snapshot that failed to read was not sent');
+    assert.ok(Buffer.from(received.data).equals(Buffer.from(data)));
+    assert.deepEqual(good.seen.reads, [0, 1, 2, 3, 4, 5].map((k) => k * 1024 * 1024), 'one chunk at a time, in order');
+    assert.equal(good.seen.mostInFlight, 1);
+    assert.ok(failing.seen.closed && good.seen.closed, 'both readers closed');
+    const logged = a.logs.find((l) => l.event === 'snapshot not sent: reading it failed');
+    assert.equal(logged?.fields['index'], 30);
+    assert.equal(logged?.fields['error'], 'injected read failure');
   });
 
   it('refuses a node of another cluster, and an unknown node id, with a logged reason', async () => {

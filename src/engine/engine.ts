@@ -5,6 +5,7 @@ import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBy
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
+import { memorySnapshotReader } from './snapshot-reader.js';
 
 /** Settings of the ready loop around one node's core. */
 export interface EngineOptions {
@@ -96,6 +97,13 @@ interface FormingEntry {
   bytes: number;
 }
 
+/** A snapshot the engine knows of: its bytes in memory (`data`) until they are on disk. */
+interface HeldSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly bytes: number;
+  data: Uint8Array | null;
+}
+
 interface PendingRead {
   readonly callback: (result: ReadResult) => void;
   readonly cancelTimer: () => void;
@@ -138,7 +146,11 @@ export class Engine {
   private readyScheduled = false;
   private halted = false;
   private cancelTick: (() => void) | null = null;
-  private latestSnapshot: Snapshot | null;
+  /**
+   * The newest snapshot (taken here, received, or recovered): its bytes stay in memory only until
+   * they are on disk; from then on a snapshot sent to a follower is read from the file.
+   */
+  private latestSnapshot: HeldSnapshot | null;
   private snapshotToSave: { snapshot: Snapshot; compactTo: number } | null = null;
   /** Payload bytes applied since the last snapshot was started. */
   private appliedBytes = 0;
@@ -165,7 +177,7 @@ export class Engine {
     this.transport = transport;
     this.runtime = runtime;
     this.observer = observer;
-    this.latestSnapshot = recovered.snapshot;
+    this.latestSnapshot = recovered.snapshot === null ? null : { meta: recovered.snapshot.meta, bytes: recovered.snapshot.data.length, data: null };
     const logEnd = recovered.entries[recovered.entries.length - 1]?.index ?? recovered.snapshot?.meta.index ?? 0;
     // A state ahead of the log (a damaged log lost entries already applied) is rebuilt: the log is
     // the record, so start again from the snapshot (or empty) and replay; peers resend the rest.
@@ -338,7 +350,7 @@ export class Engine {
     if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
     const ready = this.raft.ready();
     // A received snapshot is the latest one from now on, even before it is on disk.
-    if (ready.snapshot !== null) this.latestSnapshot = ready.snapshot;
+    if (ready.snapshot !== null) this.latestSnapshot = { meta: ready.snapshot.meta, bytes: ready.snapshot.data.length, data: ready.snapshot.data };
     for (const message of ready.messagesNow) this.sendMessage(message);
     const save = this.snapshotToSave;
     this.snapshotToSave = null;
@@ -388,6 +400,7 @@ export class Engine {
         return;
       }
       if (stalled) this.observer.storageRecovered?.();
+      this.releaseWritten(work.installSnapshot ?? work.saveSnapshot);
       this.observer.persisted?.(work);
       this.afterWrite(ready);
     });
@@ -519,7 +532,7 @@ export class Engine {
     const every = Math.floor(this.options.snapshotEveryEntries * stretch);
     // By bytes too, but not before the log since the last snapshot is as large as that snapshot:
     // each snapshot costs the whole state, so it is worth taking once the log has grown as much.
-    const bytesDue = this.appliedBytes >= Math.max(this.snapshotEveryBytes, this.latestSnapshot?.data.length ?? 0) * stretch && applied > last;
+    const bytesDue = this.appliedBytes >= Math.max(this.snapshotEveryBytes, this.latestSnapshot?.bytes ?? 0) * stretch && applied > last;
     if (applied - last < every && !bytesDue) return;
     this.appliedBytes = 0;
     if (this.kv.canSnapshotInPieces) {
@@ -582,8 +595,13 @@ export class Engine {
   private snapshotTaken(index: number, data: Uint8Array, started: number): void {
     const meta = this.raft.compact(index, this.options.snapshotKeepEntries, this.snapshotEveryBytes / 4);
     this.observer.snapshotTaken?.(meta, data.length, this.runtime.now() - started);
-    this.latestSnapshot = { meta, data };
-    this.snapshotToSave = { snapshot: this.latestSnapshot, compactTo: this.raft.log.snapshotIndex };
+    this.latestSnapshot = { meta, bytes: data.length, data };
+    this.snapshotToSave = { snapshot: { meta, data }, compactTo: this.raft.log.snapshotIndex };
+  }
+
+  /** A snapshot is on disk: the newest one's bytes are read from there from now on. */
+  private releaseWritten(written: Snapshot | null): void {
+    if (written !== null && this.latestSnapshot?.meta.index === written.meta.index) this.latestSnapshot.data = null;
   }
 
   private get snapshotEveryBytes(): number {
@@ -597,9 +615,20 @@ export class Engine {
     }
     // The core chose the snapshot when it decided to send one; a newer one taken since then is
     // just as good (it too holds only committed entries) and is the only one still at hand.
-    const snapshot = this.latestSnapshot;
-    assert(snapshot !== null && snapshot.meta.index >= message.meta.index, `no snapshot at or after ${message.meta.index} to send`);
-    this.transport.send({ ...message, meta: snapshot.meta, data: snapshot.data });
+    const held = this.latestSnapshot;
+    assert(held !== null && held.meta.index >= message.meta.index, `no snapshot at or after ${message.meta.index} to send`);
+    if (held.data !== null) {
+      this.transport.sendSnapshot({ ...message, meta: held.meta, data: null }, memorySnapshotReader(held.meta, held.data));
+      return;
+    }
+    this.storage.openSnapshot(held.meta.index, (error, reader) => {
+      if (this.halted || error !== null || reader === null) {
+        reader?.close();
+        if (!this.halted) this.fail(error ?? new Error(`no snapshot at or after index ${held.meta.index} on disk to send`));
+        return;
+      }
+      this.transport.sendSnapshot({ ...message, meta: reader.meta, data: null }, reader);
+    });
   }
 
   private fail(error: Error): void {

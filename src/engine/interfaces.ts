@@ -1,4 +1,4 @@
-import type { Entry, HardState, Message, Snapshot } from '../core/types.js';
+import type { Entry, HardState, Message, Snapshot, SnapshotMessage, SnapshotMeta } from '../core/types.js';
 
 /** What the engine needs of time: the same interface is backed by real timers or the simulator. */
 export interface Runtime {
@@ -25,10 +25,32 @@ export interface PersistWork {
   readonly sync: boolean;
 }
 
+/**
+ * A snapshot's state bytes, read a piece at a time, so that a node need not hold a snapshot it
+ * keeps on disk in memory to send it.
+ */
+export interface SnapshotReader {
+  readonly meta: SnapshotMeta;
+  /** The length of the state bytes. */
+  readonly bytes: number;
+  /**
+   * Reads `length` state bytes from `offset` (within 0..bytes). A reader of a file checks the
+   * file's checksum once the last byte was read in order, and fails that read on a mismatch.
+   */
+  read(offset: number, length: number, done: (error: Error | null, chunk: Uint8Array | null) => void): void;
+  /** Releases what the reader holds; it is not read again. */
+  close(): void;
+}
+
 /** The durable log, hard state and snapshots of one node. */
 export interface Storage {
   /** Does `work` and calls `done` once it is durable (or with the error that stopped it). */
   persist(work: PersistWork, done: (error: Error | null) => void): void;
+  /**
+   * Opens the newest durable snapshot if its index is at least `index` (`reader` null when there
+   * is none), once every snapshot given to `persist` before is written.
+   */
+  openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void;
 }
 
 /** What recovery found on disk at start. */
@@ -41,4 +63,6 @@ export interface Recovered {
 /** Sends messages to peers; delivery is best effort (the protocol retries). */
 export interface Transport {
   send(message: Message): void;
+  /** Sends a snapshot message with the bytes `reader` gives; closes the reader when done with it. */
+  sendSnapshot(message: SnapshotMessage, reader: SnapshotReader): void;
 }

@@ -3,7 +3,8 @@ import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls
 import { crc32c } from '../codec/crc32c.js';
 import { decodeMessage, encodeMessageParts, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
 import type { Message, NodeId, SnapshotMessage } from '../core/types.js';
-import type { Transport } from '../engine/interfaces.js';
+import type { SnapshotReader, Transport } from '../engine/interfaces.js';
+import { memorySnapshotReader, readWhole } from '../engine/snapshot-reader.js';
 import { fromUtf8, utf8 } from '../shared/bytes.js';
 import { newNonce, peerProof, ProofChecker, type Security, type TlsMaterial } from '../shared/security.js';
 
@@ -23,7 +24,7 @@ export interface TcpTransportOptions {
   /** This node's RESP address ("host:port"), or '' without one; told to peers for Sentinel answers and forwarding. */
   readonly respAddress?: string;
   readonly onMessage: (message: Message) => void;
-  readonly log: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
+  readonly log: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
   /** Called as snapshot chunks arrive (bytes so far, total), for progress in logs and status. */
   readonly onSnapshotProgress?: (from: NodeId, received: number, total: number) => void;
   /** Called as the chunks of a snapshot being sent leave for the network (bytes so far, total). */
@@ -76,7 +77,7 @@ export class TcpTransport implements Transport {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly corked = new Set<Socket>();
   /** Per connection: the snapshots being streamed, the first one in progress (one at a time). */
-  private readonly snapshotStreams = new Map<Socket, SnapshotMessage[]>();
+  private readonly snapshotStreams = new Map<Socket, { message: SnapshotMessage; reader: SnapshotReader }[]>();
   /** Bytes and frames sent, for metrics. */
   readonly stats = { bytesSent: 0, framesSent: 0, refused: 0 };
 
@@ -128,68 +129,111 @@ export class TcpTransport implements Transport {
   }
 
   send(message: Message): void {
-    const socket = this.sockets.get(message.to);
-    if (socket === undefined || socket.destroyed) return;
-    if (message.type === 'snapshot' && message.data !== null && message.data.length > snapshotChunkBytes) {
-      const streams = this.snapshotStreams.get(socket);
-      if (streams === undefined) {
-        this.snapshotStreams.set(socket, [message]);
-        this.streamSnapshot(socket);
-      } else if (!streams.some((queued) => queued.meta.index === message.meta.index && queued.meta.term === message.meta.term)) {
-        // The same snapshot again (the leader re-sends after a while) is already on its way.
-        streams.push(message);
-      }
+    if (message.type === 'snapshot' && message.data !== null) {
+      this.sendSnapshot({ ...message, data: null }, memorySnapshotReader(message.meta, message.data));
       return;
     }
+    const socket = this.sockets.get(message.to);
+    if (socket === undefined || socket.destroyed) return;
     this.writeFrame(socket, frameKinds.message, encodeMessageParts(message));
   }
 
   /**
-   * Streams the first queued snapshot of a connection: its bytes in checksummed chunks, one per
-   * turn of the event loop and no faster than the socket drains, then the message without them.
-   * Checksumming and copying a few hundred megabytes at once held a leader's event loop past
-   * the election timeout; other messages (heartbeats) now go out between the chunks.
+   * Sends a snapshot: one that fits a chunk in one message; a larger one streamed in chunks
+   * (streamSnapshot), read from `reader` as they go, one snapshot at a time per connection.
+   */
+  sendSnapshot(message: SnapshotMessage, reader: SnapshotReader): void {
+    const socket = this.sockets.get(message.to);
+    if (socket === undefined || socket.destroyed) {
+      reader.close();
+      return;
+    }
+    if (reader.bytes <= snapshotChunkBytes) {
+      readWhole(reader, (error, data) => {
+        if (error !== null || data === null) this.snapshotReadFailed(message, error);
+        else if (!socket.destroyed) this.writeFrame(socket, frameKinds.message, encodeMessageParts({ ...message, data }));
+      });
+      return;
+    }
+    const streams = this.snapshotStreams.get(socket);
+    if (streams === undefined) {
+      this.snapshotStreams.set(socket, [{ message, reader }]);
+      this.streamSnapshot(socket);
+    } else if (streams.some((queued) => queued.message.meta.index === message.meta.index && queued.message.meta.term === message.meta.term)) {
+      // The same snapshot again (the leader re-sends after a while) is already on its way.
+      reader.close();
+    } else {
+      streams.push({ message, reader });
+    }
+  }
+
+  /**
+   * Streams the first queued snapshot of a connection: its bytes in checksummed chunks, read one
+   * at a time, one per turn of the event loop and no faster than the socket drains, then the
+   * message without them. Checksumming and copying a few hundred megabytes at once held a
+   * leader's event loop past the election timeout; other messages (heartbeats) now go out
+   * between the chunks. A snapshot that cannot be read is dropped (and logged): the follower
+   * installs nothing without the final message.
    */
   private streamSnapshot(socket: Socket): void {
-    const message = this.snapshotStreams.get(socket)?.[0];
-    if (message === undefined || message.data === null) return;
-    const data = message.data;
-    let offset = 0;
-    const step = (): void => {
-      if (socket.destroyed || this.closed) {
-        this.snapshotStreams.delete(socket);
-        return;
-      }
-      if (offset < data.length) {
-        const end = Math.min(data.length, offset + snapshotChunkBytes);
-        const chunk = data.subarray(offset, end);
-        const frame = Buffer.allocUnsafe(chunkHeaderBytes + chunk.length);
-        frame.writeUInt32LE(crc32c(chunk), 0);
-        frame.writeDoubleLE(data.length, 4);
-        frame.writeDoubleLE(offset, 12);
-        frame.set(chunk, chunkHeaderBytes);
-        this.writeFrame(socket, frameKinds.snapshotChunk, frame, () => this.options.onSnapshotSendProgress?.(message.to, end, data.length));
-        offset = end;
-        if (socket.writableNeedDrain) {
-          const resume = (): void => {
-            socket.off('drain', resume);
-            socket.off('close', resume);
-            step();
-          };
-          socket.on('drain', resume);
-          socket.on('close', resume);
-        } else {
-          setImmediate(step);
-        }
-        return;
-      }
-      this.writeFrame(socket, frameKinds.message, encodeMessageParts({ ...message, data: null }));
+    const stream = this.snapshotStreams.get(socket)?.[0];
+    if (stream === undefined) return;
+    const { message, reader } = stream;
+    const total = reader.bytes;
+    const next = (): void => {
       const streams = this.snapshotStreams.get(socket) ?? [];
       streams.shift();
       if (streams.length === 0) this.snapshotStreams.delete(socket);
       else setImmediate(() => this.streamSnapshot(socket));
     };
-    step();
+    const step = (offset: number): void => {
+      if (socket.destroyed || this.closed) {
+        for (const queued of this.snapshotStreams.get(socket) ?? []) queued.reader.close();
+        this.snapshotStreams.delete(socket);
+        return;
+      }
+      if (offset === total) {
+        reader.close();
+        this.writeFrame(socket, frameKinds.message, encodeMessageParts(message));
+        next();
+        return;
+      }
+      const end = Math.min(total, offset + snapshotChunkBytes);
+      reader.read(offset, end - offset, (error, chunk) => {
+        if (error !== null || chunk === null) {
+          reader.close();
+          this.snapshotReadFailed(message, error);
+          next();
+          return;
+        }
+        if (socket.destroyed || this.closed) {
+          step(offset);
+          return;
+        }
+        const frame = Buffer.allocUnsafe(chunkHeaderBytes + chunk.length);
+        frame.writeUInt32LE(crc32c(chunk), 0);
+        frame.writeDoubleLE(total, 4);
+        frame.writeDoubleLE(offset, 12);
+        frame.set(chunk, chunkHeaderBytes);
+        this.writeFrame(socket, frameKinds.snapshotChunk, frame, () => this.options.onSnapshotSendProgress?.(message.to, end, total));
+        if (socket.writableNeedDrain) {
+          const resume = (): void => {
+            socket.off('drain', resume);
+            socket.off('close', resume);
+            step(end);
+          };
+          socket.on('drain', resume);
+          socket.on('close', resume);
+        } else {
+          setImmediate(() => step(end));
+        }
+      });
+    };
+    step(0);
+  }
+
+  private snapshotReadFailed(message: SnapshotMessage, error: Error | null): void {
+    this.options.log('error', 'snapshot not sent: reading it failed', { to: message.to, index: message.meta.index, error: error?.message ?? 'no data' });
   }
 
   /** Closes every connection and stops listening. */

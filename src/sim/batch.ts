@@ -17,11 +17,12 @@ export interface BatchSummary {
   simulatedMs: number;
   lostLeaderAckWritesRecorded: number;
   tornTailsCut: number;
+  snapshotsSentFromDisk: number;
   snapshotsInstalled: number;
 }
 
 export function emptySummary(): BatchSummary {
-  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0 };
+  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0 };
 }
 
 /** Adds one run to the totals. */
@@ -37,6 +38,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
     simulatedMs: result.simulatedMs,
     lostLeaderAckWritesRecorded: result.lostLeaderAckWritesRecorded,
     tornTailsCut: result.tornTailsCut,
+    snapshotsSentFromDisk: result.snapshotsSentFromDisk,
     snapshotsInstalled: result.snapshotsInstalled,
   });
 }
@@ -44,7 +46,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
 /** Merges totals (from another run or a worker). */
 export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
   into.failedSeeds.push(...from.failedSeeds);
-  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled'] as const) {
+  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled', 'snapshotsSentFromDisk'] as const) {
     into[key] += from[key];
   }
 }

@@ -1,6 +1,7 @@
 import { decodeLog, encodeRecord } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
-import type { PersistWork, Recovered, Storage } from '../engine/interfaces.js';
+import type { PersistWork, Recovered, SnapshotReader, Storage } from '../engine/interfaces.js';
+import { memorySnapshotReader } from '../engine/snapshot-reader.js';
 import type { Prng } from '../shared/prng.js';
 
 /** An entry cut from the log, as kept in a node's rollback/ folder. */
@@ -37,6 +38,8 @@ export class SimDisk implements Storage {
   private inflight: PersistWork | null = null;
   /** Torn tails cut at recovery, for the checkers and the trace. */
   tornTailsCut = 0;
+  /** Snapshots read back from this disk to be sent (the engine no longer held their bytes). */
+  snapshotsOpened = 0;
 
   constructor(
     private readonly prng: Prng,
@@ -53,6 +56,13 @@ export class SimDisk implements Storage {
       this.inflight = null;
       done(null);
     });
+  }
+
+  /** The snapshot on this disk, if it reaches `index` (at once: the simulated disk keeps it in memory). */
+  openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void {
+    const snapshot = this.durable.snapshot;
+    if (snapshot !== null && snapshot.meta.index >= index) this.snapshotsOpened++;
+    done(null, snapshot === null || snapshot.meta.index < index ? null : memorySnapshotReader(snapshot.meta, snapshot.data));
   }
 
   /** The node died: unsynced work survives only in part. */

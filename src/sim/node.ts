@@ -1,9 +1,11 @@
 import type { ClusterConfig, Message, NodeId } from '../core/types.js';
 import { Engine, type EngineObserver, type EngineOptions } from '../engine/engine.js';
-import type { Runtime } from '../engine/interfaces.js';
+import type { Runtime, Transport } from '../engine/interfaces.js';
+import { readWhole } from '../engine/snapshot-reader.js';
 import { KvStateMachine } from '../kv/machine.js';
 import { MemoryStore } from '../kv/store.js';
 import type { PlantedBugs } from '../core/raft.js';
+import { assert } from '../shared/assert.js';
 import type { Prng } from '../shared/prng.js';
 import { SimDisk, type DiskTiming } from './disk.js';
 import type { Scheduler } from './scheduler.js';
@@ -105,7 +107,7 @@ export class SimNode {
     };
     const recovered = this.disk.recover();
     const kv = new KvStateMachine(new MemoryStore());
-    this.engine = new Engine(options, recovered, kv, this.disk, { send: this.send }, runtime, this.observer);
+    this.engine = new Engine(options, recovered, kv, this.disk, simTransport(this.send), runtime, this.observer);
     this.engine.start();
   }
 
@@ -152,4 +154,17 @@ export class SimNode {
     };
     return guarded;
   }
+}
+
+/** The engine's transport over the simulated network: a snapshot travels whole, in one message. */
+export function simTransport(send: (message: Message) => void): Transport {
+  return {
+    send,
+    sendSnapshot(message, reader) {
+      readWhole(reader, (error, data) => {
+        assert(error === null && data !== null, `simulated snapshot read failed: ${error?.message ?? 'no data'}`);
+        send({ ...message, data });
+      });
+    },
+  };
 }

@@ -41,6 +41,8 @@ export interface SimResult {
   readonly lostLeaderAckWritesRecorded: number;
   readonly tornTailsCut: number;
   readonly snapshotsInstalled: number;
+  /** Snapshots a node sent from its disk, its own copy of their bytes released. */
+  readonly snapshotsSentFromDisk: number;
   readonly trace: readonly string[];
 }
 
@@ -66,7 +68,7 @@ export function runSeed(options: SimOptions): SimResult {
     const none = { ok: 0, failed: 0, unknown: 0, retries: 0 };
     return {
       seed: options.seed, nodes: 0, learners: 0, violations: [`crashed: ${stack}`], opsChecked: 0, counts: none, faults: 0, leaderChanges: 0,
-      entriesApplied: 0, batchedWrites: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, trace,
+      entriesApplied: 0, batchedWrites: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0, trace,
     };
   }
 }
@@ -162,7 +164,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
   log('healed: every node up, every link restored');
 
   awaitLiveness({ scheduler, nodes, workload, checker, leader, log, runaway });
-  const { lostAndRecorded, tornTailsCut } = endOfRunChecks({ nodes, workload, checker, leader, ids, log });
+  const { lostAndRecorded, tornTailsCut, snapshotsSentFromDisk } = endOfRunChecks({ nodes, workload, checker, leader, ids, log });
 
   return {
     seed: options.seed,
@@ -180,6 +182,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     lostLeaderAckWritesRecorded: lostAndRecorded,
     tornTailsCut,
     snapshotsInstalled: checker.snapshotsInstalled,
+    snapshotsSentFromDisk,
     trace,
   };
 }
@@ -249,14 +252,16 @@ function awaitLiveness({ scheduler, nodes, workload, checker, leader, log, runaw
 }
 
 /** The end-of-run checks: acknowledged writes, rollback records, linearizability, invented values. */
-function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<RunParts, 'scheduler'> & { readonly ids: readonly NodeId[] }): { lostAndRecorded: number; tornTailsCut: number } {
+function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<RunParts, 'scheduler'> & { readonly ids: readonly NodeId[] }): { lostAndRecorded: number; tornTailsCut: number; snapshotsSentFromDisk: number } {
   checker.checkAckedWrites(workload.ackedWrites);
   const rollbacks = new Set<string>();
   const heldByNonMembers = new Set<string>();
   const members = new Set(leader()?.engine?.raft.config.voters.concat(leader()?.engine?.raft.config.learners ?? []) ?? ids);
   let tornTailsCut = 0;
+  let snapshotsSentFromDisk = 0;
   for (const node of nodes.values()) {
     tornTailsCut += node.disk.tornTailsCut;
+    snapshotsSentFromDisk += node.disk.snapshotsOpened;
     for (const record of node.disk.rollback) rollbacks.add(`${record.index}:${record.term}`);
     if (!members.has(node.id) && node.engine !== null) {
       for (let i = node.engine.raft.commitIndex + 1; i <= node.engine.raft.lastIndex; i++) {
@@ -300,5 +305,5 @@ function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<Run
     if (op.output !== null && op.output !== undefined && !workload.written.get(op.key)?.has(String(op.output))) checker.violations.push(`${op.label} returned ${String(op.output)}, a value never written to ${op.key}`);
   }
 
-  return { lostAndRecorded, tornTailsCut };
+  return { lostAndRecorded, tornTailsCut, snapshotsSentFromDisk };
 }

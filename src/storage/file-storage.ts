@@ -3,9 +3,10 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot } from '../core/types.js';
-import type { PersistWork, Recovered, Storage } from '../engine/interfaces.js';
+import type { PersistWork, Recovered, SnapshotReader, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
+import { SnapshotFileReader } from './snapshot-file.js';
 import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot, encodeSnapshotInPieces } from './meta-files.js';
 
 /** Settings of the on-disk log. */
@@ -209,6 +210,31 @@ export class FileStorage implements Storage {
     );
   }
 
+  openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void {
+    this.openNewestSnapshot(index).then(
+      (reader) => done(null, reader),
+      (error: unknown) => done(error instanceof Error ? error : new Error(String(error)), null),
+    );
+  }
+
+  /**
+   * The newest snapshot file, once the ones being written are; a file removed between the listing
+   * and the open (a newer snapshot replaced it) sends it to the listing again.
+   */
+  private async openNewestSnapshot(index: number): Promise<SnapshotFileReader | null> {
+    await this.snapshotWrite;
+    const dir = join(this.dir, 'snapshots');
+    for (let attempt = 1; ; attempt++) {
+      const newest = newestSnapshotName(dir);
+      if (newest === null || Number(snapshotPattern.exec(newest)?.[1]) < index) return null;
+      try {
+        return await SnapshotFileReader.open(join(dir, newest));
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'ENOENT' || attempt === 3) throw error;
+      }
+    }
+  }
+
   /** Resolves once every snapshot file handed to a persist so far is written (for tests). */
   whenSnapshotsWritten(): Promise<void> {
     return this.snapshotWrite;
@@ -389,11 +415,15 @@ function readHardState(dir: string): HardState {
   return decodeHardState(readFileSync(path), path);
 }
 
+function newestSnapshotName(snapshots: string): string | null {
+  const names = readdirSync(snapshots).filter((n) => snapshotPattern.test(n)).sort();
+  return names[names.length - 1] ?? null;
+}
+
 function readLatestSnapshot(dir: string): Snapshot | null {
   const snapshots = join(dir, 'snapshots');
-  const names = readdirSync(snapshots).filter((n) => snapshotPattern.test(n)).sort();
-  const newest = names[names.length - 1];
-  return newest === undefined ? null : decodeSnapshot(readFileSync(join(snapshots, newest)), join(snapshots, newest));
+  const newest = newestSnapshotName(snapshots);
+  return newest === null ? null : decodeSnapshot(readFileSync(join(snapshots, newest)), join(snapshots, newest));
 }
 
 /** Reads every segment, verifying each record; cuts a torn tail from the last one only. */

@@ -77,12 +77,36 @@ export async function encodeSnapshotInPieces(snapshot: Snapshot): Promise<Uint8A
   return [head, lead, snapshot.data];
 }
 
+/** The bytes of a snapshot file before its metadata: magic, checksum, metadata length. */
+export const snapshotHeadBytes = 12;
+/** The largest snapshot metadata a file may claim (config and term history). */
+const snapshotMetaBytesMax = 1024 * 1024;
+
+/** What a snapshot file's first bytes say: the checksum of all after them, and the metadata's length. */
+export function decodeSnapshotHead(head: Uint8Array, fileBytes: number, file: string): { crc: number; metaBytes: number } {
+  if (head.length < snapshotHeadBytes) throw new TandemError(ErrorCode.corrupt, `${file}: ${head.length} bytes is too short to be a Tandem snapshot`, { file });
+  const view = new DataView(head.buffer, head.byteOffset, snapshotHeadBytes);
+  if (view.getUint32(0, true) !== snapshotMagic) throw new TandemError(ErrorCode.corrupt, `${file}: not a Tandem file of the expected kind (bad magic)`, { file });
+  const metaBytes = view.getUint32(8, true);
+  if (metaBytes > snapshotMetaBytesMax || metaBytes > fileBytes - snapshotHeadBytes) {
+    throw new TandemError(ErrorCode.corrupt, `${file}: snapshot metadata length ${metaBytes} exceeds the file or ${snapshotMetaBytesMax}`, { file, offset: 8 });
+  }
+  return { crc: view.getUint32(4, true), metaBytes };
+}
+
+/** Parses a snapshot's metadata JSON; throws CORRUPT naming `file`. */
+export function decodeSnapshotMeta(bytes: Uint8Array, file: string): SnapshotMeta {
+  try {
+    return JSON.parse(fromUtf8(bytes)) as SnapshotMeta;
+  } catch {
+    throw new TandemError(ErrorCode.corrupt, `${file}: snapshot metadata is not JSON`, { file, offset: snapshotHeadBytes });
+  }
+}
+
 /** Decodes a snapshot file; throws CORRUPT naming `file` on damage. */
 export function decodeSnapshot(bytes: Uint8Array, file: string): Snapshot {
+  const { metaBytes } = decodeSnapshotHead(bytes, bytes.length, file);
   const body = unseal(snapshotMagic, bytes, file);
-  if (body.length < 4) throw new TandemError(ErrorCode.corrupt, `${file}: snapshot too short`, { file });
-  const metaBytes = new DataView(body.buffer, body.byteOffset, body.length).getUint32(0, true);
-  if (metaBytes > body.length - 4) throw new TandemError(ErrorCode.corrupt, `${file}: snapshot metadata length ${metaBytes} exceeds the file`, { file });
-  const meta = JSON.parse(fromUtf8(body.subarray(4, 4 + metaBytes))) as SnapshotMeta;
+  const meta = decodeSnapshotMeta(body.subarray(4, 4 + metaBytes), file);
   return { meta, data: body.slice(4 + metaBytes) };
 }
