@@ -58,7 +58,7 @@ describe('the LMDB store', () => {
     const whole = new KvStateMachine(new MemoryStore());
     whole.restore(kv.snapshot());
     const fromPieces = new KvStateMachine(new MemoryStore());
-    fromPieces.restore(next.value.data);
+    fromPieces.restore(Buffer.concat(next.value.parts));
     assert.equal(fromPieces.digest(), kv.digest());
     assert.equal(fromPieces.digest(), whole.digest());
     assert.equal(fromPieces.appliedIndex, 3000);

@@ -61,7 +61,7 @@ describe('the durable log', () => {
     await persist(storage, { entries: range(1, 20, 1) });
     const before = readdirSync(join(dir, 'log')).length;
     const meta = { index: 15, term: 1, config: { voters: ['n1'], learners: [] }, termStarts: [[1, 1]] as [number, number][] };
-    await persist(storage, { saveSnapshot: { meta, data: Buffer.from('state@15') }, compactTo: 15 });
+    await persist(storage, { saveSnapshot: { meta, parts: [Buffer.from('state@'), Buffer.from('15')] }, compactTo: 15 });
     // The snapshot file is written beside the log; the segments it covers go at the next persist.
     await storage.whenSnapshotsWritten();
     assert.equal(readdirSync(join(dir, 'log')).length, before, 'nothing is dropped before the snapshot is durable');
@@ -220,13 +220,15 @@ describe('snapshots read back from disk', () => {
   }
   // Seed 9: the state bytes are random, 300,001 of them, read in pieces that do not divide them.
   const state = (seed: number) => Buffer.from(Array.from({ length: 300_001 }, (_, k) => (k * 7919 + seed * 104_729) % 251));
+  // Saved as the parts a snapshot is built in, of uneven sizes.
+  const parts = (data: Buffer) => [data.subarray(0, 1000), data.subarray(1000, 150_000), data.subarray(150_000)];
 
   it('gives the newest snapshot, once written, in pieces equal to what was saved; none past it', async () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
     assert.equal(await open(storage, 1), null, 'no snapshot yet');
-    await persist(storage, { saveSnapshot: { meta: meta(20), data: state(9) }, compactTo: 20 });
+    await persist(storage, { saveSnapshot: { meta: meta(20), parts: parts(state(9)) }, compactTo: 20 });
     // Asked for at once: the file is still being written in the background, and open waits for it.
     const reader = await open(storage, 20);
     assert.ok(reader !== null);
@@ -242,10 +244,10 @@ describe('snapshots read back from disk', () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
-    await persist(storage, { saveSnapshot: { meta: meta(10), data: state(1) }, compactTo: 10 });
+    await persist(storage, { saveSnapshot: { meta: meta(10), parts: parts(state(1)) }, compactTo: 10 });
     const old = await open(storage, 10);
     assert.ok(old !== null);
-    await persist(storage, { saveSnapshot: { meta: meta(25), data: state(2) }, compactTo: 25 });
+    await persist(storage, { saveSnapshot: { meta: meta(25), parts: parts(state(2)) }, compactTo: 25 });
     await storage.whenSnapshotsWritten();
     assert.deepEqual(readdirSync(join(dir, 'snapshots')), ['snapshot-00000000000000000025.snap'], 'the old file is gone');
     assert.ok((await readAll(old, 100_000)).equals(state(1)), 'the open file still reads whole');
@@ -260,7 +262,7 @@ describe('snapshots read back from disk', () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
-    await persist(storage, { saveSnapshot: { meta: meta(20), data: state(3) }, compactTo: 20 });
+    await persist(storage, { saveSnapshot: { meta: meta(20), parts: parts(state(3)) }, compactTo: 20 });
     await storage.whenSnapshotsWritten();
     const path = join(dir, 'snapshots', 'snapshot-00000000000000000020.snap');
     const bytes = readFileSync(path);

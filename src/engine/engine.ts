@@ -4,7 +4,7 @@ import type { Applied, KvStateMachine } from '../kv/machine.js';
 import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
-import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
+import type { PersistWork, Recovered, Runtime, SnapshotParts, Storage, Transport } from './interfaces.js';
 import { memorySnapshotReader } from './snapshot-reader.js';
 
 /** Settings of the ready loop around one node's core. */
@@ -97,11 +97,11 @@ interface FormingEntry {
   bytes: number;
 }
 
-/** A snapshot the engine knows of: its bytes in memory (`data`) until they are on disk. */
+/** A snapshot the engine knows of: its bytes in memory (`data`, whole or in parts) until they are on disk. */
 interface HeldSnapshot {
   readonly meta: SnapshotMeta;
   readonly bytes: number;
-  data: Uint8Array | null;
+  data: Uint8Array | readonly Uint8Array[] | null;
 }
 
 interface PendingRead {
@@ -151,7 +151,7 @@ export class Engine {
    * they are on disk; from then on a snapshot sent to a follower is read from the file.
    */
   private latestSnapshot: HeldSnapshot | null;
-  private snapshotToSave: { snapshot: Snapshot; compactTo: number } | null = null;
+  private snapshotToSave: { snapshot: SnapshotParts; compactTo: number } | null = null;
   /** Payload bytes applied since the last snapshot was started. */
   private appliedBytes = 0;
   private readonly pendingWrites = new Map<number, PendingEntry>();
@@ -540,8 +540,7 @@ export class Engine {
       return;
     }
     const started = this.runtime.now();
-    const data = this.kv.snapshot();
-    this.snapshotTaken(applied, data, started);
+    this.snapshotTaken(applied, [this.kv.snapshot()], started);
   }
 
   /**
@@ -564,7 +563,7 @@ export class Engine {
             finish();
             return;
           }
-          let next: IteratorResult<void, { index: number; data: Uint8Array }>;
+          let next: IteratorResult<void, { index: number; parts: Uint8Array[] }>;
           try {
             next = pieces.next();
           } catch (error) {
@@ -580,7 +579,7 @@ export class Engine {
           reader.close();
           finish();
           // A snapshot installed meanwhile may already cover this one.
-          if (next.value.index > Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex)) this.snapshotTaken(next.value.index, next.value.data, started);
+          if (next.value.index > Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex)) this.snapshotTaken(next.value.index, next.value.parts, started);
           this.afterInput();
         };
         step();
@@ -592,15 +591,17 @@ export class Engine {
     );
   }
 
-  private snapshotTaken(index: number, data: Uint8Array, started: number): void {
+  private snapshotTaken(index: number, parts: readonly Uint8Array[], started: number): void {
     const meta = this.raft.compact(index, this.options.snapshotKeepEntries, this.snapshotEveryBytes / 4);
-    this.observer.snapshotTaken?.(meta, data.length, this.runtime.now() - started);
-    this.latestSnapshot = { meta, bytes: data.length, data };
-    this.snapshotToSave = { snapshot: { meta, data }, compactTo: this.raft.log.snapshotIndex };
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    this.observer.snapshotTaken?.(meta, bytes, this.runtime.now() - started);
+    this.latestSnapshot = { meta, bytes, data: parts };
+    this.snapshotToSave = { snapshot: { meta, parts }, compactTo: this.raft.log.snapshotIndex };
   }
 
   /** A snapshot is on disk: the newest one's bytes are read from there from now on. */
-  private releaseWritten(written: Snapshot | null): void {
+  private releaseWritten(written: { readonly meta: SnapshotMeta } | null): void {
     if (written !== null && this.latestSnapshot?.meta.index === written.meta.index) this.latestSnapshot.data = null;
   }
 

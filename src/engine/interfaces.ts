@@ -10,13 +10,19 @@ export interface Runtime {
   setTimeout(fn: () => void, ms: number): () => void;
 }
 
+/** A snapshot this node took: its state bytes in the pieces they were built in, never joined into one buffer. */
+export interface SnapshotParts {
+  readonly meta: SnapshotMeta;
+  readonly parts: readonly Uint8Array[];
+}
+
 /** One unit of durable work, applied in this order: hard state, snapshots, truncation, append, fsync. */
 export interface PersistWork {
   readonly hardState: HardState | null;
   /** A snapshot received from the leader: it replaces the whole log. */
   readonly installSnapshot: Snapshot | null;
   /** A snapshot this node took; after saving it, drop log entries up to `compactTo`. */
-  readonly saveSnapshot: Snapshot | null;
+  readonly saveSnapshot: SnapshotParts | null;
   readonly compactTo: number | null;
   readonly truncateFrom: number | null;
   readonly entries: readonly Entry[];

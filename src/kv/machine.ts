@@ -320,16 +320,18 @@ export class KvStateMachine {
 
   /**
    * Builds a snapshot from `reader` a piece at a time: each `next()` adds about `pieceBytes` of
-   * pairs (or copies about eight times that into the result), and the last returns the snapshot — of the state at the applied index that committed state
-   * records. The caller yields the event loop between pieces and closes the reader.
+   * pairs, and the last returns the snapshot — of the state at the applied index that committed
+   * state records — as its parts, in order (their concatenation is what `snapshot()` gives). They
+   * are never joined: that was a second copy of the whole state, held beside the parts. The
+   * caller yields the event loop between pieces and closes the reader.
    */
-  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; data: Uint8Array }> {
+  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; parts: Uint8Array[] }> {
     const meta = reader.get('meta', 'state');
     if (meta === undefined) throw new TandemError(ErrorCode.corrupt, 'snapshot: the store has no state record');
     const { index, digest } = readStateRecord(meta);
     if (digest === null) throw new TandemError(ErrorCode.corrupt, 'snapshot: the committed state record has no digest');
     // Each piece is its own chunk of about `pieceBytes`: no buffer that doubles (and copies and
-    // zeroes hundreds of megabytes at once), and the final copy is made in pieces too.
+    // zeroes hundreds of megabytes at once).
     const chunks: Uint8Array[] = [new ByteWriter(32).u8(snapshotVersion).u64(index).u32(digest.a).u32(digest.b).finish()];
     let pairs = 0;
     let pairBytes = 0;
@@ -348,21 +350,7 @@ export class KvStateMachine {
         yield;
       } while (after !== null);
     }
-    let total = 0;
-    for (const chunk of chunks) total += chunk.length;
-    const data = Buffer.allocUnsafe(total);
-    let offset = 0;
-    let sinceYield = 0;
-    for (const chunk of chunks) {
-      data.set(chunk, offset);
-      offset += chunk.length;
-      sinceYield += chunk.length;
-      if (sinceYield >= 8 * pieceBytes) {
-        sinceYield = 0;
-        yield;
-      }
-    }
-    return { index, data };
+    return { index, parts: chunks };
   }
 
   /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */

@@ -118,7 +118,8 @@ export class SimDisk implements Storage {
       d.records = [];
     }
     if (work.saveSnapshot !== null) {
-      if (d.snapshot === null || d.snapshot.meta.index < work.saveSnapshot.meta.index) d.snapshot = work.saveSnapshot;
+      const { meta, parts } = work.saveSnapshot;
+      if (d.snapshot === null || d.snapshot.meta.index < meta.index) d.snapshot = { meta, data: parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts) };
       const compactTo = work.compactTo ?? 0;
       d.records = d.records.filter((r) => r.index > compactTo);
     }

@@ -2,8 +2,8 @@ import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, c
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
-import type { Entry, HardState, Snapshot } from '../core/types.js';
-import type { PersistWork, Recovered, SnapshotReader, Storage } from '../engine/interfaces.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
+import type { PersistWork, Recovered, SnapshotParts, SnapshotReader, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
 import { SnapshotFileReader } from './snapshot-file.js';
@@ -187,7 +187,7 @@ export class FileStorage implements Storage {
   }
 
   private async installSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.writeSnapshotFile(snapshot);
+    await this.writeSnapshotFile(snapshot.meta, [snapshot.data]);
     await this.dropSegments(this.segments);
     await this.startSegment(snapshot.meta.index + 1);
   }
@@ -197,9 +197,9 @@ export class FileStorage implements Storage {
    * of megabytes must not stop the node from writing and sending its entries (and heartbeats).
    * Once the file is durable, the segments it covers are dropped by the next persist.
    */
-  private saveSnapshotInBackground(snapshot: Snapshot, compactTo: number): void {
+  private saveSnapshotInBackground(snapshot: SnapshotParts, compactTo: number): void {
     this.snapshotWrite = this.snapshotWrite.then(() =>
-      this.writeSnapshotFile(snapshot).then(
+      this.writeSnapshotFile(snapshot.meta, snapshot.parts).then(
         () => {
           this.compactionDue = Math.max(this.compactionDue ?? 0, compactTo);
         },
@@ -246,12 +246,12 @@ export class FileStorage implements Storage {
     await this.dropSegments(doomed);
   }
 
-  private async writeSnapshotFile(snapshot: Snapshot): Promise<void> {
+  private async writeSnapshotFile(meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<void> {
     const dir = join(this.dir, 'snapshots');
-    await writeFileAtomic(join(dir, `snapshot-${pad(snapshot.meta.index)}.snap`), await encodeSnapshotInPieces(snapshot));
+    await writeFileAtomic(join(dir, `snapshot-${pad(meta.index)}.snap`), await encodeSnapshotInPieces(meta, parts));
     for (const name of readdirSync(dir)) {
       const match = snapshotPattern.exec(name);
-      if (match !== null && Number(match[1]) < snapshot.meta.index) await rm(join(dir, name));
+      if (match !== null && Number(match[1]) < meta.index) await rm(join(dir, name));
     }
   }
 

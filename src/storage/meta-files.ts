@@ -56,25 +56,28 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
 }
 
 /**
- * The same bytes as encodeSnapshot, as parts (no copy of the state) with the checksum computed
- * a megabyte at a time, yielding between pieces: a large snapshot does not hold the event loop.
+ * The same bytes as encodeSnapshot for a snapshot whose state bytes are `parts` in order, as parts
+ * (no copy of the state) with the checksum computed a megabyte at a time, yielding between
+ * pieces: a large snapshot does not hold the event loop.
  */
-export async function encodeSnapshotInPieces(snapshot: Snapshot): Promise<Uint8Array[]> {
-  const meta = utf8(JSON.stringify(snapshot.meta));
+export async function encodeSnapshotInPieces(snapshotMeta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  const meta = utf8(JSON.stringify(snapshotMeta));
   const lead = new Uint8Array(4 + meta.length);
   new DataView(lead.buffer).setUint32(0, meta.length, true);
   lead.set(meta, 4);
   let crc = crc32c(lead);
   const piece = 1024 * 1024;
-  for (let offset = 0; offset < snapshot.data.length; offset += piece) {
-    crc = crc32c(snapshot.data.subarray(offset, offset + piece), crc);
-    await new Promise((resolve) => setImmediate(resolve));
+  for (const part of parts) {
+    for (let offset = 0; offset < part.length; offset += piece) {
+      crc = crc32c(part.subarray(offset, offset + piece), crc);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
   const head = new Uint8Array(8);
   const view = new DataView(head.buffer);
   view.setUint32(0, snapshotMagic, true);
   view.setUint32(4, crc, true);
-  return [head, lead, snapshot.data];
+  return [head, lead, ...parts];
 }
 
 /** The bytes of a snapshot file before its metadata: magic, checksum, metadata length. */
