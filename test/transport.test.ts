@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { crc32c } from '../src/codec/crc32c.js';
+import { snapshotBytesMax } from '../src/codec/messages.js';
 import type { Message } from '../src/core/types.js';
 import type { SnapshotReader } from '../src/engine/interfaces.js';
 import { TcpTransport, type PeerAddress } from '../src/net/transport.js';
@@ -158,6 +159,11 @@ describe('the peer transport', () => {
     const logged = a.logs.find((l) => l.event === 'snapshot not sent: reading it failed');
     assert.equal(logged?.fields['index'], 30);
     assert.equal(logged?.fields['error'], 'injected read failure');
+    // One larger than a receiver accepts is not read at all, and said so.
+    const huge = reader(32, 0);
+    a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: huge.r.meta, data: null }, { ...huge.r, bytes: snapshotBytesMax + 1 });
+    assert.deepEqual(huge.seen.reads, []);
+    assert.equal(a.logs.find((l) => l.event === 'snapshot not sent: larger than a peer accepts')?.fields['index'], 32);
   });
 
   it('refuses a node of another cluster, and an unknown node id, with a logged reason', async () => {

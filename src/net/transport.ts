@@ -148,6 +148,12 @@ export class TcpTransport implements Transport {
       reader.close();
       return;
     }
+    if (reader.bytes > snapshotBytesMax) {
+      // A receiver refuses it at the first chunk; said here, where the operator looks for it.
+      reader.close();
+      this.options.log('error', 'snapshot not sent: larger than a peer accepts', { to: message.to, index: message.meta.index, bytes: reader.bytes, bytesMax: snapshotBytesMax });
+      return;
+    }
     if (reader.bytes <= snapshotChunkBytes) {
       readWhole(reader, (error, data) => {
         if (error !== null || data === null) this.snapshotReadFailed(message, error);
