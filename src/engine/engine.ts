@@ -563,7 +563,7 @@ export class Engine {
             finish();
             return;
           }
-          let next: IteratorResult<void, { index: number; parts: Uint8Array[] }>;
+          let next: IteratorResult<void, { index: number; parts: Uint8Array[]; digest: string }>;
           try {
             next = pieces.next();
           } catch (error) {

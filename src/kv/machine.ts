@@ -325,7 +325,7 @@ export class KvStateMachine {
    * are never joined: that was a second copy of the whole state, held beside the parts. The
    * caller yields the event loop between pieces and closes the reader.
    */
-  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; parts: Uint8Array[] }> {
+  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; parts: Uint8Array[]; digest: string }> {
     const meta = reader.get('meta', 'state');
     if (meta === undefined) throw new TandemError(ErrorCode.corrupt, 'snapshot: the store has no state record');
     const { index, digest } = readStateRecord(meta);
@@ -350,7 +350,7 @@ export class KvStateMachine {
         yield;
       } while (after !== null);
     }
-    return { index, parts: chunks };
+    return { index, parts: chunks, digest: digest.hex() };
   }
 
   /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */
