@@ -70,7 +70,7 @@ describe('the durable log', () => {
     assert.ok(readdirSync(join(dir, 'log')).length < before, 'covered segments were removed');
     const { recovered } = FileStorage.open(dir);
     assert.equal(recovered.snapshot?.meta.index, 15);
-    assert.equal(Buffer.from(recovered.snapshot!.data).toString(), 'state@15');
+    assert.equal(Buffer.from(recovered.snapshot!.load()).toString(), 'state@15');
     assert.equal(recovered.entries[recovered.entries.length - 1]?.index, 21);
     assert.ok(recovered.entries[0]!.index <= 16, 'no gap between the snapshot and the log');
   });
@@ -274,5 +274,28 @@ describe('snapshots read back from disk', () => {
     await assert.rejects(read(reader, 200_000, 100_001), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(path));
     reader.close();
     await storage.close();
+  });
+});
+
+describe('a snapshot found at start', () => {
+  it('is checked whole but read only when asked; a damaged one stops the start, naming the file', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 30, 2) });
+    const meta = { index: 20, term: 2, config: { voters: ['n1'], learners: [] }, termStarts: [[2, 1]] as [number, number][] };
+    // More than one piece of the check (8 MiB), so the checksum is carried across pieces.
+    const data = Buffer.alloc(9 * 1024 * 1024 + 5, 7);
+    data.write('the end', data.length - 7);
+    await persist(storage, { saveSnapshot: { meta, parts: [data] }, compactTo: 20 });
+    await storage.close();
+    const { recovered } = FileStorage.open(dir);
+    assert.deepEqual(recovered.snapshot?.meta, meta);
+    assert.equal(recovered.snapshot?.bytes, data.length);
+    assert.ok(Buffer.from(recovered.snapshot!.load()).equals(data));
+    const path = join(dir, 'snapshots', 'snapshot-00000000000000000020.snap');
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 3] ^= 0x20;
+    writeFileSync(path, bytes);
+    assert.throws(() => FileStorage.open(dir), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(path) && /checksum/.test(error.message));
   });
 });

@@ -177,13 +177,13 @@ export class Engine {
     this.transport = transport;
     this.runtime = runtime;
     this.observer = observer;
-    this.latestSnapshot = recovered.snapshot === null ? null : { meta: recovered.snapshot.meta, bytes: recovered.snapshot.data.length, data: null };
+    this.latestSnapshot = recovered.snapshot === null ? null : { meta: recovered.snapshot.meta, bytes: recovered.snapshot.bytes, data: null };
     const logEnd = recovered.entries[recovered.entries.length - 1]?.index ?? recovered.snapshot?.meta.index ?? 0;
     // A state ahead of the log (a damaged log lost entries already applied) is rebuilt: the log is
     // the record, so start again from the snapshot (or empty) and replay; peers resend the rest.
     const ahead = kv.appliedIndex > logEnd;
     if (ahead) observer.stateRebuilt?.(kv.appliedIndex, logEnd);
-    if (recovered.snapshot !== null && (ahead || kv.appliedIndex < recovered.snapshot.meta.index)) kv.restore(recovered.snapshot.data);
+    if (recovered.snapshot !== null && (ahead || kv.appliedIndex < recovered.snapshot.meta.index)) kv.restore(recovered.snapshot.load());
     else if (ahead) kv.reset();
     this.raft = new Raft(options.raft, {
       hardState: recovered.hardState,

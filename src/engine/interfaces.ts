@@ -59,10 +59,19 @@ export interface Storage {
   openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void;
 }
 
+/** The newest snapshot recovery found: its bytes are read only if the state machine needs them. */
+export interface RecoveredSnapshot {
+  readonly meta: SnapshotMeta;
+  /** The length of the state bytes. */
+  readonly bytes: number;
+  /** Reads the state bytes whole (at start, when the state machine is behind the snapshot). */
+  load(): Uint8Array;
+}
+
 /** What recovery found on disk at start. */
 export interface Recovered {
   readonly hardState: HardState;
-  readonly snapshot: Snapshot | null;
+  readonly snapshot: RecoveredSnapshot | null;
   readonly entries: readonly Entry[];
 }
 

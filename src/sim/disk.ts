@@ -95,7 +95,8 @@ export class SimDisk implements Storage {
       this.tornTailsCut++;
       this.durable.records = this.durable.records.slice(0, entries.length);
     }
-    return { hardState: this.durable.hardState, snapshot: this.durable.snapshot, entries };
+    const snapshot = this.durable.snapshot;
+    return { hardState: this.durable.hardState, snapshot: snapshot === null ? null : { meta: snapshot.meta, bytes: snapshot.data.length, load: () => snapshot.data }, entries };
   }
 
   /** Every rollback record written so far. */

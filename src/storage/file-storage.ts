@@ -3,11 +3,11 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
-import type { PersistWork, Recovered, SnapshotParts, SnapshotReader, Storage } from '../engine/interfaces.js';
+import type { PersistWork, Recovered, RecoveredSnapshot, SnapshotParts, SnapshotReader, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
-import { SnapshotFileReader } from './snapshot-file.js';
-import { decodeHardState, decodeSnapshot, encodeHardState, encodeSnapshot, encodeSnapshotInPieces } from './meta-files.js';
+import { recoverSnapshotFile, SnapshotFileReader } from './snapshot-file.js';
+import { decodeHardState, encodeHardState, encodeSnapshot, encodeSnapshotInPieces } from './meta-files.js';
 
 /** Settings of the on-disk log. */
 export interface FileStorageOptions {
@@ -420,10 +420,10 @@ function newestSnapshotName(snapshots: string): string | null {
   return names[names.length - 1] ?? null;
 }
 
-function readLatestSnapshot(dir: string): Snapshot | null {
+function readLatestSnapshot(dir: string): RecoveredSnapshot | null {
   const snapshots = join(dir, 'snapshots');
   const newest = newestSnapshotName(snapshots);
-  return newest === null ? null : decodeSnapshot(readFileSync(join(snapshots, newest)), join(snapshots, newest));
+  return newest === null ? null : recoverSnapshotFile(join(snapshots, newest));
 }
 
 /** Reads every segment, verifying each record; cuts a torn tail from the last one only. */

@@ -1,7 +1,8 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32c } from '../codec/crc32c.js';
 import type { SnapshotMeta } from '../core/types.js';
-import type { SnapshotReader } from '../engine/interfaces.js';
+import type { RecoveredSnapshot, SnapshotReader } from '../engine/interfaces.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { decodeSnapshotHead, decodeSnapshotMeta, snapshotHeadBytes } from './meta-files.js';
@@ -79,4 +80,55 @@ export class SnapshotFileReader implements SnapshotReader {
     this.closed = true;
     this.handle.close().catch(() => undefined);
   }
+}
+
+/** Bytes read at a time when a snapshot file is checked at start. */
+const recoveryPieceBytes = 8 * 1024 * 1024;
+
+/**
+ * A snapshot file found at start: its checksum checked a piece at a time (so a damaged file stops
+ * the node, naming it, as before), its metadata read, and its state bytes left on disk until the
+ * state machine turns out to need them (it rarely does: LMDB keeps the state).
+ */
+export function recoverSnapshotFile(path: string): RecoveredSnapshot {
+  const fd = openSync(path, 'r');
+  try {
+    const fileBytes = fstatSync(fd).size;
+    const head = readRange(fd, 0, Math.min(snapshotHeadBytes, fileBytes));
+    const { crc, metaBytes } = decodeSnapshotHead(head, fileBytes, path);
+    let actual = 0;
+    for (let position = 8; position < fileBytes; position += recoveryPieceBytes) {
+      actual = crc32c(readRange(fd, position, Math.min(recoveryPieceBytes, fileBytes - position)), actual);
+    }
+    if (actual !== crc) throw new TandemError(ErrorCode.corrupt, `${path}: checksum ${actual.toString(16)} does not match ${crc.toString(16)}`, { file: path, offset: 8 });
+    const meta = decodeSnapshotMeta(readRange(fd, snapshotHeadBytes, metaBytes), path);
+    const dataStart = snapshotHeadBytes + metaBytes;
+    const bytes = fileBytes - dataStart;
+    return {
+      meta,
+      bytes,
+      load() {
+        const again = openSync(path, 'r');
+        try {
+          return readRange(again, dataStart, bytes);
+        } finally {
+          closeSync(again);
+        }
+      },
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads exactly `length` bytes at `position` (start-up only: synchronous). */
+function readRange(fd: number, position: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const read = readSync(fd, out, filled, length - filled, position + filled);
+    if (read === 0) throw new Error(`file ended at ${position + filled}, ${length - filled} bytes short`);
+    filled += read;
+  }
+  return out;
 }
