@@ -192,7 +192,7 @@ describe('a three-node cluster of real processes', () => {
     cluster.start(follower);
     await cluster.converged(60_000);
     const output = cluster.output.get(follower) ?? '';
-    assert.match(output, /snapshot installed/, 'the compacted range came as a snapshot');
+    assert.match(output, /snapshot installed.*"restoredFrom":"file"/, 'the compacted range came as a snapshot, staged in a file and restored from it');
     assert.match(output, /"event":"receiving snapshot".*"percent":100/, 'the snapshot came in chunks, with progress');
     assert.match(cluster.output.get(leader) ?? '', /"event":"sending snapshot".*"percent":100/, 'the sender shows its progress too');
     const response = await cluster.get(follower, 'bulk-9999', 'stale');

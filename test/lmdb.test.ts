@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -8,8 +8,13 @@ import type { Entry } from '../src/core/types.js';
 import { encodeCommand, type Operation } from '../src/kv/commands.js';
 import { ByteWriter } from '../src/shared/bytes.js';
 import { KvStateMachine } from '../src/kv/machine.js';
-import { MemoryStore } from '../src/kv/store.js';
+import { MemoryStore, type SnapshotFile } from '../src/kv/store.js';
+import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { LmdbStore } from '../src/storage/lmdb-store.js';
+import { Engine, type WriteResult } from '../src/engine/engine.js';
+import type { Runtime } from '../src/engine/interfaces.js';
+import { FileStorage } from '../src/storage/file-storage.js';
+import { Prng } from '../src/shared/prng.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -339,5 +344,123 @@ describe('the LMDB store', () => {
       }),
       { seed: 4242, numRuns: 40 },
     );
+  });
+});
+
+describe('a snapshot restored from its file by the LMDB writer thread', () => {
+  const restore = (kv: KvStateMachine, file: SnapshotFile) => new Promise<Error | null>((resolve) => kv.restoreFromFile(file, resolve));
+  /** A memory state machine after `count` writes (a quarter of them 9,000-byte values: pieces of the read are crossed), and its snapshot. */
+  function source(count: number): { kv: KvStateMachine; bytes: Uint8Array } {
+    const kv = new KvStateMachine(new MemoryStore());
+    kv.applyBatch(Array.from({ length: count }, (_, k) => put(k + 1, `key-${k}`, k % 4 === 0 ? 'x'.repeat(9000) : `v${k}`)));
+    return { kv, bytes: kv.snapshot() };
+  }
+  /** The snapshot's bytes written after 100 bytes of something else, as in a snapshot file. */
+  function written(dir: string, bytes: Uint8Array): SnapshotFile {
+    const path = join(dir, 'snap.bin');
+    writeFileSync(path, Buffer.concat([Buffer.alloc(100, 9), bytes]));
+    return { path, offset: 100, bytes: bytes.length };
+  }
+
+  it('replaces the whole state (keys of the state before are gone), durably, with the digest of the memory state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const { kv: memory, bytes } = source(3000);
+    const store = new LmdbStore(join(dir, 'state'));
+    const kv = new KvStateMachine(store);
+    kv.applyBatch([put(1, 'old-key', 'old'), put(2, 'key-7', 'old value')]);
+    // Not yet committed when the restore is asked for: it waits for the commit, then replaces it.
+    assert.equal(await restore(kv, written(dir, bytes)), null);
+    assert.equal(kv.appliedIndex, 3000);
+    assert.equal(kv.digest(), memory.digest());
+    assert.equal(kv.get('old-key'), undefined);
+    assert.equal(Buffer.from(kv.get('key-7')!).toString(), 'v7');
+    assert.equal(kv.size, 3000);
+    kv.applyBatch([put(3001, 'after', 'yes')]);
+    memory.applyBatch([put(3001, 'after', 'yes')]);
+    await store.close();
+    const reopened = new KvStateMachine(new LmdbStore(join(dir, 'state')));
+    assert.equal(reopened.appliedIndex, 3001);
+    assert.equal(reopened.digest(), memory.digest());
+  });
+
+  it('commits nothing from a damaged snapshot: CORRUPT, and the state as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const { bytes } = source(500);
+    const store = new LmdbStore(join(dir, 'state'));
+    const kv = new KvStateMachine(store);
+    kv.applyBatch([put(1, 'old-key', 'old')]);
+    await store.flushed();
+    const before = kv.digest();
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length - 2] ^= 0x01;
+    const damaged = await restore(kv, written(dir, flipped));
+    assert.ok(damaged instanceof TandemError && damaged.code === ErrorCode.corrupt && /digest/.test(damaged.message), String(damaged));
+    // A length that claims more than the file holds is refused before anything is read for it.
+    const cut = await restore(kv, written(dir, bytes.subarray(0, bytes.length - 5000)));
+    assert.ok(cut instanceof TandemError && cut.code === ErrorCode.corrupt && /needs \d+ bytes/.test(cut.message), String(cut));
+    assert.equal(kv.appliedIndex, 1);
+    assert.equal(kv.digest(), before);
+    assert.equal(Buffer.from(kv.get('old-key')!).toString(), 'old');
+    await store.close();
+  });
+});
+
+describe('a node whose state machine is behind its snapshot at start', () => {
+  it('restores the snapshot from its file before it starts (not loaded whole), then takes part', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-engine-'));
+    dirs.push(dir);
+    const source = new KvStateMachine(new MemoryStore());
+    source.applyBatch(Array.from({ length: 2000 }, (_, k) => put(k + 1, `key-${k}`, `value-${k}`)));
+    const meta = { index: 2000, term: 1, config: { voters: ['n1'], learners: [] }, termStarts: [[1, 1]] as [number, number][] };
+    // As after a crash between a snapshot's install and its restore: the snapshot on disk, LMDB empty.
+    FileStorage.seed(dir, { meta, data: source.snapshot() });
+    const { storage, recovered } = FileStorage.open(dir);
+    const store = new LmdbStore(join(dir, 'state'));
+    const kv = new KvStateMachine(store);
+    assert.equal(kv.appliedIndex, 0);
+    let loaded = false;
+    const snapshot = recovered.snapshot!;
+    const watched = { ...recovered, snapshot: { ...snapshot, load: () => ((loaded = true), snapshot.load()) } };
+    const runtime: Runtime = {
+      now: () => performance.now(),
+      defer: (fn) => setImmediate(fn),
+      setTimeout: (fn, ms) => {
+        const timer = setTimeout(fn, ms);
+        return () => clearTimeout(timer);
+      },
+    };
+    const engine = new Engine(
+      { raft: { id: 'n1', prng: new Prng(3), electionTimeoutTicks: 3, heartbeatTicks: 1, tickMs: 10, priority: 1 }, bootstrap: meta.config, tickMs: 10, requestTimeoutMs: 5000, snapshotEveryEntries: 100_000, snapshotKeepEntries: 0 },
+      watched,
+      kv,
+      storage,
+      { send: () => undefined, sendSnapshot: (_m, reader) => reader.close() },
+      runtime,
+    );
+    try {
+      engine.start();
+      const written = await new Promise<WriteResult>((resolve) => {
+        const attempt = (): void => {
+          if (engine.raft.role !== 'leader') {
+            setTimeout(attempt, 10);
+            return;
+          }
+          // needsResult: answered once applied.
+          engine.write(encodeCommand({ clientId: 'another', seq: 1, operation: { op: 'put', key: 'after', value: Buffer.from('yes') } }), 'majority', true, resolve);
+        };
+        attempt();
+      });
+      assert.ok(written.ok, 'it leads and takes a write after the restore');
+      assert.ok(!loaded, 'the snapshot was not read into memory');
+      assert.equal(Buffer.from(kv.get('key-1999')!).toString(), 'value-1999');
+      assert.equal(Buffer.from(kv.get('after')!).toString(), 'yes');
+      assert.ok(kv.appliedIndex > 2000);
+    } finally {
+      engine.halt();
+      await storage.close();
+      await store.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -7,6 +7,7 @@ import type { Entry } from '../src/core/types.js';
 import type { PersistWork, SnapshotReader } from '../src/engine/interfaces.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
+import { stagedSnapshotName } from '../src/shared/staged-snapshots.js';
 import { recordsEnd } from './support/log-files.js';
 
 const dirs: string[] = [];
@@ -297,5 +298,40 @@ describe('a snapshot found at start', () => {
     bytes[bytes.length - 3] ^= 0x20;
     writeFileSync(path, bytes);
     assert.throws(() => FileStorage.open(dir), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(path) && /checksum/.test(error.message));
+  });
+});
+
+describe('a snapshot staged in a file by the transport', () => {
+  it('is installed by copying it into its snapshot file (checksummed), and the staged file goes', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 5, 1) });
+    // More than one piece of the copy (8 MiB).
+    const data = Buffer.alloc(8 * 1024 * 1024 + 100, 3);
+    data.write('last', data.length - 4);
+    const staged = join(dir, 'snapshots', stagedSnapshotName('n2', 1, 1));
+    writeFileSync(staged, data);
+    const meta = { index: 100, term: 4, config: { voters: ['n1', 'n2'], learners: [] }, termStarts: [[4, 90]] as [number, number][] };
+    await persist(storage, { installSnapshot: { meta, data: { path: staged, bytes: data.length } } });
+    assert.ok(!existsSync(staged), 'the staged file was consumed');
+    const reader = await new Promise<SnapshotReader | null>((resolve, reject) => storage.openSnapshot(100, (error, r) => (error === null ? resolve(r) : reject(error))));
+    assert.ok(reader !== null && reader.file !== null);
+    assert.equal(reader.bytes, data.length);
+    assert.ok(readFileSync(reader.file.path).subarray(reader.file.offset).equals(data), 'the state bytes sit at the offset the reader gives');
+    reader.close();
+    await storage.close();
+    const { recovered } = FileStorage.open(dir);
+    assert.deepEqual(recovered.snapshot?.meta, meta);
+    assert.ok(Buffer.from(recovered.snapshot!.load()).equals(data), 'the file passes the checksum at start');
+  });
+
+  it('leftovers of staging and of a snapshot file written in part are removed at start', async () => {
+    const dir = tempDir();
+    FileStorage.open(dir);
+    const snapshots = join(dir, 'snapshots');
+    writeFileSync(join(snapshots, stagedSnapshotName('n2', 7, 3)), 'partial');
+    writeFileSync(join(snapshots, 'snapshot-00000000000000000009.snap.tmp'), 'partial');
+    FileStorage.open(dir);
+    assert.deepEqual(readdirSync(snapshots), []);
   });
 });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32c } from '../src/codec/crc32c.js';
-import { snapshotBytesMax } from '../src/codec/messages.js';
+import { snapshotStagedBytesMax } from '../src/net/snapshot-assembler.js';
 import type { Message } from '../src/core/types.js';
 import type { SnapshotReader } from '../src/engine/interfaces.js';
 import { TcpTransport, type PeerAddress } from '../src/net/transport.js';
+import { stagedSnapshotPattern } from '../src/shared/staged-snapshots.js';
 import { freePort, waitFor } from './support/process-cluster.js';
 
 interface Node {
@@ -19,7 +23,7 @@ after(async () => {
   for (const t of started) await t.close();
 });
 
-async function node(id: string, clusterId: string, peers: Map<string, PeerAddress>): Promise<Node> {
+async function node(id: string, clusterId: string, peers: Map<string, PeerAddress>, snapshotStageDir?: string): Promise<Node> {
   const inbox: Message[] = [];
   const logs: Node['logs'] = [];
   const transport = new TcpTransport({
@@ -29,6 +33,7 @@ async function node(id: string, clusterId: string, peers: Map<string, PeerAddres
     httpAddress: `127.0.0.1:1`,
     onMessage: (m) => inbox.push(m),
     log: (_level, event, fields) => logs.push({ event, fields }),
+    ...(snapshotStageDir === undefined ? {} : { snapshotStageDir }),
   });
   await transport.start();
   started.push(transport);
@@ -38,13 +43,13 @@ async function node(id: string, clusterId: string, peers: Map<string, PeerAddres
 const heartbeat = (from: string, to: string): Message => ({ type: 'heartbeat', from, to, term: 1, commit: 0, leaderCommit: 0, readRound: 0 });
 
 /** Two transports of one cluster, connected: b has heard a, and b's inbox is empty again. */
-async function connectedPair(clusterId: string): Promise<{ a: Node; b: Node }> {
+async function connectedPair(clusterId: string, bStageDir?: string): Promise<{ a: Node; b: Node }> {
   const peers = new Map([
     ['a', { host: '127.0.0.1', port: await freePort() }],
     ['b', { host: '127.0.0.1', port: await freePort() }],
   ]);
   const a = await node('a', clusterId, peers);
-  const b = await node('b', clusterId, peers);
+  const b = await node('b', clusterId, peers, bStageDir);
   await waitFor('b to hear a', 5000, () => {
     a.transport.send(heartbeat('a', 'b'));
     return b.inbox.length > 0;
@@ -77,7 +82,7 @@ describe('the peer transport', () => {
     const meta = { index: 10, term: 1, config: { voters: ['a', 'b'], learners: [] }, termStarts: [] };
     a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta, data });
     const received = await waitFor('the snapshot', 10_000, () => b.inbox.find((m) => m.type === 'snapshot'));
-    assert.ok(received.type === 'snapshot' && received.data !== null);
+    assert.ok(received.type === 'snapshot' && received.data instanceof Uint8Array);
     assert.equal(received.data.length, data.length);
     assert.deepEqual(Buffer.from(received.data).subarray(-1000), Buffer.from(data).subarray(-1000));
   });
@@ -117,7 +122,7 @@ describe('the peer transport', () => {
     assert.ok(kinds.indexOf('heartbeat') < kinds.indexOf('snapshot'), `the heartbeat went out between the chunks: ${kinds.join(', ')}`);
     assert.equal(kinds.filter((k) => k === 'snapshot').length, 1, 'the re-sent snapshot was already on its way');
     const received = b.inbox.find((m) => m.type === 'snapshot');
-    assert.ok(received?.type === 'snapshot' && received.data !== null && Buffer.compare(Buffer.from(received.data), Buffer.from(data)) === 0);
+    assert.ok(received?.type === 'snapshot' && received.data instanceof Uint8Array && Buffer.compare(Buffer.from(received.data), Buffer.from(data)) === 0);
   });
 
   it('reads a snapshot from its reader a chunk at a time and closes it; one that fails to read is dropped, logged', async () => {
@@ -130,6 +135,7 @@ describe('the peer transport', () => {
       const r: SnapshotReader = {
         meta: meta(index),
         bytes: data.length,
+        file: null,
         read(offset, length, done) {
           seen.reads.push(offset);
           seen.mostInFlight = Math.max(seen.mostInFlight, ++seen.inFlight);
@@ -150,7 +156,7 @@ describe('the peer transport', () => {
     a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: failing.r.meta, data: null }, failing.r);
     a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: good.r.meta, data: null }, good.r);
     const received = await waitFor('the second snapshot', 20_000, () => b.inbox.find((m) => m.type === 'snapshot'));
-    assert.ok(received.type === 'snapshot' && received.data !== null);
+    assert.ok(received.type === 'snapshot' && received.data instanceof Uint8Array);
     assert.equal(received.meta.index, 31, 'the snapshot that failed to read was not sent');
     assert.ok(Buffer.from(received.data).equals(Buffer.from(data)));
     assert.deepEqual(good.seen.reads, [0, 1, 2, 3, 4, 5].map((k) => k * 1024 * 1024), 'one chunk at a time, in order');
@@ -161,9 +167,33 @@ describe('the peer transport', () => {
     assert.equal(logged?.fields['error'], 'injected read failure');
     // One larger than a receiver accepts is not read at all, and said so.
     const huge = reader(32, 0);
-    a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: huge.r.meta, data: null }, { ...huge.r, bytes: snapshotBytesMax + 1 });
+    a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: huge.r.meta, data: null }, { ...huge.r, bytes: snapshotStagedBytesMax + 1 });
     assert.deepEqual(huge.seen.reads, []);
     assert.equal(a.logs.find((l) => l.event === 'snapshot not sent: larger than a peer accepts')?.fields['index'], 32);
+  });
+
+  it('stages a snapshot received in chunks in a file, not in memory; a stream cut off leaves no file', async () => {
+    const stage = mkdtempSync(join(tmpdir(), 'tandem-stage-'));
+    try {
+      const { a, b } = await connectedPair('c6', stage);
+      const data = new Uint8Array(5 * 1024 * 1024 + 11).map((_, i) => (i * 13) % 251);
+      const meta = { index: 40, term: 1, config: { voters: ['a', 'b'], learners: [] }, termStarts: [] };
+      a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta, data });
+      const received = await waitFor('the snapshot', 20_000, () => b.inbox.find((m) => m.type === 'snapshot'));
+      assert.ok(received.type === 'snapshot' && received.data !== null && !(received.data instanceof Uint8Array), 'staged, not in memory');
+      assert.equal(received.data.bytes, data.length);
+      assert.ok(stagedSnapshotPattern.test(basename(received.data.path)) && dirname(received.data.path) === stage);
+      assert.ok(readFileSync(received.data.path).equals(Buffer.from(data)));
+      rmSync(received.data.path);
+      // A larger one cut off part-way: its file goes when the connection does.
+      a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { ...meta, index: 41 }, data: new Uint8Array(40 * 1024 * 1024) });
+      await waitFor('a stream under way', 20_000, () => readdirSync(stage).length > 0);
+      await a.transport.close();
+      await waitFor('the partial file removed', 10_000, () => readdirSync(stage).length === 0);
+      assert.equal(b.inbox.filter((m) => m.type === 'snapshot').length, 1, 'the cut-off snapshot was not delivered');
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
   });
 
   it('refuses a node of another cluster, and an unknown node id, with a logged reason', async () => {

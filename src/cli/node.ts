@@ -205,6 +205,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
     respAddress: respAddress ?? '',
     security: config.security,
     onMessage: (message) => engine?.receive(message),
+    snapshotStageDir: join(config.dir, 'snapshots'),
     log: (level, event, fields) => log(level, event, fields),
     onSnapshotSendProgress(to, sent, total) {
       const step = Math.floor((10 * sent) / total);
@@ -292,8 +293,8 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       snapshotTaken(meta, bytes, ms) {
         log('info', 'snapshot taken', { index: meta.index, bytes, ms: Math.round(ms) });
       },
-      snapshotInstalled(meta) {
-        log('info', 'snapshot installed', { index: meta.index, term: meta.term });
+      snapshotInstalled(meta, _digest, staged) {
+        log('info', 'snapshot installed', { index: meta.index, term: meta.term, restoredFrom: staged ? 'file' : 'memory' });
       },
       storageStalled(error) {
         diskProblem = `${error.message}; not acknowledging anything until the write succeeds (retried every second)`;

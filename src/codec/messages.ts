@@ -70,6 +70,8 @@ export function encodeMessageParts(m: Message): Uint8Array[] {
         w.u8(0);
         break;
       }
+      // A staged snapshot is never encoded: the transport streams a large one from its reader.
+      if (!(m.data instanceof Uint8Array)) throw new Error('a staged snapshot cannot be encoded in one message');
       w.u8(1).u32(m.data.length);
       return [w.finish(), m.data];
     case 'timeoutNow':

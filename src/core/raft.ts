@@ -25,6 +25,7 @@ import type {
   Ready,
   ReadyRead,
   Snapshot,
+  SnapshotData,
   SnapshotMessage,
   SnapshotMeta,
   VoteMessage,
@@ -239,6 +240,11 @@ export class Raft {
   get config(): ClusterConfig {
     return this.configValue;
   }
+  /** The bytes of the received snapshot waiting to be handed out for install, if any. */
+  get snapshotToInstallData(): SnapshotData | null {
+    return this.snapshotToInstall?.data ?? null;
+  }
+
   /** The index of the latest snapshot this core knows of (taken here or received). */
   get snapshotIndex(): number {
     return this.snapshotMeta?.index ?? 0;

@@ -45,10 +45,27 @@ export interface SnapshotMeta {
   readonly termStarts: readonly (readonly [number, number])[];
 }
 
+/**
+ * State bytes a transport wrote to a file as they arrived instead of holding them: a snapshot too
+ * large to keep in memory. The core passes them on without reading them.
+ */
+export interface StagedSnapshot {
+  readonly path: string;
+  readonly bytes: number;
+}
+
+/** A snapshot's state bytes: in memory, or staged in a file. */
+export type SnapshotData = Uint8Array | StagedSnapshot;
+
+/** The length of a snapshot's state bytes. */
+export function snapshotDataBytes(data: SnapshotData): number {
+  return data instanceof Uint8Array ? data.length : data.bytes;
+}
+
 /** A snapshot with its state-machine bytes, as installed or shipped. */
 export interface Snapshot {
   readonly meta: SnapshotMeta;
-  readonly data: Uint8Array;
+  readonly data: SnapshotData;
 }
 
 /**
@@ -132,7 +149,7 @@ export interface VoteResponse extends MessageBase {
 export interface SnapshotMessage extends MessageBase {
   readonly type: 'snapshot';
   readonly meta: SnapshotMeta;
-  data: Uint8Array | null;
+  data: SnapshotData | null;
 }
 
 /** Leader → transfer target: campaign now. */

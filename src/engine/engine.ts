@@ -1,11 +1,11 @@
 import { Raft, type MembershipChange, type RaftOptions, type Role } from '../core/raft.js';
-import type { Ack, ClusterConfig, Consistency, Entry, Message, NodeId, Ready, Snapshot, SnapshotMeta } from '../core/types.js';
+import { snapshotDataBytes, type Ack, type ClusterConfig, type Consistency, type Entry, type Message, type NodeId, type Ready, type Snapshot, type SnapshotMeta } from '../core/types.js';
 import type { Applied, KvStateMachine } from '../kv/machine.js';
 import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import type { PersistWork, Recovered, Runtime, SnapshotParts, Storage, Transport } from './interfaces.js';
-import { memorySnapshotReader } from './snapshot-reader.js';
+import { memorySnapshotReader, readWhole } from './snapshot-reader.js';
 
 /** Settings of the ready loop around one node's core. */
 export interface EngineOptions {
@@ -58,7 +58,8 @@ export interface EngineObserver {
    */
   checkpoint?(index: number, digest: string): void;
   /** A snapshot was installed; `digest` gives the state digest (it may read the store). */
-  snapshotInstalled?(meta: SnapshotMeta, digest: () => string): void;
+  /** `staged`: it came staged in a file and was restored from its snapshot file, not from memory. */
+  snapshotInstalled?(meta: SnapshotMeta, digest: () => string, staged: boolean): void;
   /** This node took a snapshot of its state (`ms`: from start to finish; built in pieces, it holds the event loop only briefly). */
   snapshotTaken?(meta: SnapshotMeta, bytes: number, ms: number): void;
   roleChanged?(role: Role | 'learner', term: number, leader: NodeId | null): void;
@@ -151,6 +152,8 @@ export class Engine {
    * they are on disk; from then on a snapshot sent to a follower is read from the file.
    */
   private latestSnapshot: HeldSnapshot | null;
+  /** The recovered snapshot the state machine is behind, restored from its file by start(). */
+  private restoreAtStart: SnapshotMeta | null = null;
   private snapshotToSave: { snapshot: SnapshotParts; compactTo: number } | null = null;
   /** Payload bytes applied since the last snapshot was started. */
   private appliedBytes = 0;
@@ -183,20 +186,33 @@ export class Engine {
     // the record, so start again from the snapshot (or empty) and replay; peers resend the rest.
     const ahead = kv.appliedIndex > logEnd;
     if (ahead) observer.stateRebuilt?.(kv.appliedIndex, logEnd);
-    if (recovered.snapshot !== null && (ahead || kv.appliedIndex < recovered.snapshot.meta.index)) kv.restore(recovered.snapshot.load());
-    else if (ahead) kv.reset();
+    const snapshot = recovered.snapshot;
+    if (snapshot !== null && (ahead || kv.appliedIndex < snapshot.meta.index)) {
+      // A store that restores from a file does it when the node starts, without loading the
+      // snapshot into memory (see start); the core counts it applied already.
+      if (kv.canRestoreFromFile) this.restoreAtStart = snapshot.meta;
+      else kv.restore(snapshot.load());
+    } else if (ahead) {
+      kv.reset();
+    }
     this.raft = new Raft(options.raft, {
       hardState: recovered.hardState,
-      snapshot: recovered.snapshot?.meta ?? null,
+      snapshot: snapshot?.meta ?? null,
       entries: recovered.entries,
-      applied: kv.appliedIndex,
+      applied: this.restoreAtStart?.index ?? kv.appliedIndex,
       bootstrap: options.bootstrap,
     });
     this.seenRole = this.roleKey();
   }
 
-  /** Starts ticking. */
+  /** Starts ticking (once a snapshot the state machine is behind is restored). */
   start(): void {
+    const meta = this.restoreAtStart;
+    if (meta !== null) {
+      this.restoreAtStart = null;
+      this.restoreFromDisk(meta, () => this.start());
+      return;
+    }
     const tick = (): void => {
       if (this.halted) return;
       this.raft.tick();
@@ -226,6 +242,11 @@ export class Engine {
   receive(message: Message): void {
     if (this.halted) return;
     this.raft.step(message);
+    // A snapshot staged in a file that the core did not take (an old term, or its log already
+    // holds it) is removed now; one taken is consumed by its install.
+    if (message.type === 'snapshot' && message.data !== null && !(message.data instanceof Uint8Array) && this.raft.snapshotToInstallData !== message.data) {
+      this.storage.discardStaged(message.data);
+    }
     this.afterInput();
   }
 
@@ -350,7 +371,11 @@ export class Engine {
     if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
     const ready = this.raft.ready();
     // A received snapshot is the latest one from now on, even before it is on disk.
-    if (ready.snapshot !== null) this.latestSnapshot = { meta: ready.snapshot.meta, bytes: ready.snapshot.data.length, data: ready.snapshot.data };
+    if (ready.snapshot !== null) {
+      const { meta, data } = ready.snapshot;
+      // A staged snapshot is read from its snapshot file once installed (nothing is sent before).
+      this.latestSnapshot = { meta, bytes: snapshotDataBytes(data), data: data instanceof Uint8Array ? data : null };
+    }
     for (const message of ready.messagesNow) this.sendMessage(message);
     const save = this.snapshotToSave;
     this.snapshotToSave = null;
@@ -410,14 +435,63 @@ export class Engine {
   private afterWrite(ready: Ready): void {
     for (const message of ready.messages) this.sendMessage(message);
     this.raft.persisted(ready);
-    if (ready.snapshot !== null) {
-      this.kv.restore(ready.snapshot.data);
-      this.observer.snapshotInstalled?.(ready.snapshot.meta, () => this.kv.digest());
-      this.raft.applied(ready.snapshot.meta.index);
-      this.answer(ready);
+    const snapshot = ready.snapshot;
+    if (snapshot === null) {
+      this.takeReady();
+      this.afterInput();
+      return;
     }
-    this.takeReady();
-    this.afterInput();
+    this.restoreState(snapshot, () => {
+      this.observer.snapshotInstalled?.(snapshot.meta, () => this.kv.digest(), !(snapshot.data instanceof Uint8Array));
+      this.raft.applied(snapshot.meta.index);
+      this.answer(ready);
+      this.takeReady();
+      this.afterInput();
+    });
+  }
+
+  /**
+   * Replaces the state machine's state with an installed snapshot's, then calls `then`. Bytes in
+   * memory are restored at once. A snapshot staged in a file is restored from the snapshot file
+   * just written, by the store itself off the event loop where it can (LMDB); meanwhile nothing
+   * is persisted or applied, as while the snapshot was being written.
+   */
+  private restoreState(snapshot: Snapshot, then: () => void): void {
+    if (snapshot.data instanceof Uint8Array) {
+      this.kv.restore(snapshot.data);
+      then();
+      return;
+    }
+    this.restoreFromDisk(snapshot.meta, then);
+  }
+
+  /** Restores the snapshot file at `meta.index` into the state machine (see restoreState), then calls `then`. */
+  private restoreFromDisk(meta: SnapshotMeta, then: () => void): void {
+    this.persisting = true;
+    this.writingSnapshot = true;
+    const resume = (error: Error | null): void => {
+      if (this.halted) return;
+      this.persisting = false;
+      this.writingSnapshot = false;
+      if (error !== null) this.fail(error);
+      else then();
+    };
+    this.storage.openSnapshot(meta.index, (error, reader) => {
+      if (error !== null || reader === null || reader.meta.index !== meta.index) {
+        reader?.close();
+        resume(error ?? new Error(`the snapshot at index ${meta.index} is not on disk to restore from`));
+        return;
+      }
+      if (!this.kv.canRestoreFromFile || reader.file === null) {
+        readWhole(reader, (readError, data) => {
+          if (readError === null && data !== null) this.kv.restore(data);
+          resume(readError);
+        });
+        return;
+      }
+      reader.close();
+      this.kv.restoreFromFile({ ...reader.file, bytes: reader.bytes }, resume);
+    });
   }
 
   /** Applies a ready's committed entries and answers its reads and writes. */

@@ -1,4 +1,4 @@
-import type { Entry, HardState, Message, Snapshot, SnapshotMessage, SnapshotMeta } from '../core/types.js';
+import type { Entry, HardState, Message, Snapshot, SnapshotMessage, SnapshotMeta, StagedSnapshot } from '../core/types.js';
 
 /** What the engine needs of time: the same interface is backed by real timers or the simulator. */
 export interface Runtime {
@@ -39,6 +39,8 @@ export interface SnapshotReader {
   readonly meta: SnapshotMeta;
   /** The length of the state bytes. */
   readonly bytes: number;
+  /** Where the state bytes are on disk (from `offset` in the file at `path`), or null when in memory. */
+  readonly file: { readonly path: string; readonly offset: number } | null;
   /**
    * Reads `length` state bytes from `offset` (within 0..bytes). A reader of a file checks the
    * file's checksum once the last byte was read in order, and fails that read on a mismatch.
@@ -57,6 +59,8 @@ export interface Storage {
    * is none), once every snapshot given to `persist` before is written.
    */
   openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void;
+  /** Removes a snapshot a transport staged in a file that will not be installed. */
+  discardStaged(staged: StagedSnapshot): void;
 }
 
 /** The newest snapshot recovery found: its bytes are read only if the state machine needs them. */

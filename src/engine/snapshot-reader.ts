@@ -15,6 +15,7 @@ export function memorySnapshotReader(meta: SnapshotMeta, data: Uint8Array | read
   return {
     meta,
     bytes,
+    file: null,
     read(offset, length, done) {
       let k = partAt(starts, offset);
       const first = parts[k];

@@ -92,3 +92,10 @@ export function readStateRecord(record: Uint8Array): { readonly index: number; r
   const index = r.u64();
   return { index, digest: record.length === 16 ? new StateDigest(r.u32(), r.u32()) : null };
 }
+
+/** Throws CORRUPT unless the digest computed over a snapshot's pairs is the one it claims. */
+export function checkSnapshotDigest(applied: number, computed: StateDigest, a: number, b: number): void {
+  if (computed.a !== a || computed.b !== b) {
+    throw new TandemError(ErrorCode.corrupt, `snapshot at ${applied}: digest ${computed.hex()} does not match ${hex32(a)}${hex32(b)}`);
+  }
+}

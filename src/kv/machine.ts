@@ -1,11 +1,11 @@
 import type { Entry } from '../core/types.js';
 import { ByteReader, ByteWriter } from '../shared/bytes.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
-import { hex32 } from '../shared/hash.js';
 import { limits } from '../shared/limits.js';
 import { commandsOfEntry, decodeCommand, decodeReply, encodeReply, int64Max, int64Min, type Command, type Reply } from './commands.js';
-import { encodeStateRecord, readStateRecord, StateDigest } from './digest.js';
-import type { KvStore, Space, StoreBacklog, StoreDigests, StoreReader } from './store.js';
+import { checkSnapshotDigest, encodeStateRecord, readStateRecord, StateDigest } from './digest.js';
+import { readSnapshotState, snapshotVersion } from './snapshot-format.js';
+import type { KvStore, SnapshotFile, Space, StoreBacklog, StoreDigests, StoreReader } from './store.js';
 
 /**
  * The result of applying one command (or an entry that holds none: a config or no-op entry, with
@@ -20,7 +20,6 @@ export interface Applied {
   readonly deduplicated: boolean;
 }
 
-const snapshotVersion = 1;
 /** How Redis writes an integer: no leading zeros, no plus sign, no "-0". */
 const canonicalInteger = /^(0|-?[1-9]\d{0,19})$/;
 
@@ -365,34 +364,48 @@ export class KvStateMachine {
     });
   }
 
+  /** Whether `restoreFromFile` is available (the store restores from a file itself, off the event loop). */
+  get canRestoreFromFile(): boolean {
+    return this.store.restoreFromFile !== undefined;
+  }
+
+  /**
+   * Replaces the whole state with the snapshot whose state bytes are in `file`, as `restore` does,
+   * but the store reads and commits them itself, off the event loop, without holding them; `done`
+   * once the restored state is committed (CORRUPT when the digest does not match: nothing changed).
+   * Only when canRestoreFromFile; no batch may be applied until `done`.
+   */
+  restoreFromFile(file: SnapshotFile, done: (error: Error | null) => void): void {
+    const restore = this.store.restoreFromFile;
+    if (restore === undefined) throw new TandemError(ErrorCode.badRequest, 'this store cannot restore from a file');
+    restore.call(this.store, file, (error, state) => {
+      if (error !== null || state === null) {
+        done(error ?? new Error('the store restored nothing'));
+        return;
+      }
+      this.appliedValue = state.index;
+      this.running.a = state.a;
+      this.running.b = state.b;
+      this.dataKeys = this.kept === null ? this.store.count('data') : 0;
+      done(null);
+    });
+  }
+
   /** Replaces the whole state with a snapshot's, checking its digest; throws CORRUPT on a mismatch. */
   restore(data: Uint8Array): void {
-    const r = new ByteReader(data, 'snapshot');
-    const version = r.u8();
-    if (version !== snapshotVersion) throw new TandemError(ErrorCode.corrupt, `snapshot: unknown version ${version}`);
-    const applied = r.u64();
-    const expectedA = r.u32();
-    const expectedB = r.u32();
     this.transaction(() => {
       this.store.clear();
       // The digest of what the snapshot holds, computed here whoever keeps it: a key the snapshot
       // holds twice is counted twice and fails the check, as it should.
       const digest = new StateDigest();
       let keys = 0;
-      for (const space of ['data', 'session'] as const) {
-        const count = r.u32();
-        for (let i = 0; i < count; i++) {
-          const key = Buffer.from(r.bytes()).toString('latin1');
-          const value = r.bytes();
-          this.store.put(space, key, value);
-          digest.mix(space, key, value, 1);
-          if (space === 'data') keys++;
-        }
-      }
-      r.end();
-      if (digest.a !== expectedA || digest.b !== expectedB) {
-        throw new TandemError(ErrorCode.corrupt, `snapshot at ${applied}: digest ${digest.hex()} does not match ${hex32(expectedA)}${hex32(expectedB)}`);
-      }
+      const { applied, a, b } = readSnapshotState(new ByteReader(data, 'snapshot'), (space, keyBytes, value) => {
+        const key = Buffer.from(keyBytes).toString('latin1');
+        this.store.put(space, key, value);
+        digest.mix(space, key, value, 1);
+        if (space === 'data') keys++;
+      });
+      checkSnapshotDigest(applied, digest, a, b);
       this.running.a = digest.a;
       this.running.b = digest.b;
       this.dataKeys = keys;

@@ -65,6 +65,12 @@ export interface KvStore {
    * (for snapshots that do not hold the event loop). Null when the store has none.
    */
   openReader?(): Promise<StoreReader>;
+  /**
+   * Optional: replaces the whole state with a snapshot's state bytes read from `file`, off the
+   * event loop and all at once or not at all, once every batch so far is committed; calls `done`
+   * with the restored state's applied index and digest. No batch may run until then.
+   */
+  restoreFromFile?(file: SnapshotFile, done: (error: Error | null, state: { readonly index: number; readonly a: number; readonly b: number } | null) => void): void;
   /** Runs `fn` as one transaction: all of its writes land together or none do. */
   batch(fn: () => void): void;
   /** Removes everything (snapshot install, inside a batch). */
@@ -76,6 +82,13 @@ export interface KvStore {
   readonly digests?: StoreDigests;
   /** Optional: the store commits behind the state machine and bounds how far (see StoreBacklog). */
   readonly backlog?: StoreBacklog;
+}
+
+/** Where a snapshot's state bytes are: `bytes` of them from `offset` in the file at `path`. */
+export interface SnapshotFile {
+  readonly path: string;
+  readonly offset: number;
+  readonly bytes: number;
 }
 
 /** A consistent view of a store's committed state, walked in pieces; `close` must be called. */

@@ -1,7 +1,8 @@
 import { createServer, connect, isIP, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { crc32c } from '../codec/crc32c.js';
-import { decodeMessage, encodeMessageParts, peerFrameBytesMax, snapshotBytesMax } from '../codec/messages.js';
+import { decodeMessage, encodeMessageParts, peerFrameBytesMax } from '../codec/messages.js';
+import { chunkHeaderBytes, SnapshotAssembler, snapshotStagedBytesMax } from './snapshot-assembler.js';
 import type { Message, NodeId, SnapshotMessage } from '../core/types.js';
 import type { SnapshotReader, Transport } from '../engine/interfaces.js';
 import { memorySnapshotReader, readWhole } from '../engine/snapshot-reader.js';
@@ -30,6 +31,11 @@ export interface TcpTransportOptions {
   /** Called as the chunks of a snapshot being sent leave for the network (bytes so far, total). */
   readonly onSnapshotSendProgress?: (to: NodeId, sent: number, total: number) => void;
   readonly frameBytesMax?: number;
+  /**
+   * Where a snapshot received in chunks is written as it arrives (the node's snapshots directory),
+   * so that no receiver holds one in memory; without it, in memory, at most 1 GiB.
+   */
+  readonly snapshotStageDir?: string;
   /** Cluster secret (handshake proof) and TLS for the peer links. */
   readonly security?: Security;
 }
@@ -37,7 +43,6 @@ export interface TcpTransportOptions {
 const frameKinds = { hello: 1, message: 2, snapshotChunk: 3 } as const;
 /** Snapshots larger than this travel as a stream of chunks, each with its own CRC32C. */
 export const snapshotChunkBytes = 1024 * 1024;
-const chunkHeaderBytes = 20;
 /** A frame smaller than this is copied into one buffer before it is written; a larger one goes out in its parts. */
 const framePartsMinBytes = 16 * 1024;
 const reconnectMsMin = 50;
@@ -129,7 +134,7 @@ export class TcpTransport implements Transport {
   }
 
   send(message: Message): void {
-    if (message.type === 'snapshot' && message.data !== null) {
+    if (message.type === 'snapshot' && message.data instanceof Uint8Array) {
       this.sendSnapshot({ ...message, data: null }, memorySnapshotReader(message.meta, message.data));
       return;
     }
@@ -148,10 +153,10 @@ export class TcpTransport implements Transport {
       reader.close();
       return;
     }
-    if (reader.bytes > snapshotBytesMax) {
+    if (reader.bytes > snapshotStagedBytesMax) {
       // A receiver refuses it at the first chunk; said here, where the operator looks for it.
       reader.close();
-      this.options.log('error', 'snapshot not sent: larger than a peer accepts', { to: message.to, index: message.meta.index, bytes: reader.bytes, bytesMax: snapshotBytesMax });
+      this.options.log('error', 'snapshot not sent: larger than a peer accepts', { to: message.to, index: message.meta.index, bytes: reader.bytes, bytesMax: snapshotStagedBytesMax });
       return;
     }
     if (reader.bytes <= snapshotChunkBytes) {
@@ -287,7 +292,7 @@ export class TcpTransport implements Transport {
       tls === null ? connect({ host: address.host, port: address.port }) : tlsConnect({ host: address.host, port: address.port, key: tls.key, cert: tls.cert, ca: tls.ca, servername: isIP(address.host) === 0 ? address.host : undefined });
     socket.setNoDelay(true);
     let established = false;
-    const assembler = new SnapshotAssembler();
+    const assembler = new SnapshotAssembler(this.options.snapshotStageDir ?? null, id);
     socket.once(tls === null ? 'connect' : 'secureConnect', () => {
       this.writeFrame(socket, frameKinds.hello, this.hello(id));
     });
@@ -306,6 +311,7 @@ export class TcpTransport implements Transport {
       if (established) this.onPeerFrame(kind, payload, id, socket, assembler);
     });
     socket.once('close', () => {
+      assembler.abandon();
       if (this.sockets.get(id) === socket) this.sockets.delete(id);
       if (this.closed) return;
       const next = established ? reconnectMsMin : Math.min(reconnectMsMax, backoffMs * 2);
@@ -321,7 +327,7 @@ export class TcpTransport implements Transport {
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
     let peer: NodeId | null = null;
-    const assembler = new SnapshotAssembler();
+    let assembler: SnapshotAssembler | null = null;
     this.readFrames(socket, (kind, payload) => {
       if (peer === null) {
         if (kind !== frameKinds.hello) {
@@ -334,14 +340,16 @@ export class TcpTransport implements Transport {
           return;
         }
         peer = hello.from;
+        assembler = new SnapshotAssembler(this.options.snapshotStageDir ?? null, peer);
         this.writeFrame(socket, frameKinds.hello, this.hello(peer));
         this.register(peer, socket);
         this.options.log('info', 'peer connected', { peer, direction: 'in' });
         return;
       }
-      this.onPeerFrame(kind, payload, peer, socket, assembler);
+      if (assembler !== null) this.onPeerFrame(kind, payload, peer, socket, assembler);
     });
     socket.once('close', () => {
+      assembler?.abandon();
       if (peer !== null && this.sockets.get(peer) === socket) this.sockets.delete(peer);
     });
     socket.on('error', () => {});
@@ -436,15 +444,15 @@ export class TcpTransport implements Transport {
       this.refuse(socket, `malformed frame: ${(error as Error).message}`, { peer });
       return;
     }
+    if (message.from !== peer || message.to !== this.options.id) {
+      this.refuse(socket, 'a message names another sender or receiver than the connection', { peer, from: message.from, to: message.to });
+      return;
+    }
     if (message.type === 'snapshot' && message.data === null) {
       const data = assembler.take();
       // Without complete chunks the message is dropped: the leader sends the snapshot again.
       if (data === null) return;
       message = { ...message, data };
-    }
-    if (message.from !== peer || message.to !== this.options.id) {
-      this.refuse(socket, 'a message names another sender or receiver than the connection', { peer, from: message.from, to: message.to });
-      return;
     }
     this.options.onMessage(message);
   }
@@ -474,45 +482,5 @@ export class TcpTransport implements Transport {
         onFrame(kind, payload);
       }
     });
-  }
-}
-
-/**
- * Collects one snapshot's chunks from a connection: each chunk's CRC32C is checked, offsets must
- * follow each other, and the total is checked against the limit before the buffer is allocated.
- */
-class SnapshotAssembler {
-  private buffer: Uint8Array | null = null;
-  received = 0;
-  total = 0;
-
-  /** Adds a chunk frame; returns what is wrong with it, or null. */
-  add(frame: Uint8Array): string | null {
-    if (frame.length < chunkHeaderBytes) return 'chunk header cut short';
-    const view = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
-    const crc = view.readUInt32LE(0);
-    const total = view.readDoubleLE(4);
-    const offset = view.readDoubleLE(12);
-    const chunk = frame.subarray(chunkHeaderBytes);
-    if (!Number.isSafeInteger(total) || total <= 0 || total > snapshotBytesMax) return `snapshot size ${total} is outside 1..${snapshotBytesMax}`;
-    if (crc32c(chunk) !== crc) return `checksum mismatch in the chunk at offset ${offset}`;
-    if (offset === 0) {
-      this.buffer = new Uint8Array(total);
-      this.total = total;
-      this.received = 0;
-    }
-    if (this.buffer === null || total !== this.total || offset !== this.received || offset + chunk.length > total) return `chunk at offset ${offset} does not follow ${this.received} of ${this.total}`;
-    this.buffer.set(chunk, offset);
-    this.received += chunk.length;
-    return null;
-  }
-
-  /** The assembled bytes when every chunk arrived (and forgets them), otherwise null. */
-  take(): Uint8Array | null {
-    const complete = this.buffer !== null && this.received === this.total ? this.buffer : null;
-    this.buffer = null;
-    this.received = 0;
-    this.total = 0;
-    return complete;
   }
 }

@@ -1,5 +1,6 @@
 import { decodeLog, encodeRecord } from '../codec/log-record.js';
-import type { Entry, HardState, Snapshot } from '../core/types.js';
+import { snapshotDataBytes, type Entry, type HardState, type Snapshot, type SnapshotData } from '../core/types.js';
+import { assert } from '../shared/assert.js';
 import type { PersistWork, Recovered, SnapshotReader, Storage } from '../engine/interfaces.js';
 import { memorySnapshotReader } from '../engine/snapshot-reader.js';
 import type { Prng } from '../shared/prng.js';
@@ -62,7 +63,11 @@ export class SimDisk implements Storage {
   openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void {
     const snapshot = this.durable.snapshot;
     if (snapshot !== null && snapshot.meta.index >= index) this.snapshotsOpened++;
-    done(null, snapshot === null || snapshot.meta.index < index ? null : memorySnapshotReader(snapshot.meta, snapshot.data));
+    done(null, snapshot === null || snapshot.meta.index < index ? null : memorySnapshotReader(snapshot.meta, inMemory(snapshot.data)));
+  }
+
+  discardStaged(): void {
+    assert(false, 'the simulator staged a snapshot in a file');
   }
 
   /** The node died: unsynced work survives only in part. */
@@ -96,7 +101,7 @@ export class SimDisk implements Storage {
       this.durable.records = this.durable.records.slice(0, entries.length);
     }
     const snapshot = this.durable.snapshot;
-    return { hardState: this.durable.hardState, snapshot: snapshot === null ? null : { meta: snapshot.meta, bytes: snapshot.data.length, load: () => snapshot.data }, entries };
+    return { hardState: this.durable.hardState, snapshot: snapshot === null ? null : { meta: snapshot.meta, bytes: snapshotDataBytes(snapshot.data), load: () => inMemory(snapshot.data) }, entries };
   }
 
   /** Every rollback record written so far. */
@@ -129,4 +134,10 @@ export class SimDisk implements Storage {
     if (cutFrom !== Number.MAX_SAFE_INTEGER) d.records = d.records.filter((r) => r.index < cutFrom);
     for (const entry of work.entries.slice(0, entriesKept) as Entry[]) d.records.push({ index: entry.index, bytes: encodeRecord(entry) });
   }
+}
+
+/** The simulated network carries snapshots whole, in memory: none is ever staged in a file. */
+function inMemory(data: SnapshotData): Uint8Array {
+  assert(data instanceof Uint8Array, 'the simulator staged a snapshot in a file');
+  return data;
 }

@@ -1,13 +1,15 @@
 import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
-import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta, StagedSnapshot } from '../core/types.js';
+import { crc32c } from '../codec/crc32c.js';
 import type { PersistWork, Recovered, RecoveredSnapshot, SnapshotParts, SnapshotReader, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
 import { recoverSnapshotFile, SnapshotFileReader } from './snapshot-file.js';
-import { decodeHardState, encodeHardState, encodeSnapshot, encodeSnapshotInPieces } from './meta-files.js';
+import { stagedSnapshotPattern } from '../shared/staged-snapshots.js';
+import { decodeHardState, encodeHardState, encodeSnapshot, encodeSnapshotInPieces, snapshotLead, snapshotSeal } from './meta-files.js';
 
 /** Settings of the on-disk log. */
 export interface FileStorageOptions {
@@ -48,6 +50,8 @@ export interface DiskFaults {
 }
 
 const defaultSegmentBytesMax = 64 * 1024 * 1024;
+/** Bytes of a staged snapshot copied into its snapshot file at a time. */
+const stagedCopyBytes = 8 * 1024 * 1024;
 /**
  * How far past its last record the active segment is kept zero-filled (topped up once less than
  * half is left). An O_DSYNC write into space already written does not change the file's size or
@@ -98,6 +102,7 @@ export class FileStorage implements Storage {
   /** Opens (creating if needed) the data directory and recovers what it holds. Synchronous: start-up only. */
   static open(dir: string, options: FileStorageOptions = {}): { storage: FileStorage; recovered: Recovered; report: RecoveryReport } {
     for (const sub of ['log', 'snapshots', 'rollback']) mkdirSync(join(dir, sub), { recursive: true });
+    removeLeftovers(join(dir, 'snapshots'));
     const hardState = readHardState(dir);
     const snapshot = readLatestSnapshot(dir);
     const { segments, entries, report } = readSegments(dir, snapshot?.meta.index ?? 0, options.onRecoveryProgress);
@@ -108,7 +113,7 @@ export class FileStorage implements Storage {
    * Seeds an empty data directory from a backup: the snapshot becomes the node's only state, and
    * its term the node's term. Refuses a directory that already holds a log, a snapshot or a vote.
    */
-  static seed(dir: string, snapshot: Snapshot): void {
+  static seed(dir: string, snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array }): void {
     for (const sub of ['log', 'snapshots', 'rollback']) mkdirSync(join(dir, sub), { recursive: true });
     const occupied = existsSync(join(dir, 'hardstate')) || readdirSync(join(dir, 'log')).length > 0 || readdirSync(join(dir, 'snapshots')).length > 0 || existsSync(join(dir, 'state'));
     if (occupied) throw new TandemError(ErrorCode.badRequest, `${dir} already holds a node's data; restore seeds only an empty directory`);
@@ -187,7 +192,8 @@ export class FileStorage implements Storage {
   }
 
   private async installSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.writeSnapshotFile(snapshot.meta, [snapshot.data]);
+    if (snapshot.data instanceof Uint8Array) await this.writeSnapshotFile(snapshot.meta, [snapshot.data]);
+    else await this.writeSnapshotFileFromStaged(snapshot.meta, snapshot.data);
     await this.dropSegments(this.segments);
     await this.startSegment(snapshot.meta.index + 1);
   }
@@ -208,6 +214,10 @@ export class FileStorage implements Storage {
         },
       ),
     );
+  }
+
+  discardStaged(staged: StagedSnapshot): void {
+    rm(staged.path, { force: true }).catch(() => undefined);
   }
 
   openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void {
@@ -249,10 +259,51 @@ export class FileStorage implements Storage {
   private async writeSnapshotFile(meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<void> {
     const dir = join(this.dir, 'snapshots');
     await writeFileAtomic(join(dir, `snapshot-${pad(meta.index)}.snap`), await encodeSnapshotInPieces(meta, parts));
+    await this.removeSnapshotsBefore(meta.index);
+  }
+
+  private async removeSnapshotsBefore(index: number): Promise<void> {
+    const dir = join(this.dir, 'snapshots');
     for (const name of readdirSync(dir)) {
       const match = snapshotPattern.exec(name);
-      if (match !== null && Number(match[1]) < meta.index) await rm(join(dir, name));
+      if (match !== null && Number(match[1]) < index) await rm(join(dir, name));
     }
+  }
+
+  /**
+   * Writes the snapshot file of a snapshot a transport staged in a file: its state bytes copied
+   * 8 MiB at a time (the checksum taken as they pass, the seal written last), then the staged
+   * file removed. No more than a piece of it is in memory at once.
+   */
+  private async writeSnapshotFileFromStaged(meta: SnapshotMeta, staged: StagedSnapshot): Promise<void> {
+    const dir = join(this.dir, 'snapshots');
+    const path = join(dir, `snapshot-${pad(meta.index)}.snap`);
+    const temp = `${path}.tmp`;
+    const lead = snapshotLead(meta);
+    const out = await open(temp, 'w');
+    const source = await open(staged.path, 'r');
+    try {
+      await out.write(lead, 0, lead.length, 8);
+      let crc = crc32c(lead);
+      const piece = Buffer.allocUnsafe(stagedCopyBytes);
+      for (let offset = 0; offset < staged.bytes; ) {
+        const { bytesRead } = await source.read(piece, 0, Math.min(piece.length, staged.bytes - offset), offset);
+        if (bytesRead === 0) throw new TandemError(ErrorCode.corrupt, `${staged.path}: ends at ${offset}, before the ${staged.bytes} bytes received`, { file: staged.path, offset });
+        const bytes = piece.subarray(0, bytesRead);
+        crc = crc32c(bytes, crc);
+        await out.write(bytes, 0, bytesRead, 8 + lead.length + offset);
+        offset += bytesRead;
+      }
+      await out.write(snapshotSeal(crc), 0, 8, 0);
+      await out.sync();
+    } finally {
+      await source.close();
+      await out.close();
+    }
+    await rename(temp, path);
+    await fsyncDir(dir);
+    await rm(staged.path, { force: true });
+    await this.removeSnapshotsBefore(meta.index);
   }
 
   private async dropSegments(doomed: readonly Segment[]): Promise<void> {
@@ -413,6 +464,14 @@ function readHardState(dir: string): HardState {
   const path = join(dir, 'hardstate');
   if (!existsSync(path)) return { term: 0, votedFor: null };
   return decodeHardState(readFileSync(path), path);
+}
+
+/**
+ * Removes what a stopped node left in its snapshots directory: snapshots a transport was staging
+ * or had staged (they were not installed), and a snapshot file written only in part.
+ */
+function removeLeftovers(snapshots: string): void {
+  for (const name of readdirSync(snapshots)) if (stagedSnapshotPattern.test(name) || name.endsWith('.snap.tmp')) rmSync(join(snapshots, name), { force: true });
 }
 
 function newestSnapshotName(snapshots: string): string | null {

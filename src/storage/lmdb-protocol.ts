@@ -1,6 +1,6 @@
 /** What the LMDB store and its writer thread say to each other, and how both open the environment. */
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { Space } from '../kv/store.js';
+import type { SnapshotFile, Space } from '../kv/store.js';
 import { spaceCodes } from './change-group.js';
 
 /**
@@ -26,8 +26,14 @@ export interface GroupChanges {
 /** The applied index and digest of the state record a group stored last (null: it held none). */
 export type GroupState = { readonly index: number; readonly a: number; readonly b: number } | null;
 
-/** To the writer: commit groups, in order, in one LMDB transaction; or close the environment. */
-export type WriterRequest = { readonly kind: 'commit'; readonly groups: readonly GroupChanges[] } | { readonly kind: 'close' };
+/**
+ * To the writer: commit groups, in order, in one LMDB transaction; replace the whole state with a
+ * snapshot's state bytes read from a file, in one transaction; or close the environment.
+ */
+export type WriterRequest =
+  | { readonly kind: 'commit'; readonly groups: readonly GroupChanges[] }
+  | ({ readonly kind: 'restore' } & SnapshotFile)
+  | { readonly kind: 'close' };
 
 /**
  * From the writer: the groups are committed and synced (`states`: each group's, in order), could
@@ -36,4 +42,6 @@ export type WriterRequest = { readonly kind: 'commit'; readonly groups: readonly
 export type WriterReply =
   | { readonly kind: 'committed'; readonly group: number; readonly states: readonly GroupState[] }
   | { readonly kind: 'failed'; readonly group: number; readonly message: string }
+  | { readonly kind: 'restored'; readonly index: number; readonly a: number; readonly b: number }
+  | { readonly kind: 'restoreFailed'; readonly message: string; readonly corrupt: boolean }
   | { readonly kind: 'closed' };

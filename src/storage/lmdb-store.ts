@@ -1,7 +1,8 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { Worker } from 'node:worker_threads';
 import { committedState, StateDigest } from '../kv/digest.js';
-import type { KvStore, Space, StoreBacklog, StoreDigests, StoreReader } from '../kv/store.js';
+import type { KvStore, SnapshotFile, Space, StoreBacklog, StoreDigests, StoreReader } from '../kv/store.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
 import { ChangeGroupWriter, spaceCodes } from './change-group.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
@@ -108,6 +109,8 @@ export class LmdbStore implements KvStore {
   private committingBytes = 0;
   private backlogMax = 0;
   private readonly held: ((error: Error | null) => void)[] = [];
+  /** The caller of the restore the writer is running (see restoreFromFile). */
+  private restoring: ((error: Error | null, state: { readonly index: number; readonly a: number; readonly b: number } | null) => void) | null = null;
   private heldCount = 0;
 
   /**
@@ -361,8 +364,38 @@ export class LmdbStore implements KvStore {
     this.writer.postMessage({ kind: 'commit', groups } satisfies WriterRequest, groups.map((group) => group.changes));
   }
 
+  /**
+   * Replaces the whole state with a snapshot's state bytes in `file`, in the writer thread, in one
+   * LMDB transaction (all of it or nothing: after a crash in the middle the state is the one
+   * before, and the node restores again from its snapshot file), once every batch so far is
+   * committed. Neither thread holds the snapshot: the writer reads it a piece at a time.
+   */
+  restoreFromFile(file: SnapshotFile, done: (error: Error | null, state: { readonly index: number; readonly a: number; readonly b: number } | null) => void): void {
+    this.flushed().then(
+      () => {
+        if (this.restoring !== null) {
+          done(new Error('LmdbStore: a restore asked for while another runs'), null);
+          return;
+        }
+        this.restoring = done;
+        this.writer.ref();
+        this.writer.postMessage({ kind: 'restore', ...file } satisfies WriterRequest);
+      },
+      (error: unknown) => done(error instanceof Error ? error : new Error(String(error)), null),
+    );
+  }
+
   private onReply(reply: WriterReply): void {
     if (reply.kind === 'closed') return;
+    if (reply.kind === 'restored' || reply.kind === 'restoreFailed') {
+      this.writer.unref();
+      this.root.resetReadTxn();
+      const done = this.restoring;
+      this.restoring = null;
+      if (reply.kind === 'restored') done?.(null, reply);
+      else done?.(reply.corrupt ? new TandemError(ErrorCode.corrupt, reply.message) : new Error(`LMDB could not restore the snapshot: ${reply.message}`), null);
+      return;
+    }
     if (reply.kind === 'failed') {
       this.fail(new Error(`LMDB could not commit: ${reply.message}`));
       return;

@@ -11,9 +11,14 @@
  * A record that carries a digest (16 bytes: a snapshot installed, a reset) sets the digest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { committedState, encodeStateRecord, readStateRecord, type StateDigest } from '../kv/digest.js';
-import { forEachChange } from './change-group.js';
+import { closeSync, openSync } from 'node:fs';
+import { checkSnapshotDigest, committedState, encodeStateRecord, readStateRecord, StateDigest } from '../kv/digest.js';
+import { readSnapshotState } from '../kv/snapshot-format.js';
+import type { SnapshotFile } from '../kv/store.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
+import { forEachChange, spaceCodes } from './change-group.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { FileSnapshotSource } from './snapshot-file.js';
 
 const port = parentPort;
 if (port === null) throw new Error('lmdb-writer runs only as a worker thread');
@@ -23,6 +28,15 @@ const stateKey = Buffer.from('state', 'latin1');
 port.on('message', (request: WriterRequest) => {
   if (request.kind === 'close') {
     void root.close().then(() => port.postMessage({ kind: 'closed' } satisfies WriterReply));
+    return;
+  }
+  if (request.kind === 'restore') {
+    try {
+      port.postMessage({ kind: 'restored', ...restore(request) } satisfies WriterReply);
+    } catch (error) {
+      const corrupt = error instanceof TandemError && error.code === ErrorCode.corrupt;
+      port.postMessage({ kind: 'restoreFailed', message: error instanceof Error ? error.message : String(error), corrupt } satisfies WriterReply);
+    }
     return;
   }
   const last = request.groups[request.groups.length - 1]?.group ?? 0;
@@ -37,6 +51,31 @@ port.on('message', (request: WriterRequest) => {
     port.postMessage({ kind: 'failed', group: last, message: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
   }
 });
+
+/**
+ * Replaces the whole state with the snapshot's in `file`, in one transaction: the databases
+ * cleared, every pair put and hashed as it is read (8 MiB of the file at a time), the digest
+ * checked against the snapshot's, and the state record written with it. A snapshot that fails
+ * the check (or cannot be read) commits nothing: the state stays as it was.
+ */
+function restore(file: SnapshotFile): { readonly index: number; readonly a: number; readonly b: number } {
+  const fd = openSync(file.path, 'r');
+  try {
+    return root.transactionSync(() => {
+      for (const space of spaceCodes) dbs[space].clearSync();
+      const digest = new StateDigest();
+      const { applied, a, b } = readSnapshotState(new FileSnapshotSource(fd, file), (space, key, value) => {
+        dbs[space].putSync(key as Buffer, value as Buffer);
+        digest.mix(space, key, value, 1);
+      });
+      checkSnapshotDigest(applied, digest, a, b);
+      dbs.meta.putSync(stateKey, Buffer.from(encodeStateRecord(applied, digest)));
+      return { index: applied, a: digest.a, b: digest.b };
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Writes one group's changes inside the running transaction, keeping `digest` in step; returns the

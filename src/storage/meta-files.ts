@@ -46,7 +46,7 @@ export function decodeHardState(bytes: Uint8Array, file: string): HardState {
 }
 
 /** Encodes a snapshot: [magic][crc][meta length][meta JSON][state bytes]. */
-export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
+export function encodeSnapshot(snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array }): Uint8Array {
   const meta = utf8(JSON.stringify(snapshot.meta));
   const body = new Uint8Array(4 + meta.length + snapshot.data.length);
   new DataView(body.buffer).setUint32(0, meta.length, true);
@@ -61,10 +61,7 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
  * pieces: a large snapshot does not hold the event loop.
  */
 export async function encodeSnapshotInPieces(snapshotMeta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<Uint8Array[]> {
-  const meta = utf8(JSON.stringify(snapshotMeta));
-  const lead = new Uint8Array(4 + meta.length);
-  new DataView(lead.buffer).setUint32(0, meta.length, true);
-  lead.set(meta, 4);
+  const lead = snapshotLead(snapshotMeta);
   let crc = crc32c(lead);
   const piece = 1024 * 1024;
   for (const part of parts) {
@@ -73,11 +70,25 @@ export async function encodeSnapshotInPieces(snapshotMeta: SnapshotMeta, parts: 
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
+  return [snapshotSeal(crc), lead, ...parts];
+}
+
+/** What a snapshot file holds between its seal and its state bytes: the metadata's length and the metadata. */
+export function snapshotLead(snapshotMeta: SnapshotMeta): Uint8Array {
+  const meta = utf8(JSON.stringify(snapshotMeta));
+  const lead = new Uint8Array(4 + meta.length);
+  new DataView(lead.buffer).setUint32(0, meta.length, true);
+  lead.set(meta, 4);
+  return lead;
+}
+
+/** A snapshot file's first 8 bytes: the magic word and `crc`, the CRC32C of the lead and the state bytes. */
+export function snapshotSeal(crc: number): Uint8Array {
   const head = new Uint8Array(8);
   const view = new DataView(head.buffer);
   view.setUint32(0, snapshotMagic, true);
   view.setUint32(4, crc, true);
-  return [head, lead, ...parts];
+  return head;
 }
 
 /** The bytes of a snapshot file before its metadata: magic, checksum, metadata length. */
@@ -107,7 +118,7 @@ export function decodeSnapshotMeta(bytes: Uint8Array, file: string): SnapshotMet
 }
 
 /** Decodes a snapshot file; throws CORRUPT naming `file` on damage. */
-export function decodeSnapshot(bytes: Uint8Array, file: string): Snapshot {
+export function decodeSnapshot(bytes: Uint8Array, file: string): { readonly meta: SnapshotMeta; readonly data: Uint8Array } {
   const { metaBytes } = decodeSnapshotHead(bytes, bytes.length, file);
   const body = unseal(snapshotMagic, bytes, file);
   const meta = decodeSnapshotMeta(body.subarray(4, 4 + metaBytes), file);

@@ -3,6 +3,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { crc32c } from '../codec/crc32c.js';
 import type { SnapshotMeta } from '../core/types.js';
 import type { RecoveredSnapshot, SnapshotReader } from '../engine/interfaces.js';
+import type { SnapshotSource } from '../kv/snapshot-format.js';
+import type { SnapshotFile } from '../kv/store.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { decodeSnapshotHead, decodeSnapshotMeta, snapshotHeadBytes } from './meta-files.js';
@@ -30,6 +32,10 @@ export class SnapshotFileReader implements SnapshotReader {
     leadCrc: number,
   ) {
     this.crc = leadCrc;
+  }
+
+  get file(): { readonly path: string; readonly offset: number } {
+    return { path: this.path, offset: this.dataStart };
   }
 
   /** Opens `path` and reads its head and metadata; throws CORRUPT naming the file on damage. */
@@ -131,4 +137,90 @@ function readRange(fd: number, position: number, length: number): Buffer {
     filled += read;
   }
   return out;
+}
+
+/** Bytes a FileSnapshotSource reads at a time (more when one field is larger). */
+const sourcePieceBytes = 8 * 1024 * 1024;
+
+/**
+ * A snapshot's state bytes read from a file a piece at a time, for readSnapshotState: what the
+ * LMDB writer thread restores from, so that no thread holds a whole snapshot. A field's length is
+ * checked against the bytes left before anything is read for it.
+ */
+export class FileSnapshotSource implements SnapshotSource {
+  private buffer: Buffer = Buffer.alloc(0);
+  private at = 0;
+  /** The file position the buffer ends at. */
+  private position: number;
+  private readonly endPosition: number;
+  private readonly path: string;
+
+  constructor(
+    private readonly fd: number,
+    file: SnapshotFile,
+  ) {
+    this.position = file.offset;
+    this.endPosition = file.offset + file.bytes;
+    this.path = file.path;
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buffer.readUInt8(this.at++);
+  }
+
+  u32(): number {
+    this.need(4);
+    const value = this.buffer.readUInt32LE(this.at);
+    this.at += 4;
+    return value;
+  }
+
+  u64(): number {
+    this.need(8);
+    const value = this.buffer.readUInt32LE(this.at + 4) * 0x100000000 + this.buffer.readUInt32LE(this.at);
+    if (!Number.isSafeInteger(value)) throw this.corrupt(`integer too large at ${this.offsetNow()}`);
+    this.at += 8;
+    return value;
+  }
+
+  /** A length-prefixed field, as a view valid until the next read. */
+  bytes(): Uint8Array {
+    const length = this.u32();
+    this.need(length);
+    const value = this.buffer.subarray(this.at, this.at + length);
+    this.at += length;
+    return value;
+  }
+
+  end(): void {
+    if (this.at !== this.buffer.length || this.position !== this.endPosition) throw this.corrupt(`${this.endPosition - this.offsetNow()} bytes after the last pair`);
+  }
+
+  private offsetNow(): number {
+    return this.position - (this.buffer.length - this.at);
+  }
+
+  /** Makes `bytes` unread bytes available, reading more of the file if needed. */
+  private need(bytes: number): void {
+    const unread = this.buffer.length - this.at;
+    if (unread >= bytes) return;
+    if (this.offsetNow() + bytes > this.endPosition) throw this.corrupt(`needs ${bytes} bytes at ${this.offsetNow()}, has ${this.endPosition - this.offsetNow()}`);
+    const length = Math.min(Math.max(bytes - unread, sourcePieceBytes), this.endPosition - this.position);
+    const next = Buffer.allocUnsafe(unread + length);
+    this.buffer.copy(next, 0, this.at);
+    let filled = unread;
+    while (filled < next.length) {
+      const read = readSync(this.fd, next, filled, next.length - filled, this.position);
+      if (read === 0) throw this.corrupt(`ends at ${this.position}, before the ${this.endPosition} it should reach`);
+      filled += read;
+      this.position += read;
+    }
+    this.buffer = next;
+    this.at = 0;
+  }
+
+  private corrupt(problem: string): TandemError {
+    return new TandemError(ErrorCode.corrupt, `${this.path}: snapshot state: ${problem}`, { file: this.path });
+  }
 }
