@@ -54,6 +54,8 @@ export interface ChaosReport {
   readonly converged: boolean;
   /** Replica checking under the faults: checkpoints the nodes recorded at the end, and alarms they raised. */
   readonly replicaChecks: { readonly checkpoints: number; readonly alarms: readonly string[] };
+  /** Snapshots the nodes installed (from their logs), and how many came staged in a file. */
+  readonly snapshots: { readonly installed: number; readonly staged: number };
   readonly violations: readonly string[];
 }
 
@@ -478,8 +480,15 @@ async function check(
     failoverMs,
     converged,
     replicaChecks,
+    snapshots: snapshotsInstalled(ids.map((id) => cluster.output.get(id) ?? '')),
     violations,
   };
+}
+
+/** Counts the "snapshot installed" lines of the nodes' logs, and those restored from a staged file. */
+function snapshotsInstalled(logs: readonly string[]): { installed: number; staged: number } {
+  const sources = logs.flatMap((log) => [...log.matchAll(/"event":"snapshot installed".*?"restoredFrom":"(\w+)"/g)].map((m) => m[1]));
+  return { installed: sources.length, staged: sources.filter((source) => source === 'file').length };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -500,6 +509,7 @@ export function describeReport(report: ChaosReport): string {
     `failovers (kill of the leader to the next successful write): ${failover}`,
     `converged: ${report.converged ? 'yes, equal digests' : 'NO'}`,
     `replica checking (checkpoints every 100 entries): ${report.replicaChecks.checkpoints} checkpoints held at the end, ${report.replicaChecks.alarms.length} alarms`,
+    `snapshots installed: ${report.snapshots.installed} (${report.snapshots.staged} staged in a file)`,
     report.violations.length === 0 ? 'RESULT: ok' : `RESULT: VIOLATIONS: ${report.violations.join('; ')}`,
     ...report.acknowledgedLost.slice(0, 10).map((line) => `  lost: ${line}`),
     ...report.rollback.violations.slice(0, 10).map((line) => `  rolled back: ${line}`),
