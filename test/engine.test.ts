@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Ack } from '../src/core/types.js';
+import type { Ack, Message } from '../src/core/types.js';
 import { Engine, type EngineObserver, type EngineOptions, type WriteResult } from '../src/engine/engine.js';
-import type { Runtime } from '../src/engine/interfaces.js';
+import type { Runtime, Storage } from '../src/engine/interfaces.js';
 import { batchBytesMax, commandsOfEntry, encodeCommand, encodeCommandBatch, type Operation } from '../src/kv/commands.js';
 import { KvStateMachine } from '../src/kv/machine.js';
 import { MemoryStore } from '../src/kv/store.js';
@@ -199,5 +199,42 @@ describe('an entry of several commands', () => {
     assert.equal(broken.length, 1);
     assert.equal(broken[0]?.reply?.kind, 'error', 'a batch cut short is one bad request, not a crash');
     assert.equal(kv.appliedIndex, 2);
+  });
+});
+
+describe('snapshots staged in a file by the transport', () => {
+  it('removes those the core does not take, and one a newer snapshot replaced before its install', () => {
+    const disk = new SimDisk(new Prng(1), { minMs: 0.1, maxMs: 0.1, slowChance: 0, slowMs: 0 }, () => undefined);
+    const discarded: string[] = [];
+    const storage: Storage = {
+      persist: (work, done) => disk.persist(work, done),
+      openSnapshot: (index, done) => disk.openSnapshot(index, done),
+      discardStaged: (staged) => discarded.push(staged.path),
+    };
+    const runtime: Runtime = { now: () => 0, defer: () => undefined, setTimeout: () => () => undefined };
+    const engine = new Engine(
+      { raft: { id: 'n2', prng: new Prng(2), electionTimeoutTicks: 3, heartbeatTicks: 1, tickMs: 10, priority: 1 }, bootstrap: { voters: ['n1', 'n2'], learners: [] }, tickMs: 10, requestTimeoutMs: 1000, snapshotEveryEntries: 100_000, snapshotKeepEntries: 0 },
+      disk.recover(),
+      new KvStateMachine(new MemoryStore()),
+      storage,
+      simTransport(() => undefined),
+      runtime,
+    );
+    const snapshot = (index: number, path: string): Message => ({
+      type: 'snapshot',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      meta: { index, term: 1, config: { voters: ['n1', 'n2'], learners: [] }, termStarts: [[1, 1]] },
+      data: { path, bytes: 10 },
+    });
+    // Within one turn (nothing is installed yet): a taken, b replaces it, c is older than b.
+    engine.receive(snapshot(5, '/staged/a'));
+    assert.deepEqual(discarded, []);
+    engine.receive(snapshot(8, '/staged/b'));
+    assert.deepEqual(discarded, ['/staged/a']);
+    engine.receive(snapshot(6, '/staged/c'));
+    assert.deepEqual(discarded, ['/staged/a', '/staged/c'], 'b waits for its install');
+    engine.halt();
   });
 });

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32c } from '../src/codec/crc32c.js';
-import { snapshotStagedBytesMax } from '../src/net/snapshot-assembler.js';
 import type { Message } from '../src/core/types.js';
 import type { SnapshotReader } from '../src/engine/interfaces.js';
 import { TcpTransport, type PeerAddress } from '../src/net/transport.js';
 import { stagedSnapshotPattern } from '../src/shared/staged-snapshots.js';
+import { chunkHeaderBytes, SnapshotAssembler, snapshotStagedBytesMax } from '../src/net/snapshot-assembler.js';
 import { freePort, waitFor } from './support/process-cluster.js';
 
 interface Node {
@@ -242,5 +242,45 @@ describe('the peer transport', () => {
     assert.ok(reasons.some((r) => r.includes('malformed frame')), reasons.join('; '));
     assert.ok(reasons.some((r) => r.includes('checksum mismatch')), reasons.join('; '));
     assert.equal(a.inbox.length, 0);
+  });
+});
+
+describe('the snapshot assembler', () => {
+  /** A chunk frame as the transport sends it. */
+  function chunkFrame(total: number, offset: number, chunk: Uint8Array): Uint8Array {
+    const frame = Buffer.alloc(chunkHeaderBytes + chunk.length);
+    frame.writeUInt32LE(crc32c(chunk), 0);
+    frame.writeDoubleLE(total, 4);
+    frame.writeDoubleLE(offset, 12);
+    frame.set(chunk, chunkHeaderBytes);
+    return frame;
+  }
+
+  it('gives up a stream it cannot stage (the directory is gone), naming why, without throwing', () => {
+    const assembler = new SnapshotAssembler(join(tmpdir(), 'tandem-no-such-dir', 'snapshots'), 'a');
+    const problem = assembler.add(chunkFrame(10, 0, Buffer.alloc(5, 1)));
+    assert.match(problem ?? '', /could not stage the snapshot: ENOENT/);
+    assert.equal(assembler.take(), null);
+  });
+
+  it('stages chunks at their offsets and hands over the file once complete; a restarted stream replaces the first', () => {
+    const stage = mkdtempSync(join(tmpdir(), 'tandem-stage-'));
+    try {
+      const assembler = new SnapshotAssembler(stage, 'a/b');
+      assert.equal(assembler.add(chunkFrame(6, 0, Buffer.from('abc'))), null);
+      const first = readdirSync(stage);
+      assert.equal(first.length, 1);
+      // The leader starts again from 0: the first stream's file goes.
+      assert.equal(assembler.add(chunkFrame(6, 0, Buffer.from('xyz'))), null);
+      assert.equal(readdirSync(stage).filter((name) => first.includes(name)).length, 0);
+      assert.match(assembler.add(chunkFrame(6, 4, Buffer.from('!!'))) ?? '', /does not follow 3 of 6/);
+      assert.equal(assembler.add(chunkFrame(6, 3, Buffer.from('uvw'))), null);
+      const data = assembler.take();
+      assert.ok(data !== null && !(data instanceof Uint8Array));
+      assert.equal(readFileSync(data.path, 'utf8'), 'xyzuvw');
+      assert.ok(stagedSnapshotPattern.test(basename(data.path)) && !basename(data.path).includes('/'));
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
   });
 });

@@ -241,12 +241,14 @@ export class Engine {
   /** A message from a peer. */
   receive(message: Message): void {
     if (this.halted) return;
+    const waiting = this.raft.snapshotToInstallData;
     this.raft.step(message);
     // A snapshot staged in a file that the core did not take (an old term, or its log already
-    // holds it) is removed now; one taken is consumed by its install.
-    if (message.type === 'snapshot' && message.data !== null && !(message.data instanceof Uint8Array) && this.raft.snapshotToInstallData !== message.data) {
-      this.storage.discardStaged(message.data);
-    }
+    // holds it), or one a newer snapshot replaced before its install, is removed now; one taken
+    // is consumed by its install.
+    const taking = this.raft.snapshotToInstallData;
+    if (message.type === 'snapshot' && message.data !== null && !(message.data instanceof Uint8Array) && taking !== message.data) this.storage.discardStaged(message.data);
+    if (waiting !== null && !(waiting instanceof Uint8Array) && taking !== waiting) this.storage.discardStaged(waiting);
     this.afterInput();
   }
 

@@ -43,13 +43,19 @@ export class SnapshotAssembler {
     const bytesMax = this.stageDir === null ? snapshotInMemoryBytesMax : snapshotStagedBytesMax;
     if (!Number.isSafeInteger(total) || total <= 0 || total > bytesMax) return `snapshot size ${total} is outside 1..${bytesMax}`;
     if (crc32c(chunk) !== crc) return `checksum mismatch in the chunk at offset ${offset}`;
-    if (offset === 0) this.start(total);
-    if ((this.buffer === null && this.staged === null) || total !== this.total || offset !== this.received || offset + chunk.length > total) return `chunk at offset ${offset} does not follow ${this.received} of ${this.total}`;
-    if (this.staged !== null) {
-      let written = 0;
-      while (written < chunk.length) written += writeSync(this.staged.fd, chunk, written, chunk.length - written, offset + written);
-    } else {
-      this.buffer?.set(chunk, offset);
+    try {
+      if (offset === 0) this.start(total);
+      if ((this.buffer === null && this.staged === null) || total !== this.total || offset !== this.received || offset + chunk.length > total) return `chunk at offset ${offset} does not follow ${this.received} of ${this.total}`;
+      if (this.staged !== null) {
+        let written = 0;
+        while (written < chunk.length) written += writeSync(this.staged.fd, chunk, written, chunk.length - written, offset + written);
+      } else {
+        this.buffer?.set(chunk, offset);
+      }
+    } catch (error) {
+      // A full disk, say: the stream is given up (the leader sends the snapshot again later).
+      this.abandon();
+      return `could not stage the snapshot: ${(error as Error).message}`;
     }
     this.received += chunk.length;
     return null;
@@ -72,10 +78,15 @@ export class SnapshotAssembler {
 
   /** Forgets a stream not taken whole, removing its staged file. */
   abandon(): void {
-    if (this.staged !== null) {
-      closeSync(this.staged.fd);
-      rmSync(this.staged.path, { force: true });
-      this.staged = null;
+    const staged = this.staged;
+    this.staged = null;
+    if (staged !== null) {
+      try {
+        closeSync(staged.fd);
+        rmSync(staged.path, { force: true });
+      } catch {
+        // Left for the node's start to remove.
+      }
     }
     this.buffer = null;
     this.received = 0;
