@@ -1,13 +1,12 @@
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '../codec/crc32c.js';
+import { snapshotBytesMax } from '../codec/messages.js';
 import type { SnapshotData } from '../core/types.js';
 import { stagedSnapshotName } from '../shared/staged-snapshots.js';
 
 /** The bytes before a snapshot chunk's data: CRC32C, total (f64), offset (f64). */
 export const chunkHeaderBytes = 20;
-/** The largest snapshot received into memory (no staging directory). */
-export const snapshotInMemoryBytesMax = 1024 * 1024 * 1024;
 /** The largest snapshot staged in a file: a limit on everything, far above any state Tandem holds. */
 export const snapshotStagedBytesMax = 2 ** 44;
 
@@ -40,7 +39,7 @@ export class SnapshotAssembler {
     const total = view.readDoubleLE(4);
     const offset = view.readDoubleLE(12);
     const chunk = frame.subarray(chunkHeaderBytes);
-    const bytesMax = this.stageDir === null ? snapshotInMemoryBytesMax : snapshotStagedBytesMax;
+    const bytesMax = this.stageDir === null ? snapshotBytesMax : snapshotStagedBytesMax;
     if (!Number.isSafeInteger(total) || total <= 0 || total > bytesMax) return `snapshot size ${total} is outside 1..${bytesMax}`;
     if (crc32c(chunk) !== crc) return `checksum mismatch in the chunk at offset ${offset}`;
     try {

@@ -324,7 +324,7 @@ async function clusterView(ctx: HttpContext): Promise<Record<string, unknown>> {
  * the request), the whole state, in the snapshot-file format (CRC32C-sealed). Over LMDB it is the
  * committed state once every write applied so far is committed, built a piece per turn of the
  * event loop as the node's own snapshots are (serializing a few hundred megabytes at once held a
- * leader's loop for 1.7 s: it lost its role), and written as the response drains.
+ * leader's loop for 1.4 s: it lost its role), and written as the response drains.
  */
 async function backup(ctx: HttpContext, res: ServerResponse): Promise<void> {
   const engine = ctx.engine;

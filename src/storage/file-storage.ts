@@ -280,8 +280,11 @@ export class FileStorage implements Storage {
     const path = join(dir, `snapshot-${pad(meta.index)}.snap`);
     const temp = `${path}.tmp`;
     const lead = snapshotLead(meta);
-    const out = await open(temp, 'w');
     const source = await open(staged.path, 'r');
+    const out = await open(temp, 'w').catch(async (error: unknown) => {
+      await source.close();
+      throw error;
+    });
     try {
       await out.write(lead, 0, lead.length, 8);
       let crc = crc32c(lead);
