@@ -441,10 +441,12 @@ describe('a node whose state machine is behind its snapshot at start', () => {
     );
     try {
       engine.start();
+      const deadline = performance.now() + 10_000;
       const written = await new Promise<WriteResult>((resolve) => {
         const attempt = (): void => {
           if (engine.raft.role !== 'leader') {
-            setTimeout(attempt, 10);
+            if (performance.now() > deadline) resolve({ ok: false, error: new TandemError(ErrorCode.timeout, `no leader within 10 s (role ${engine.raft.role}, applied ${kv.appliedIndex})`) });
+            else setTimeout(attempt, 10);
             return;
           }
           // needsResult: answered once applied.
@@ -452,7 +454,7 @@ describe('a node whose state machine is behind its snapshot at start', () => {
         };
         attempt();
       });
-      assert.ok(written.ok, 'it leads and takes a write after the restore');
+      assert.ok(written.ok, `it leads and takes a write after the restore${written.ok ? '' : `: ${written.error.message}`}`);
       assert.ok(!loaded, 'the snapshot was not read into memory');
       assert.equal(Buffer.from(kv.get('key-1999')!).toString(), 'value-1999');
       assert.equal(Buffer.from(kv.get('after')!).toString(), 'yes');
