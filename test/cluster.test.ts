@@ -241,3 +241,40 @@ describe('a three-node cluster of real processes', () => {
     assert.match(result.stderr, /offset \d+/);
   });
 });
+
+/** A leader that keeps no applied entries in memory: a follower behind is fed from the log on disk. */
+describe('a follower behind the entries the leader keeps in memory', () => {
+  const cluster = new ProcessCluster(['m1', 'm2', 'm3'], ['--log-cache-mb', '0', '--snapshot-every', '100000000', '--snapshot-every-mb', '1000000']);
+
+  before(async () => {
+    await cluster.init();
+    for (const id of cluster.ids) cluster.start(id);
+    await cluster.leader();
+  });
+  after(() => cluster.stopAll());
+
+  it('is sent entries read back from the leader\'s log on disk, and catches up with equal digests', async () => {
+    const leader = await cluster.leader();
+    const follower = cluster.ids.find((id) => id !== leader) as string;
+    await cluster.kill(follower, 'SIGKILL');
+    const before = (await cluster.status(leader)).lastIndex;
+    const payload = 'c'.repeat(300);
+    for (let start = 0; start < 2000; start += 50) {
+      const batch = Array.from({ length: 50 }, (_, k) => cluster.put(leader, `cold-${start + k}`, `${start + k}:${payload}`, 'majority'));
+      for (const response of await Promise.all(batch)) assert.equal(response.status, 200, await response.text());
+    }
+    cluster.start(follower);
+    await cluster.converged(60_000);
+    let read = 0;
+    for (const id of cluster.ids) {
+      const metrics = await (await cluster.request(id, 'GET', '/metrics')).text();
+      read += Number(/^tandem_log_entries_read_from_disk_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+    }
+    const missed = (await cluster.status(leader)).lastIndex - before;
+    console.log(`# the follower missed ${missed} entries; ${read} entries were read from disk for it`);
+    assert.ok(missed > 0 && read >= missed, `every entry the follower missed was read from disk (${read} read, ${missed} missed)`);
+    assert.doesNotMatch(cluster.output.get(follower) ?? '', /snapshot installed/, 'no snapshot: the log was kept');
+    const response = await cluster.get(follower, 'cold-1999', 'stale');
+    assert.equal(await response.text(), `1999:${payload}`);
+  });
+});

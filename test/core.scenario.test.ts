@@ -392,6 +392,51 @@ describe('snapshots', () => {
   });
 });
 
+describe('entries no longer in memory', () => {
+  it('a leader keeps only its newest applied payloads, and feeds a follower behind them from its disk', () => {
+    const c = electedCluster(['n1', 'n2', 'n3'], { logCacheBytes: 10, appendEntriesMax: 4 });
+    c.crash('n3');
+    for (let i = 0; i < 20; i++) c.core('n1').propose(payload(`value-${i}`), 'majority');
+    c.deliver();
+    c.heartbeat();
+    const leader = c.core('n1');
+    assert.equal(leader.appliedIndex, 21);
+    assert.equal(leader.log.coldThrough, 20, 'only the newest entry (8 bytes of 10) stays in memory');
+    assert.ok(leader.log.payloadBytes <= 10);
+    c.start('n3');
+    for (let i = 0; i < 3; i++) c.heartbeat();
+    assert.ok(c.entriesLoaded >= 18, `the entries n3 lacked came from n1's disk (${c.entriesLoaded} read)`);
+    assert.equal(c.core("n3").lastIndex, 21);
+    assert.equal(c.core("n3").commitIndex, 21);
+    const text = (entries: Entry[]): string[] => entries.map((e) => `${e.index}:${e.term}:${new TextDecoder().decode(e.data)}`);
+    assert.deepEqual(text(c.applied.get('n3') ?? []), text(c.durable.get('n1')?.entries.slice(0) ?? []), 'n3 applied exactly the leader log');
+  });
+
+  it('a read overtaken by a snapshot sends the snapshot, and one for an old term is ignored', () => {
+    const c = electedCluster(['n1', 'n2', 'n3'], { logCacheBytes: 0 });
+    c.crash('n3');
+    for (let i = 0; i < 10; i++) c.core('n1').propose(payload(`v${i}`), 'majority');
+    c.deliver();
+    c.heartbeat();
+    c.start('n3');
+    c.holdLoads = true;
+    c.heartbeat();
+    const leader = c.core('n1');
+    const held = c.loads.find((l) => l.node === 'n1');
+    assert.ok(held !== undefined, 'the leader asked for n3\'s entries from disk');
+    assert.equal(leader.loadWanted(held.load), true);
+    leader.compact(leader.appliedIndex);
+    assert.equal(leader.loadWanted(held.load), false, 'a snapshot now covers what was asked for');
+    c.holdLoads = false;
+    c.serveLoads();
+    c.deliver();
+    c.heartbeat();
+    assert.equal(c.snapshots.get('n3'), leader.log.snapshotIndex, 'n3 got the snapshot instead');
+    assert.equal(c.core('n3').lastIndex, leader.lastIndex);
+    assert.equal(leader.loadWanted({ ...held.load, term: held.load.term - 1 }), false);
+  });
+});
+
 function catchMessage(fn: () => unknown): string {
   try {
     fn();

@@ -210,6 +210,7 @@ describe('snapshots staged in a file by the transport', () => {
       persist: (work, done) => disk.persist(work, done),
       openSnapshot: (index, done) => disk.openSnapshot(index, done),
       discardStaged: (staged) => discarded.push(staged.path),
+      readEntries: (lo, hi, entriesMax, bytesMax, done) => disk.readEntries(lo, hi, entriesMax, bytesMax, done),
     };
     const runtime: Runtime = { now: () => 0, defer: () => undefined, setTimeout: () => () => undefined };
     const engine = new Engine(

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LagHistory, type SampledLog } from '../src/server/lag-history.js';
 
-/** A log whose entry i holds `size(i)` bytes; entries up to snapshotIndex are gone. */
+/** A log whose entry i holds `size(i)` bytes; entries up to notHeldThrough are gone. */
 class FakeLog implements SampledLog {
   lastIndex = 0;
-  snapshotIndex = 0;
+  notHeldThrough = 0;
   constructor(private readonly size: (index: number) => number) {}
   entryBytes(index: number): number {
-    assert.ok(index > this.snapshotIndex && index <= this.lastIndex, `entry ${index} is held`);
+    assert.ok(index > this.notHeldThrough && index <= this.lastIndex, `entry ${index} is held`);
     return this.size(index);
   }
   bytes(from: number, to: number): number {
@@ -30,7 +30,7 @@ describe('follower lag from samples of the log', () => {
     }
     const exact = log.bytes(1, 2000);
     assert.equal(history.lagBytes(log, 0), exact);
-    log.snapshotIndex = 1990; // compacted: only the newest ten entries are held
+    log.notHeldThrough = 1990; // compacted: only the newest ten entries are held
     assert.equal(history.lagBytes(log, 0), exact, 'sample points keep the compacted entries sizes');
     assert.equal(history.lagBytes(log, 500), log.bytes(501, 2000));
     // Between sample points, interpolated: within one sample's worth of entries.

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Entry } from '../src/core/types.js';
+import { encodeRecord } from '../src/codec/log-record.js';
 import type { PersistWork, SnapshotReader } from '../src/engine/interfaces.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
@@ -205,6 +206,51 @@ describe('the durable log', () => {
     FileStorage.open(dir);
     writeFileSync(join(dir, 'hardstate'), Buffer.from('not a hard state'));
     assert.throws(() => FileStorage.open(dir), /hardstate: not a Tandem file/);
+  });
+});
+
+describe('log entries read back for a follower', () => {
+  const read = (storage: FileStorage, lo: number, hi: number, entriesMax: number, bytesMax: number): Promise<readonly Entry[]> =>
+    new Promise((resolve, reject) => storage.readEntries(lo, hi, entriesMax, bytesMax, (error, entries) => (error === null ? resolve(entries) : reject(error))));
+  const ids = (entries: readonly Entry[]): string[] => entries.map((e) => `${e.index}:${e.term}:${Buffer.from(e.data).toString()}`);
+
+  it('reads what was written, within one segment, up to the entry and byte limits', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir, { segmentBytesMax: 300 });
+    await persist(storage, { entries: range(1, 6, 1) });
+    await persist(storage, { entries: range(7, 20, 2) });
+    assert.deepEqual(ids(await read(storage, 1, 20, 3, 1 << 20)), ids(range(1, 3, 1)));
+    assert.deepEqual(ids(await read(storage, 4, 5, 100, 1 << 20)), ids(range(4, 5, 1)), 'no further than hi');
+    const record = encodeRecord(entry(2, 1)).length;
+    assert.deepEqual(ids(await read(storage, 2, 20, 100, 2 * record)), ids(range(2, 4, 1)), 'the first record, then two more records of bytes');
+    assert.deepEqual(ids(await read(storage, 2, 20, 100, 0)), ids(range(2, 2, 1)), 'always the first');
+    const all: Entry[] = [];
+    for (let lo = 1; lo <= 20; ) {
+      const got = await read(storage, lo, 20, 100, 1 << 20);
+      assert.ok(got.length > 0);
+      all.push(...got);
+      lo += got.length;
+    }
+    assert.deepEqual(ids(all), ids([...range(1, 6, 1), ...range(7, 20, 2)]), 'segment by segment, everything');
+    await storage.close();
+  });
+
+  it('refuses an index the disk does not hold, and a damaged record by file and offset', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 5, 1) });
+    await assert.rejects(read(storage, 6, 9, 10, 1 << 20), (error: unknown) => error instanceof TandemError && error.code === ErrorCode.unavailable && /index 6 is not in the log/.test(error.message));
+    const path = join(dir, 'log', readdirSync(join(dir, 'log'))[0]!);
+    const recordBytes = recordsEnd(path) / 5;
+    const bytes = readFileSync(path);
+    bytes[2 * recordBytes + 20] = bytes[2 * recordBytes + 20]! ^ 0x40;
+    writeFileSync(path, bytes);
+    assert.deepEqual(ids(await read(storage, 1, 2, 10, 1 << 20)), ids(range(1, 2, 1)), 'records before the damage read well');
+    await assert.rejects(
+      read(storage, 2, 5, 10, 1 << 20),
+      (error: unknown) => error instanceof TandemError && error.code === ErrorCode.corrupt && error.message.includes(path) && error.message.includes(`offset ${2 * recordBytes}`),
+    );
+    await storage.close();
   });
 });
 

@@ -96,6 +96,90 @@ describe('the in-memory log', () => {
     assert.equal(termFromHistory(history, 4), 3);
     assert.equal(termFromHistory([[5, 10]], 3), null);
   });
+
+  it('drops applied payloads from memory but still knows their terms, and refuses to hand them out', () => {
+    const log = RaftLog.restore(null, [entry(1, 1, 'aaaa'), entry(2, 1, 'bbbb'), entry(3, 2, 'cccc'), entry(4, 2, 'dd'), entry(5, 3, 'e')]);
+    // 15 bytes in all. Keep at most 2, but not past index 3: entries 1..3 go.
+    assert.equal(log.evictionPoint(2, 3), 3);
+    assert.equal(log.evictionPoint(2, 5), 4, 'down to the byte budget when the limit allows: 4 (2 B) goes too, 5 (1 B) stays');
+    assert.equal(log.evictionPoint(3, 5), 3, 'no further than needed: 4 and 5 fit in 3 bytes');
+    log.evictThrough(3);
+    assert.equal(log.coldThrough, 3);
+    assert.equal(log.payloadBytes, 3);
+    assert.deepEqual([1, 2, 3, 4, 5].map((i) => log.termAt(i)), [1, 1, 2, 2, 3]);
+    assert.throws(() => log.slice(3, 5), /not in memory/);
+    assert.throws(() => log.entryAt(2), /no entry 2/);
+    assert.throws(() => log.truncateFrom(3), /cold entries/);
+    assert.deepEqual(log.slice(4, 5).map((e) => e.index), [4, 5]);
+    assert.equal(log.entriesWithin(5, 1000, 100), 2, 'cold entries are never kept behind a snapshot (their sizes are unknown)');
+    log.compact(2);
+    assert.equal(log.termAt(2), 1);
+    assert.equal(log.termAt(3), 2, 'a cold entry after the snapshot keeps its term');
+    assert.equal(log.coldThrough, 3);
+    log.evictThrough(5);
+    assert.equal(log.lastTerm(), 3, 'the last term of a log all on disk');
+    assert.equal(log.lastIndex(), 5);
+    log.push(entry(6, 3, 'f'));
+    assert.deepEqual(log.slice(6, 6).map((e) => e.term), [3]);
+  });
+
+  it('rebuilds a log whose older entries recovery left on disk', () => {
+    const meta = { index: 10, term: 2, config: { voters: ['a'], learners: [] }, termStarts: [[1, 1], [2, 8]] as [number, number][] };
+    const cold = { through: 14, termStarts: [[2, 8], [3, 12], [4, 14]] as [number, number][], configEntries: [] };
+    const log = RaftLog.restore(meta, [entry(15, 4), entry(16, 5)], cold);
+    assert.deepEqual([10, 11, 12, 13, 14, 15, 16].map((i) => log.termAt(i)), [2, 2, 3, 3, 4, 4, 5]);
+    assert.equal(log.coldThrough, 14);
+    assert.equal(log.findConflictByTerm(16, 3), 13);
+  });
+
+  it('agrees with a plain array of terms through appends, cuts, evictions and compactions', () => {
+    console.log('# fast-check seed 8');
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('append' as const), count: fc.integer({ min: 1, max: 6 }), newTerm: fc.boolean() }),
+      fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant('evict' as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant('compact' as const), at: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const log = RaftLog.restore(null, []);
+        const terms: number[] = [0]; // terms[i]: the term of index i (0: before the log)
+        let term = 1;
+        for (const o of ops) {
+          const last = terms.length - 1;
+          if (o.kind === 'append') {
+            if (o.newTerm) term++;
+            for (let k = 0; k < o.count; k++) {
+              log.push(entry(terms.length, term, 'x'.repeat(1 + (terms.length % 5))));
+              terms.push(term);
+            }
+          } else if (o.kind === 'cut') {
+            const from = log.coldThrough + 1 + (o.at % Math.max(1, last - log.coldThrough));
+            if (from > last) continue;
+            log.truncateFrom(from);
+            terms.length = from;
+          } else if (o.kind === 'evict') {
+            log.evictThrough(log.coldThrough + (o.at % (last - log.coldThrough + 1)));
+          } else {
+            log.compact(log.snapshotIndex + (o.at % (last - log.snapshotIndex + 1)));
+          }
+          assert.equal(log.lastIndex(), terms.length - 1);
+          assert.equal(log.lastTerm(), terms[terms.length - 1]);
+          for (let i = log.snapshotIndex; i < terms.length; i++) assert.equal(log.termAt(i), terms[i], `term of ${i}`);
+          for (let t = 0; t <= term + 1; t++) {
+            // The plain definition: walk back while the term is above t (not past the snapshot).
+            let expected = terms.length - 1;
+            while (expected > log.snapshotIndex && (terms[expected] as number) > t) expected--;
+            assert.equal(log.findConflictByTerm(terms.length - 1, t), expected, `conflict search for term ${t}`);
+          }
+          let bytes = 0;
+          for (let i = log.coldThrough + 1; i < terms.length; i++) bytes += log.entryAt(i).data.length;
+          assert.equal(log.payloadBytes, bytes);
+        }
+      }),
+      { seed: 8, numRuns: 300 },
+    );
+  });
 });
 
 describe('the seeded PRNG', () => {

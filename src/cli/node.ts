@@ -57,6 +57,8 @@ export interface NodeConfig {
   readonly digestEveryEntries: number;
   /** Hold new writes back while the state store holds more than this many bytes uncommitted. */
   readonly storeBacklogBytes: number;
+  /** Payload bytes of applied log entries kept in memory (older ones are read from disk when a follower needs them). */
+  readonly logCacheBytes: number;
 }
 
 /** A running node. */
@@ -238,6 +240,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
         heartbeatTicks: config.heartbeatTicks,
         tickMs: config.tickMs,
         priority: config.priority,
+        logCacheBytes: config.logCacheBytes,
         bugs: plantedBugs(log),
       },
       bootstrap,
@@ -293,6 +296,10 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       snapshotTaken(meta, bytes, ms) {
         log('info', 'snapshot taken', { index: meta.index, bytes, ms: Math.round(ms) });
       },
+      entriesLoaded(count, bytes) {
+        metrics.entriesReadFromDisk.inc(count);
+        metrics.entryBytesReadFromDisk.inc(bytes);
+      },
       snapshotInstalled(meta, _digest, staged) {
         log('info', 'snapshot installed', { index: meta.index, term: meta.term, restoredFrom: staged ? 'file' : 'memory' });
       },
@@ -327,7 +334,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
   const lagHistory = new LagHistory();
   const sampledLog = (raft: Engine['raft']): SampledLog => ({
     lastIndex: raft.lastIndex,
-    snapshotIndex: raft.log.snapshotIndex,
+    notHeldThrough: raft.log.coldThrough,
     entryBytes: (index) => raft.log.entryAt(index).data.length,
   });
   const sampleFollowers = (): FollowerStatus[] => {

@@ -2,7 +2,7 @@ import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
 import type { Prng } from '../shared/prng.js';
-import { RaftLog, termFromHistory } from './log.js';
+import { RaftLog, termFromHistory, type ColdLog } from './log.js';
 import { Progress } from './progress.js';
 import { ackCount, indexReachedBy, majority } from './quorum.js';
 import type {
@@ -14,6 +14,7 @@ import type {
   ClusterConfig,
   Consistency,
   Entry,
+  EntryLoad,
   FailedRead,
   HardState,
   HeartbeatMessage,
@@ -69,6 +70,12 @@ export interface RaftOptions {
   readonly appendBytesMax?: number;
   /** Payload bytes in flight to one follower before the leader waits (default limits.inflightBytesMax). */
   readonly inflightBytesMax?: number;
+  /**
+   * Payload bytes of applied entries kept in memory (default limits.logCacheBytes); older ones
+   * are on disk only, and a leader reads them back for a follower that needs them. It bounds
+   * the log's memory however long the log since the last snapshot grows.
+   */
+  readonly logCacheBytes?: number;
   readonly bugs?: PlantedBugs;
 }
 
@@ -77,6 +84,8 @@ export interface RaftRestore {
   readonly hardState: HardState;
   readonly snapshot: SnapshotMeta | null;
   readonly entries: readonly Entry[];
+  /** Entries before `entries` that recovery verified but did not keep in memory. */
+  readonly cold?: ColdLog | null;
   /** The state machine's applied index (it is stored with the state). */
   readonly applied: number;
   readonly bootstrap: ClusterConfig;
@@ -152,6 +161,7 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  private readonly logCacheBytes: number;
   private votes = new Map<NodeId, boolean>();
   private campaignIsTransfer = false;
 
@@ -176,6 +186,7 @@ export class Raft {
     abandoned: [] as AbandonedWrite[],
     reads: [] as ReadyRead[],
     failedReads: [] as FailedRead[],
+    loads: [] as EntryLoad[],
   };
 
   constructor(options: RaftOptions, restore: RaftRestore) {
@@ -190,7 +201,8 @@ export class Raft {
     assert(this.appendEntriesMax >= 1 && this.inflightMessagesMax >= 1, 'append and in-flight limits must be positive');
     this.termValue = restore.hardState.term;
     this.votedFor = restore.hardState.votedFor;
-    this.log = RaftLog.restore(restore.snapshot, restore.entries);
+    this.logCacheBytes = options.logCacheBytes ?? limits.logCacheBytes;
+    this.log = RaftLog.restore(restore.snapshot, restore.entries, restore.cold ?? null);
     // A crash can persist log entries of a term whose hard state write was lost.
     if (this.log.lastTerm() > this.termValue) {
       this.termValue = this.log.lastTerm();
@@ -206,13 +218,14 @@ export class Raft {
     this.persistedIndex = this.log.lastIndex();
     this.unstableFrom = this.log.lastIndex() + 1;
     this.configHistory = [{ index: base, config: restore.snapshot?.config ?? restore.bootstrap }];
-    for (const entry of restore.entries) {
+    for (const entry of [...(restore.cold?.configEntries ?? []), ...restore.entries]) {
       if (entry.index > base && entry.kind === 'config' && entry.config !== undefined) {
         this.configHistory.push({ index: entry.index, config: entry.config });
       }
     }
     this.configValue = (this.configHistory[this.configHistory.length - 1] as { config: ClusterConfig }).config;
     this.resetElectionTimer();
+    this.evictApplied();
   }
 
   // ---- read-only views -------------------------------------------------------------------
@@ -446,6 +459,16 @@ export class Raft {
     return meta;
   }
 
+  /**
+   * Drops from memory the payloads of entries handed to the state machine (so committed and on
+   * disk: never cut, and readable again) beyond the newest logCacheBytes of them.
+   */
+  private evictApplied(): void {
+    if (this.log.payloadBytes <= this.logCacheBytes) return;
+    const through = this.log.evictionPoint(this.logCacheBytes, this.appliedHanded);
+    if (through > this.log.coldThrough) this.log.evictThrough(through);
+  }
+
   /** True when there is anything for the engine to do. */
   hasReady(): boolean {
     return this.hardStateDirty || this.snapshotToInstall !== null || this.truncateFromOut !== null || this.unstableFrom <= this.log.lastIndex() || this.out.messages.length > 0 || this.hasReadyDuringWrite();
@@ -460,7 +483,7 @@ export class Raft {
     if (this.hardStateDirty || this.snapshotToInstall !== null || this.truncateFromOut !== null || o.truncated.length > 0) return false;
     return (
       this.appliedHanded < this.applyLimit() ||
-      o.messagesNow.length + o.acked.length + o.abandoned.length + o.reads.length + o.failedReads.length > 0 ||
+      o.messagesNow.length + o.acked.length + o.abandoned.length + o.reads.length + o.failedReads.length + o.loads.length > 0 ||
       (this.roleValue === 'leader' && (this.canStartReadRound() || this.hasEntriesToSend() || this.hasCommitToSend()))
     );
   }
@@ -519,6 +542,7 @@ export class Raft {
       abandoned: o.abandoned,
       reads: o.reads,
       failedReads: o.failedReads,
+      loads: o.loads,
     };
     if (withWrite) {
       this.hardStateDirty = false;
@@ -527,7 +551,8 @@ export class Raft {
       this.unstableFrom = this.log.lastIndex() + 1;
     }
     this.appliedHanded = Math.max(this.appliedHanded, applyTo);
-    this.out = { messagesNow: [], messages: withWrite ? [] : o.messages, truncated: [], acked: [], abandoned: [], reads: [], failedReads: [] };
+    this.evictApplied();
+    this.out = { messagesNow: [], messages: withWrite ? [] : o.messages, truncated: [], acked: [], abandoned: [], reads: [], failedReads: [], loads: [] };
     return ready;
   }
 
@@ -746,7 +771,8 @@ export class Raft {
 
   private hasEntriesToSend(): boolean {
     for (const p of this.progress.values()) {
-      if (p.next > this.log.lastIndex()) continue;
+      // Nothing to send while its entries are being read from disk.
+      if (p.next > this.log.lastIndex() || p.loading !== null) continue;
       if (p.state === 'replicate' && !this.pipelineFull(p)) return true;
       if (p.state === 'probe' && !p.probeSent) return true;
     }
@@ -787,8 +813,53 @@ export class Raft {
       this.sendSnapshot(p);
       return false;
     }
+    if (p.next <= this.log.coldThrough) {
+      this.requestLoad(p);
+      return false;
+    }
     const entries = this.log.slice(p.next, this.log.lastIndex(), this.appendEntriesMax, this.appendBytesMax);
     if (entries.length === 0 && !allowEmpty && p.state === 'replicate') return false;
+    this.sendEntries(p, prevIndex, prevTerm, entries);
+    return true;
+  }
+
+  /** Asks the engine for the follower's next entries from disk, unless a read for it is under way. */
+  private requestLoad(p: Progress): void {
+    if (p.loading !== null) return;
+    p.loading = p.next;
+    this.out.loads.push({ peer: p.id, term: this.termValue, lo: p.next, hi: this.log.coldThrough, entriesMax: this.appendEntriesMax, bytesMax: this.appendBytesMax });
+  }
+
+  /**
+   * True while the core still waits for `load`: then a read that failed means the log on disk is
+   * missing or damaged where it must not be (a load no longer wanted was overtaken: a snapshot
+   * covered it, or the leadership changed).
+   */
+  loadWanted(load: EntryLoad): boolean {
+    const p = this.progress.get(load.peer);
+    return this.roleValue === 'leader' && load.term === this.termValue && p !== undefined && p.loading === load.lo && p.next === load.lo && load.lo > this.log.snapshotIndex;
+  }
+
+  /** The engine read `load` from disk: the follower gets them if it still needs them. */
+  entriesLoaded(load: EntryLoad, entries: readonly Entry[]): void {
+    const p = this.progress.get(load.peer);
+    if (this.roleValue !== 'leader' || load.term !== this.termValue || p === undefined || p.loading !== load.lo) return;
+    const wanted = this.loadWanted(load);
+    p.loading = null;
+    if (wanted && !(p.state === 'probe' && p.probeSent) && p.state !== 'snapshot' && !(p.state === 'replicate' && this.pipelineFull(p))) {
+      assert(entries.length > 0 && (entries[0] as Entry).index === load.lo, `loaded entries from ${(entries[0] as Entry | undefined)?.index} for a load from ${load.lo}`);
+      for (const [k, entry] of entries.entries()) {
+        assert(entry.index === load.lo + k && entry.term === this.log.termAt(entry.index), `loaded entry ${entry.index} (term ${entry.term}) disagrees with the log`);
+      }
+      this.sendEntries(p, load.lo - 1, this.log.termAt(load.lo - 1) as number, entries);
+    }
+    while (p.next <= this.log.lastIndex() && this.sendAppend(p)) {
+      if (p.state !== 'replicate') break;
+    }
+  }
+
+  /** Sends one append of `entries` (possibly none) after (prevIndex, prevTerm) to the follower. */
+  private sendEntries(p: Progress, prevIndex: number, prevTerm: number, entries: readonly Entry[]): void {
     const message: AppendMessage = { type: 'append', from: this.id, to: p.id, term: this.termValue, prevIndex, prevTerm, entries, commit: this.commitValue };
     this.send(message, true);
     p.commitSent = Math.max(p.commitSent, Math.min(this.commitValue, prevIndex + entries.length));
@@ -801,7 +872,6 @@ export class Raft {
     } else if (p.state === 'probe') {
       p.probeSent = true;
     }
-    return true;
   }
 
   private sendSnapshot(p: Progress): void {

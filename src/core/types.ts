@@ -210,6 +210,21 @@ export interface FailedRead {
 }
 
 /**
+ * Entries a leader needs for a follower that are no longer in memory: the engine reads them from
+ * its disk (lo.., up to `hi`, at most `entriesMax` entries and, past the first, `bytesMax` payload
+ * bytes) and hands them to `Raft.entriesLoaded` — or, when the read fails, asks
+ * `Raft.loadWanted` whether the failure matters (a snapshot may have covered them meanwhile).
+ */
+export interface EntryLoad {
+  readonly peer: NodeId;
+  readonly term: number;
+  readonly lo: number;
+  readonly hi: number;
+  readonly entriesMax: number;
+  readonly bytesMax: number;
+}
+
+/**
  * One batch of work for the engine. The order is the contract:
  * 1. `messagesNow` may be sent at once (leader traffic that needs nothing persisted first);
  * 2. persist, atomically with respect to recovery: `hardState`, then `snapshot`, then cut the
@@ -236,4 +251,6 @@ export interface Ready {
   readonly abandoned: readonly AbandonedWrite[];
   readonly reads: readonly ReadyRead[];
   readonly failedReads: readonly FailedRead[];
+  /** Entries to read from disk for followers (they may be read at once, in any order). */
+  readonly loads: readonly EntryLoad[];
 }

@@ -1,5 +1,5 @@
 import { Raft, type MembershipChange, type RaftOptions, type Role } from '../core/raft.js';
-import { snapshotDataBytes, type Ack, type ClusterConfig, type Consistency, type Entry, type Message, type NodeId, type Ready, type Snapshot, type SnapshotMeta } from '../core/types.js';
+import { snapshotDataBytes, type Ack, type ClusterConfig, type Consistency, type Entry, type EntryLoad, type Message, type NodeId, type Ready, type Snapshot, type SnapshotMeta } from '../core/types.js';
 import type { Applied, KvStateMachine } from '../kv/machine.js';
 import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
@@ -67,6 +67,8 @@ export interface EngineObserver {
   /** The state machine was ahead of the recovered log and is being rebuilt from snapshot and log. */
   stateRebuilt?(applied: number, logEnd: number): void;
   persisted?(work: PersistWork): void;
+  /** Log entries a follower needed were read back from disk (they were no longer in memory). */
+  entriesLoaded?(count: number, bytes: number): void;
   fatal?(error: Error): void;
   /** A write failed for want of space; nothing is acknowledged until a retry succeeds. */
   storageStalled?(error: Error): void;
@@ -359,6 +361,7 @@ export class Engine {
       const ready = this.raft.readyDuringWrite();
       if (ready === null) return;
       for (const message of ready.messagesNow) this.sendMessage(message);
+      this.startLoads(ready.loads);
       this.answer(ready);
       this.afterInput();
     });
@@ -379,6 +382,7 @@ export class Engine {
       this.latestSnapshot = { meta, bytes: snapshotDataBytes(data), data: data instanceof Uint8Array ? data : null };
     }
     for (const message of ready.messagesNow) this.sendMessage(message);
+    this.startLoads(ready.loads);
     const save = this.snapshotToSave;
     this.snapshotToSave = null;
     const work: PersistWork = {
@@ -400,6 +404,31 @@ export class Engine {
     }
     if (ready.snapshot === null) this.answer(ready);
     if (!writes) this.afterWrite(ready);
+  }
+
+  /**
+   * Reads from disk the entries followers need that the core no longer holds, and hands them
+   * back. A read that fails while the core still waits for it means the log on disk lacks or has
+   * damaged a committed entry: the node stops, as recovery would, naming the file and offset.
+   */
+  private startLoads(loads: readonly EntryLoad[]): void {
+    for (const load of loads) {
+      this.storage.readEntries(load.lo, load.hi, load.entriesMax, load.bytesMax, (error, entries) => {
+        if (this.halted) return;
+        if (error !== null && this.raft.loadWanted(load)) {
+          const code = error instanceof TandemError ? error.code : ErrorCode.corrupt;
+          this.fail(new TandemError(code, `reading log entries from ${load.lo} for ${load.peer} failed: ${error.message}`, { index: load.lo }, error));
+          return;
+        }
+        if (entries.length > 0) {
+          let bytes = 0;
+          for (const entry of entries) bytes += entry.data.length;
+          this.observer.entriesLoaded?.(entries.length, bytes);
+        }
+        this.raft.entriesLoaded(load, entries);
+        this.afterInput();
+      });
+    }
   }
 
   /**

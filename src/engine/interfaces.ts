@@ -61,6 +61,12 @@ export interface Storage {
   openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void;
   /** Removes a snapshot a transport staged in a file that will not be installed. */
   discardStaged(staged: StagedSnapshot): void;
+  /**
+   * Reads durable log entries from `lo` on, up to `hi`, at most `entriesMax` of them and, past the
+   * first, about `bytesMax` payload bytes (it may return fewer, never none). Fails when `lo` is
+   * not in the log on disk or a record is damaged (CORRUPT, naming the file and offset).
+   */
+  readEntries(lo: number, hi: number, entriesMax: number, bytesMax: number, done: (error: Error | null, entries: readonly Entry[]) => void): void;
 }
 
 /** The newest snapshot recovery found: its bytes are read only if the state machine needs them. */

@@ -1,9 +1,9 @@
 /** The parts of a log the lag history reads. */
 export interface SampledLog {
   readonly lastIndex: number;
-  /** Entries at or below this index are compacted away. */
-  readonly snapshotIndex: number;
-  /** The payload size of a held entry (snapshotIndex < index <= lastIndex). */
+  /** Entries at or below this index are not in memory (compacted away, or on disk only). */
+  readonly notHeldThrough: number;
+  /** The payload size of a held entry (notHeldThrough < index <= lastIndex). */
   entryBytes(index: number): number;
 }
 
@@ -76,7 +76,7 @@ export class LagHistory {
     const first = this.samples[0];
     const latest = this.samples[this.samples.length - 1];
     if (first !== undefined && latest !== undefined && latest.index > first.index) return (latest.bytes - first.bytes) / (latest.index - first.index);
-    const from = Math.max(log.snapshotIndex + 1, log.lastIndex - 99);
+    const from = Math.max(log.notHeldThrough + 1, log.lastIndex - 99);
     const count = log.lastIndex - from + 1;
     return count <= 0 ? 0 : heldBytes(log, from, log.lastIndex, 0) / count;
   }
@@ -85,6 +85,6 @@ export class LagHistory {
 /** The payload bytes of entries from..to; an entry already compacted away counts as `average`. */
 function heldBytes(log: SampledLog, from: number, to: number, average: number): number {
   let bytes = 0;
-  for (let index = from; index <= to; index++) bytes += index > log.snapshotIndex ? log.entryBytes(index) : average;
+  for (let index = from; index <= to; index++) bytes += index > log.notHeldThrough ? log.entryBytes(index) : average;
   return bytes;
 }

@@ -17,6 +17,11 @@ export const limits = {
    * and at 8 MiB the follower still stalled up to 944 ms applying what one turn brought.
    */
   inflightBytesMax: 2 * 1024 * 1024,
+  /**
+   * Payload bytes of applied entries a node keeps in memory: older entries since the snapshot are
+   * read from disk when a follower needs them (a healthy follower is a few MiB behind at most).
+   */
+  logCacheBytes: 32 * 1024 * 1024,
   /** Proposals the leader holds uncommitted before it refuses more (backpressure). */
   uncommittedEntriesMax: 10_000,
   /** Reads waiting in the core for a read index or for the apply loop. */

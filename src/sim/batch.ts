@@ -18,11 +18,12 @@ export interface BatchSummary {
   lostLeaderAckWritesRecorded: number;
   tornTailsCut: number;
   snapshotsSentFromDisk: number;
+  entriesReadFromDisk: number;
   snapshotsInstalled: number;
 }
 
 export function emptySummary(): BatchSummary {
-  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0 };
+  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0, entriesReadFromDisk: 0 };
 }
 
 /** Adds one run to the totals. */
@@ -39,6 +40,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
     lostLeaderAckWritesRecorded: result.lostLeaderAckWritesRecorded,
     tornTailsCut: result.tornTailsCut,
     snapshotsSentFromDisk: result.snapshotsSentFromDisk,
+    entriesReadFromDisk: result.entriesReadFromDisk,
     snapshotsInstalled: result.snapshotsInstalled,
   });
 }
@@ -46,7 +48,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
 /** Merges totals (from another run or a worker). */
 export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
   into.failedSeeds.push(...from.failedSeeds);
-  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled', 'snapshotsSentFromDisk'] as const) {
+  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled', 'snapshotsSentFromDisk', 'entriesReadFromDisk'] as const) {
     into[key] += from[key];
   }
 }

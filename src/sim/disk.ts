@@ -41,6 +41,8 @@ export class SimDisk implements Storage {
   tornTailsCut = 0;
   /** Snapshots read back from this disk to be sent (the engine no longer held their bytes). */
   snapshotsOpened = 0;
+  /** Log entries read back from this disk for followers (the core no longer held them). */
+  entriesRead = 0;
 
   constructor(
     private readonly prng: Prng,
@@ -64,6 +66,35 @@ export class SimDisk implements Storage {
     const snapshot = this.durable.snapshot;
     if (snapshot !== null && snapshot.meta.index >= index) this.snapshotsOpened++;
     done(null, snapshot === null || snapshot.meta.index < index ? null : memorySnapshotReader(snapshot.meta, inMemory(snapshot.data)));
+  }
+
+  /**
+   * Reads durable records back, after a disk's latency: only what is on the disk at the moment
+   * the read completes (a compaction or install meanwhile makes it fail, as a removed segment does).
+   */
+  readEntries(lo: number, hi: number, entriesMax: number, bytesMax: number, done: (error: Error | null, entries: readonly Entry[]) => void): void {
+    const { minMs, maxMs } = this.timing;
+    this.schedule(minMs + this.prng.float() * (maxMs - minMs), () => {
+      const records = this.durable.records;
+      const start = records.findIndex((r) => r.index === lo);
+      if (start === -1) {
+        done(new Error(`sim-log: index ${lo} is not on the disk`), []);
+        return;
+      }
+      const entries: Entry[] = [];
+      let bytes = 0;
+      for (let k = start; k < records.length && entries.length < entriesMax; k++) {
+        const record = records[k] as { index: number; bytes: Uint8Array };
+        if (record.index > hi) break;
+        const decoded = decodeLog(record.bytes, 'sim-log').entries[0];
+        assert(decoded !== undefined && decoded.index === lo + entries.length, `sim-log: record ${record.index} out of place`);
+        if (entries.length > 0 && bytes + decoded.data.length > bytesMax) break;
+        if (entries.length > 0) bytes += decoded.data.length;
+        entries.push(decoded);
+      }
+      this.entriesRead += entries.length;
+      done(null, entries);
+    });
   }
 
   discardStaged(): void {

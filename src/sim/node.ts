@@ -28,6 +28,8 @@ export interface SimNodeSettings {
   /** Byte limits of one append and of the appends in flight (undefined: the defaults). */
   readonly appendBytesMax?: number;
   readonly inflightBytesMax?: number;
+  /** Payload bytes of applied entries kept in memory (undefined: the default). */
+  readonly logCacheBytes?: number;
   /**
    * How long one turn of a node's event loop takes: work deferred to the end of the turn (the
    * ready loop, the proposal of the writes that arrived in it) runs this much later. On a busy
@@ -84,6 +86,7 @@ export class SimNode {
         inflightMessagesMax: s.inflightMessagesMax,
         ...(s.appendBytesMax === undefined ? {} : { appendBytesMax: s.appendBytesMax }),
         ...(s.inflightBytesMax === undefined ? {} : { inflightBytesMax: s.inflightBytesMax }),
+        ...(s.logCacheBytes === undefined ? {} : { logCacheBytes: s.logCacheBytes }),
       },
       bootstrap: s.bootstrap,
       tickMs: s.tickMs,

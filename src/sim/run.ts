@@ -43,6 +43,8 @@ export interface SimResult {
   readonly snapshotsInstalled: number;
   /** Snapshots a node sent from its disk, its own copy of their bytes released. */
   readonly snapshotsSentFromDisk: number;
+  /** Log entries leaders read back from their disks for followers (no longer in memory). */
+  readonly entriesReadFromDisk: number;
   readonly trace: readonly string[];
 }
 
@@ -68,7 +70,7 @@ export function runSeed(options: SimOptions): SimResult {
     const none = { ok: 0, failed: 0, unknown: 0, retries: 0 };
     return {
       seed: options.seed, nodes: 0, learners: 0, violations: [`crashed: ${stack}`], opsChecked: 0, counts: none, faults: 0, leaderChanges: 0,
-      entriesApplied: 0, batchedWrites: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0, trace,
+      entriesApplied: 0, batchedWrites: 0, simulatedMs: scheduler.now, events: scheduler.eventsRun, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0, entriesReadFromDisk: 0, trace,
     };
   }
 }
@@ -92,6 +94,9 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     turnMs: [0, 0.5, 2][Math.floor(options.seed / 3) % 3] as number,
     // Byte limits small enough to bind on the simulator's small entries, for two thirds of the seeds.
     ...[{}, { appendBytesMax: 64, inflightBytesMax: 256 }, { appendBytesMax: 512, inflightBytesMax: 2048 }][Math.floor(options.seed / 9) % 3],
+    // Applied entries kept in memory: for three quarters of the seeds so few that followers behind
+    // are fed from the disk (read back by the leader), down to none at all.
+    ...[{}, { logCacheBytes: 0 }, { logCacheBytes: 300 }, { logCacheBytes: 3000 }][Math.floor(options.seed / 27) % 4],
     disk: { minMs: 0.05, maxMs: prng.pick([0.5, 2]), slowChance: prng.pick([0, 0.01]), slowMs: 40 },
     bootstrap: { voters, learners: ids.slice(nodeCount - learnerCount) },
     bugs: options.bugs ?? {},
@@ -126,7 +131,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     const node = new SimNode(id, prng.fork(), scheduler, settings, (m) => network.send(m), observer, id === neverCandidate ? 0 : 1);
     nodes.set(id, node);
   }
-  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries}${settings.snapshotEveryBytes === undefined ? '' : ` or ${settings.snapshotEveryBytes} B`} appendMax ${settings.appendEntriesMax} (${settings.appendBytesMax ?? 'default'} B) inflightMax ${settings.inflightMessagesMax} (${settings.inflightBytesMax ?? 'default'} B) turn ${settings.turnMs} ms`);
+  log(`cluster: voters ${voters.join(',')}${learnerCount > 0 ? ` learners ${settings.bootstrap.learners.join(',')}` : ''}${neverCandidate !== null ? ` priority0 ${neverCandidate}` : ''} snapshotEvery ${settings.snapshotEveryEntries}${settings.snapshotEveryBytes === undefined ? '' : ` or ${settings.snapshotEveryBytes} B`} appendMax ${settings.appendEntriesMax} (${settings.appendBytesMax ?? 'default'} B) inflightMax ${settings.inflightMessagesMax} (${settings.inflightBytesMax ?? 'default'} B) logCache ${settings.logCacheBytes ?? 'default'} B turn ${settings.turnMs} ms`);
   for (const node of nodes.values()) node.start();
 
   const leader = (): SimNode | null => {
@@ -164,7 +169,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
   log('healed: every node up, every link restored');
 
   awaitLiveness({ scheduler, nodes, workload, checker, leader, log, runaway });
-  const { lostAndRecorded, tornTailsCut, snapshotsSentFromDisk } = endOfRunChecks({ nodes, workload, checker, leader, ids, log });
+  const { lostAndRecorded, tornTailsCut, snapshotsSentFromDisk, entriesReadFromDisk } = endOfRunChecks({ nodes, workload, checker, leader, ids, log });
 
   return {
     seed: options.seed,
@@ -183,6 +188,7 @@ function runPhases(options: SimOptions, scheduler: Scheduler, trace: string[], l
     tornTailsCut,
     snapshotsInstalled: checker.snapshotsInstalled,
     snapshotsSentFromDisk,
+    entriesReadFromDisk,
     trace,
   };
 }
@@ -252,16 +258,18 @@ function awaitLiveness({ scheduler, nodes, workload, checker, leader, log, runaw
 }
 
 /** The end-of-run checks: acknowledged writes, rollback records, linearizability, invented values. */
-function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<RunParts, 'scheduler'> & { readonly ids: readonly NodeId[] }): { lostAndRecorded: number; tornTailsCut: number; snapshotsSentFromDisk: number } {
+function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<RunParts, 'scheduler'> & { readonly ids: readonly NodeId[] }): { lostAndRecorded: number; tornTailsCut: number; snapshotsSentFromDisk: number; entriesReadFromDisk: number } {
   checker.checkAckedWrites(workload.ackedWrites);
   const rollbacks = new Set<string>();
   const heldByNonMembers = new Set<string>();
   const members = new Set(leader()?.engine?.raft.config.voters.concat(leader()?.engine?.raft.config.learners ?? []) ?? ids);
   let tornTailsCut = 0;
   let snapshotsSentFromDisk = 0;
+  let entriesReadFromDisk = 0;
   for (const node of nodes.values()) {
     tornTailsCut += node.disk.tornTailsCut;
     snapshotsSentFromDisk += node.disk.snapshotsOpened;
+    entriesReadFromDisk += node.disk.entriesRead;
     for (const record of node.disk.rollback) rollbacks.add(`${record.index}:${record.term}`);
     if (!members.has(node.id) && node.engine !== null) {
       for (let i = node.engine.raft.commitIndex + 1; i <= node.engine.raft.lastIndex; i++) {
@@ -305,5 +313,5 @@ function endOfRunChecks({ nodes, workload, checker, leader, ids, log }: Omit<Run
     if (op.output !== null && op.output !== undefined && !workload.written.get(op.key)?.has(String(op.output))) checker.violations.push(`${op.label} returned ${String(op.output)}, a value never written to ${op.key}`);
   }
 
-  return { lostAndRecorded, tornTailsCut, snapshotsSentFromDisk };
+  return { lostAndRecorded, tornTailsCut, snapshotsSentFromDisk, entriesReadFromDisk };
 }

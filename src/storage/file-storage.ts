@@ -1,7 +1,7 @@
 import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeLog, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
+import { decodeLog, decodeRecord, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot, SnapshotMeta, StagedSnapshot } from '../core/types.js';
 import { crc32c } from '../codec/crc32c.js';
 import type { PersistWork, Recovered, RecoveredSnapshot, SnapshotParts, SnapshotReader, Storage } from '../engine/interfaces.js';
@@ -243,6 +243,54 @@ export class FileStorage implements Storage {
         if ((error as { code?: unknown }).code !== 'ENOENT' || attempt === 3) throw error;
       }
     }
+  }
+
+  readEntries(lo: number, hi: number, entriesMax: number, bytesMax: number, done: (error: Error | null, entries: readonly Entry[]) => void): void {
+    this.readRecords(lo, hi, entriesMax, bytesMax).then(
+      (entries) => done(null, entries),
+      (error: unknown) => done(error instanceof Error ? error : new Error(String(error)), []),
+    );
+  }
+
+  /**
+   * Reads entries from the one segment that holds `lo`, in one read of their records (their
+   * sizes, from the record offsets, stand for their payloads against bytesMax); every record's
+   * checksum and index is checked.
+   */
+  private async readRecords(lo: number, hi: number, entriesMax: number, bytesMax: number): Promise<Entry[]> {
+    const segment = this.segments.find((s) => lo >= s.firstIndex && lo <= lastIndexOf(s));
+    if (segment === undefined) throw new TandemError(ErrorCode.unavailable, `log: index ${lo} is not in the log on disk`);
+    const first = lo - segment.firstIndex;
+    const last = Math.min(hi, lo + entriesMax - 1, lastIndexOf(segment)) - segment.firstIndex;
+    const start = segment.offsets[first] as number;
+    // The first record always; past it, records of at most bytesMax in all.
+    const firstEnd = segment.offsets[first + 1] ?? segment.bytes;
+    let end = firstEnd;
+    for (let k = first + 1; k <= last; k++) {
+      const next = segment.offsets[k + 1] ?? segment.bytes;
+      if (next - firstEnd > bytesMax) break;
+      end = next;
+    }
+    const buffer = Buffer.allocUnsafe(end - start);
+    const handle = await open(segment.path, 'r');
+    try {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+      if (bytesRead < buffer.length) throw new TandemError(ErrorCode.corrupt, `${segment.path}: ends at ${start + bytesRead}, inside the records of indexes ${lo}..`, { file: segment.path, offset: start + bytesRead });
+    } finally {
+      await handle.close();
+    }
+    const entries: Entry[] = [];
+    for (let offset = 0; offset < buffer.length; ) {
+      const read = decodeRecord(buffer, offset);
+      const expected = lo + entries.length;
+      if (read.kind !== 'record' || read.entry.index !== expected) {
+        const why = read.kind === 'bad' ? read.reason : read.kind === 'short' ? 'a record cut short' : `index ${read.entry.index} where ${expected} belongs`;
+        throw new TandemError(ErrorCode.corrupt, `${segment.path}: ${why} at offset ${start + offset}, reading entries for a follower`, { file: segment.path, offset: start + offset });
+      }
+      entries.push(read.entry);
+      offset += read.bytes;
+    }
+    return entries;
   }
 
   /** Resolves once every snapshot file handed to a persist so far is written (for tests). */

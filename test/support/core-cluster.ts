@@ -1,5 +1,5 @@
 import { Raft, type PlantedBugs } from '../../src/core/raft.js';
-import type { Entry, HardState, Message, NodeId, Ready } from '../../src/core/types.js';
+import type { Entry, EntryLoad, HardState, Message, NodeId, Ready } from '../../src/core/types.js';
 import { Prng } from '../../src/shared/prng.js';
 
 /** What a node keeps across a crash in these scenarios: its hard state and its log. */
@@ -28,11 +28,17 @@ export class CoreCluster {
   /** Entries each node reported cut from its log, across restarts. */
   readonly truncated = new Map<NodeId, Entry[]>();
   queue: Message[] = [];
+  /** Entries leaders asked to read back from their durable logs, served by deliver() unless held. */
+  loads: { node: NodeId; load: EntryLoad }[] = [];
+  /** While true, deliver() leaves the loads queued (to overtake them in a test). */
+  holdLoads = false;
+  /** Entries served to the cores from their durable logs, across the run. */
+  entriesLoaded = 0;
   private readonly down = new Set<NodeId>();
 
   constructor(
     readonly ids: readonly NodeId[],
-    private readonly options: { seed?: number; bugs?: PlantedBugs; learners?: readonly NodeId[]; appendEntriesMax?: number; appendBytesMax?: number; inflightBytesMax?: number; priority?: Record<NodeId, number> } = {},
+    private readonly options: { seed?: number; bugs?: PlantedBugs; learners?: readonly NodeId[]; appendEntriesMax?: number; appendBytesMax?: number; inflightBytesMax?: number; logCacheBytes?: number; priority?: Record<NodeId, number> } = {},
   ) {
     for (const id of ids) {
       this.durable.set(id, { hardState: { term: 0, votedFor: null }, entries: [] });
@@ -62,6 +68,7 @@ export class CoreCluster {
         appendEntriesMax: this.options.appendEntriesMax ?? 64,
         ...(this.options.appendBytesMax === undefined ? {} : { appendBytesMax: this.options.appendBytesMax }),
         ...(this.options.inflightBytesMax === undefined ? {} : { inflightBytesMax: this.options.inflightBytesMax }),
+        ...(this.options.logCacheBytes === undefined ? {} : { logCacheBytes: this.options.logCacheBytes }),
       },
       {
         hardState: durable.hardState,
@@ -81,6 +88,7 @@ export class CoreCluster {
     this.cores.delete(id);
     this.down.add(id);
     this.queue = this.queue.filter((m) => m.from !== id);
+    this.loads = this.loads.filter((l) => l.node !== id);
   }
 
   /** Takes every ready of `id`: persists, queues messages, applies. */
@@ -103,6 +111,7 @@ export class CoreCluster {
       // The engine attaches the state machine's bytes to a snapshot message; a stand-in will do here.
       const attach = (m: Message): Message => (m.type === 'snapshot' ? { ...m, data: Uint8Array.of(1) } : m);
       this.queue.push(...ready.messagesNow.map(attach), ...ready.messages.map(attach));
+      this.loads.push(...ready.loads.map((load) => ({ node: id, load })));
       this.applied.get(id)?.push(...ready.committed);
       this.truncated.set(id, [...(this.truncated.get(id) ?? []), ...ready.truncated]);
       this.acked.set(id, [...(this.acked.get(id) ?? []), ...ready.acked.map((a) => a.index)]);
@@ -127,7 +136,7 @@ export class CoreCluster {
   /** Delivers queued messages (those `allow` accepts; the rest are dropped) until none are left. */
   deliver(allow: (m: Message) => boolean = () => true, rounds = 1000): void {
     this.flushAll();
-    for (let round = 0; round < rounds && this.queue.length > 0; round++) {
+    for (let round = 0; round < rounds && (this.queue.length > 0 || (this.loads.length > 0 && !this.holdLoads)); round++) {
       const batch = this.queue;
       this.queue = [];
       for (const m of batch) {
@@ -135,6 +144,21 @@ export class CoreCluster {
         this.cores.get(m.to)?.step(m);
         this.flush(m.to);
       }
+      if (!this.holdLoads) this.serveLoads();
+    }
+  }
+
+  /** Reads every queued load from its node's durable log (as the engine reads its disk) and hands it to the core. */
+  serveLoads(): void {
+    const loads = this.loads;
+    this.loads = [];
+    for (const { node, load } of loads) {
+      const durable = this.durable.get(node) as Durable;
+      const last = Math.min(load.hi, load.lo + load.entriesMax - 1);
+      const entries = durable.entries.filter((e) => e.index >= load.lo && e.index <= last);
+      this.entriesLoaded += entries.length;
+      this.cores.get(node)?.entriesLoaded(load, entries);
+      this.flush(node);
     }
   }
 
