@@ -211,6 +211,7 @@ describe('snapshots staged in a file by the transport', () => {
       openSnapshot: (index, done) => disk.openSnapshot(index, done),
       discardStaged: (staged) => discarded.push(staged.path),
       readEntries: (lo, hi, entriesMax, bytesMax, done) => disk.readEntries(lo, hi, entriesMax, bytesMax, done),
+      createSnapshot: (meta) => disk.createSnapshot(meta),
     };
     const runtime: Runtime = { now: () => 0, defer: () => undefined, setTimeout: () => () => undefined };
     const engine = new Engine(

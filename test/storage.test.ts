@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Entry } from '../src/core/types.js';
+import type { Entry, SnapshotMeta } from '../src/core/types.js';
 import { encodeRecord } from '../src/codec/log-record.js';
 import type { PersistWork, SnapshotReader } from '../src/engine/interfaces.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
 import { stagedSnapshotName } from '../src/shared/staged-snapshots.js';
 import { recordsEnd } from './support/log-files.js';
+import { waitFor } from './support/process-cluster.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDataDir));
@@ -23,7 +24,15 @@ const entry = (index: number, term: number, text = `value-${index}`): Entry => (
 const range = (from: number, to: number, term: number): Entry[] => Array.from({ length: to - from + 1 }, (_, k) => entry(from + k, term));
 
 function work(partial: Partial<PersistWork>): PersistWork {
-  return { hardState: null, installSnapshot: null, saveSnapshot: null, compactTo: null, truncateFrom: null, entries: [], rollback: [], sync: true, ...partial };
+  return { hardState: null, installSnapshot: null, compactTo: null, truncateFrom: null, entries: [], rollback: [], sync: true, ...partial };
+}
+
+/** Writes a snapshot this node takes, part by part, as the engine does, and waits until it is durable. */
+async function saveSnapshot(storage: FileStorage, meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<void> {
+  const sink = storage.createSnapshot(meta);
+  const call = (fn: (done: (error: Error | null) => void) => void): Promise<void> => new Promise((resolve, reject) => fn((error) => (error === null ? resolve() : reject(error))));
+  for (const part of parts) await call((done) => sink.write(part, done));
+  await call((done) => sink.finish(done));
 }
 
 function persist(storage: FileStorage, w: Partial<PersistWork>): Promise<void> {
@@ -63,11 +72,10 @@ describe('the durable log', () => {
     await persist(storage, { entries: range(1, 20, 1) });
     const before = readdirSync(join(dir, 'log')).length;
     const meta = { index: 15, term: 1, config: { voters: ['n1'], learners: [] }, termStarts: [[1, 1]] as [number, number][] };
-    await persist(storage, { saveSnapshot: { meta, parts: [Buffer.from('state@'), Buffer.from('15')] }, compactTo: 15 });
-    // The snapshot file is written beside the log; the segments it covers go at the next persist.
-    await storage.whenSnapshotsWritten();
-    assert.equal(readdirSync(join(dir, 'log')).length, before, 'nothing is dropped before the snapshot is durable');
-    await persist(storage, { entries: range(21, 21, 1) });
+    await saveSnapshot(storage, meta, [Buffer.from('state@'), Buffer.from('15')]);
+    // The snapshot file is written beside the log; the segments it covers go when the engine says.
+    assert.equal(readdirSync(join(dir, 'log')).length, before, 'nothing is dropped before the engine compacts');
+    await persist(storage, { entries: range(21, 21, 1), compactTo: 15 });
     await storage.close();
     assert.ok(readdirSync(join(dir, 'log')).length < before, 'covered segments were removed');
     const { recovered } = FileStorage.open(dir);
@@ -275,8 +283,7 @@ describe('snapshots read back from disk', () => {
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
     assert.equal(await open(storage, 1), null, 'no snapshot yet');
-    await persist(storage, { saveSnapshot: { meta: meta(20), parts: parts(state(9)) }, compactTo: 20 });
-    // Asked for at once: the file is still being written in the background, and open waits for it.
+    await saveSnapshot(storage, meta(20), parts(state(9)));
     const reader = await open(storage, 20);
     assert.ok(reader !== null);
     assert.deepEqual(reader.meta, meta(20));
@@ -287,15 +294,38 @@ describe('snapshots read back from disk', () => {
     await storage.close();
   });
 
+  it('writes a snapshot as it is built: nothing is visible before it is finished, an abandoned one leaves nothing, an older one finished late is dropped', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir);
+    await persist(storage, { entries: range(1, 30, 2) });
+    const call = (fn: (done: (error: Error | null) => void) => void): Promise<void> => new Promise((resolve, reject) => fn((error) => (error === null ? resolve() : reject(error))));
+    const building = storage.createSnapshot(meta(20));
+    for (const part of parts(state(4))) await call((done) => building.write(part, done));
+    assert.equal(await open(storage, 1), null, 'a snapshot being written is not yet a snapshot');
+    const abandoned = storage.createSnapshot(meta(22));
+    await call((done) => abandoned.write(Buffer.from('partial'), done));
+    abandoned.abort();
+    const late = storage.createSnapshot(meta(12));
+    await call((done) => late.write(state(5), done));
+    await call((done) => building.finish(done));
+    await call((done) => late.finish(done));
+    await waitFor('the abandoned file to go', 2000, async () => (readdirSync(join(dir, 'snapshots')).length === 1 ? true : undefined));
+    assert.deepEqual(readdirSync(join(dir, 'snapshots')), ['snapshot-00000000000000000020.snap'], 'only the newest finished snapshot stays');
+    const reader = await open(storage, 1);
+    assert.equal(reader?.meta.index, 20);
+    assert.ok((await readAll(reader!, 70_000)).equals(state(4)));
+    reader?.close();
+    await storage.close();
+  });
+
   it('keeps reading a snapshot that a newer one replaced on disk', async () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
-    await persist(storage, { saveSnapshot: { meta: meta(10), parts: parts(state(1)) }, compactTo: 10 });
+    await saveSnapshot(storage, meta(10), parts(state(1)));
     const old = await open(storage, 10);
     assert.ok(old !== null);
-    await persist(storage, { saveSnapshot: { meta: meta(25), parts: parts(state(2)) }, compactTo: 25 });
-    await storage.whenSnapshotsWritten();
+    await saveSnapshot(storage, meta(25), parts(state(2)));
     assert.deepEqual(readdirSync(join(dir, 'snapshots')), ['snapshot-00000000000000000025.snap'], 'the old file is gone');
     assert.ok((await readAll(old, 100_000)).equals(state(1)), 'the open file still reads whole');
     old.close();
@@ -309,8 +339,7 @@ describe('snapshots read back from disk', () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
-    await persist(storage, { saveSnapshot: { meta: meta(20), parts: parts(state(3)) }, compactTo: 20 });
-    await storage.whenSnapshotsWritten();
+    await saveSnapshot(storage, meta(20), parts(state(3)));
     const path = join(dir, 'snapshots', 'snapshot-00000000000000000020.snap');
     const bytes = readFileSync(path);
     bytes[bytes.length - 150_000] ^= 0x01;
@@ -333,7 +362,7 @@ describe('a snapshot found at start', () => {
     // More than one piece of the check (8 MiB), so the checksum is carried across pieces.
     const data = Buffer.alloc(9 * 1024 * 1024 + 5, 7);
     data.write('the end', data.length - 7);
-    await persist(storage, { saveSnapshot: { meta, parts: [data] }, compactTo: 20 });
+    await saveSnapshot(storage, meta, [data]);
     await storage.close();
     const { recovered } = FileStorage.open(dir);
     assert.deepEqual(recovered.snapshot?.meta, meta);

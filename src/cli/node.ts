@@ -61,6 +61,12 @@ export interface NodeConfig {
   readonly logCacheBytes: number;
 }
 
+/** The process's memory now, for the status (see NodeStatus.memory). */
+function memoryNow(logPayloadBytes: number): NodeStatus['memory'] {
+  const usage = process.memoryUsage();
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, externalBytes: usage.external, logPayloadBytes };
+}
+
 /** A running node. */
 export interface RunningNode {
   readonly engine: Engine;
@@ -398,6 +404,7 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       digest: onDisk.digest,
       digestIndex: onDisk.index,
       storeBacklog: { bytes: store.backlog.bytes(), bytesMax: store.backlog.bytesMax(), limit: config.storeBacklogBytes, writesHeld: store.backlog.held() },
+      memory: memoryNow(raft.log.payloadBytes),
       config: raft.config,
       members: memberIds().map((id) => ({ id, httpAddress: id === config.id ? httpAddress : (transport.httpAddresses.get(id) ?? null) })),
       followers,

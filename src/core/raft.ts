@@ -434,19 +434,23 @@ export class Raft {
   }
 
   /**
+   * The metadata of a snapshot of the state at `index` (applied, and after the log's snapshot):
+   * written with the snapshot's bytes as they are built, before `compact` (which takes it) drops
+   * the log.
+   */
+  snapshotMetaAt(index: number): SnapshotMeta {
+    assert(index <= this.appliedValue && index > this.log.snapshotIndex, `snapshot metadata at ${index} (applied ${this.appliedValue}, log from ${this.log.snapshotIndex})`);
+    return { index, term: this.log.termAt(index) as number, config: this.configAt(index), termStarts: this.log.termStartsUpTo(index) };
+  }
+
+  /**
    * The engine took a state-machine snapshot at `index` (<= applied). Drops the log up to
    * `index` but for the last `keepEntries` entries (and no more than `keepBytes` of payload), so
    * followers a little behind still get entries rather than the snapshot. Returns the metadata
    * to store with the snapshot bytes.
    */
-  compact(index: number, keepEntries = 0, keepBytes = Number.POSITIVE_INFINITY): SnapshotMeta {
-    assert(index <= this.appliedValue && index > (this.snapshotMeta?.index ?? 0), `compact to ${index}`);
-    const meta: SnapshotMeta = {
-      index,
-      term: this.log.termAt(index) as number,
-      config: this.configAt(index),
-      termStarts: this.log.termStartsUpTo(index),
-    };
+  compact(index: number, keepEntries = 0, keepBytes = Number.POSITIVE_INFINITY, meta = this.snapshotMetaAt(index)): SnapshotMeta {
+    assert(index <= this.appliedValue && index > (this.snapshotMeta?.index ?? 0) && meta.index === index, `compact to ${index}`);
     this.snapshotMeta = meta;
     const compactTo = index - this.log.entriesWithin(index, keepBytes, keepEntries);
     if (compactTo <= this.log.snapshotIndex) return meta;

@@ -4,7 +4,7 @@ import type { Applied, KvStateMachine } from '../kv/machine.js';
 import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
-import type { PersistWork, Recovered, Runtime, SnapshotParts, Storage, Transport } from './interfaces.js';
+import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
 import { memorySnapshotReader, readWhole } from './snapshot-reader.js';
 
 /** Settings of the ready loop around one node's core. */
@@ -156,7 +156,8 @@ export class Engine {
   private latestSnapshot: HeldSnapshot | null;
   /** The recovered snapshot the state machine is behind, restored from its file by start(). */
   private restoreAtStart: SnapshotMeta | null = null;
-  private snapshotToSave: { snapshot: SnapshotParts; compactTo: number } | null = null;
+  /** The log up to here may go from disk: a snapshot this node took covers it, and it is durable. */
+  private compactionDue: number | null = null;
   /** Payload bytes applied since the last snapshot was started. */
   private appliedBytes = 0;
   private readonly pendingWrites = new Map<number, PendingEntry>();
@@ -373,7 +374,7 @@ export class Engine {
    * side by side). What must follow the write happens in afterWrite.
    */
   private takeReady(): void {
-    if (this.persisting || this.halted || !(this.raft.hasReady() || this.snapshotToSave !== null)) return;
+    if (this.persisting || this.halted || !(this.raft.hasReady() || this.compactionDue !== null)) return;
     const ready = this.raft.ready();
     // A received snapshot is the latest one from now on, even before it is on disk.
     if (ready.snapshot !== null) {
@@ -383,20 +384,18 @@ export class Engine {
     }
     for (const message of ready.messagesNow) this.sendMessage(message);
     this.startLoads(ready.loads);
-    const save = this.snapshotToSave;
-    this.snapshotToSave = null;
     const work: PersistWork = {
       hardState: ready.hardState,
       installSnapshot: ready.snapshot,
-      saveSnapshot: save?.snapshot ?? null,
-      compactTo: save?.compactTo ?? null,
+      compactTo: this.compactionDue,
       truncateFrom: ready.truncateFrom,
       entries: ready.entries,
       rollback: ready.truncated,
-      sync: ready.mustSync || save !== null,
+      sync: ready.mustSync,
     };
+    this.compactionDue = null;
     if (ready.truncated.length > 0) this.observer.truncated?.(ready.truncated);
-    const writes = work.sync || work.rollback.length > 0;
+    const writes = work.sync || work.rollback.length > 0 || work.compactTo !== null;
     if (writes) {
       this.persisting = true;
       this.writingSnapshot = ready.snapshot !== null;
@@ -456,7 +455,7 @@ export class Engine {
         return;
       }
       if (stalled) this.observer.storageRecovered?.();
-      this.releaseWritten(work.installSnapshot ?? work.saveSnapshot);
+      this.releaseWritten(work.installSnapshot);
       this.observer.persisted?.(work);
       this.afterWrite(ready);
     });
@@ -640,69 +639,97 @@ export class Engine {
     const bytesDue = this.appliedBytes >= Math.max(this.snapshotEveryBytes, this.latestSnapshot?.bytes ?? 0) * stretch && applied > last;
     if (applied - last < every && !bytesDue) return;
     this.appliedBytes = 0;
-    if (this.kv.canSnapshotInPieces) {
-      this.snapshotInPieces();
-      return;
-    }
-    const started = this.runtime.now();
-    this.snapshotTaken(applied, [this.kv.snapshot()], started);
-  }
-
-  /**
-   * Builds the snapshot from one committed state of the store, a piece per turn of the event
-   * loop, so a large state does not hold the node (and its heartbeats) for a second; then
-   * compacts to the index that state records.
-   */
-  private snapshotInPieces(): void {
     this.snapshotting = true;
     const started = this.runtime.now();
-    const finish = (): void => {
-      this.snapshotting = false;
-    };
+    if (!this.kv.canSnapshotInPieces) {
+      this.writeSnapshot(applied, [this.kv.snapshot()][Symbol.iterator](), started, () => undefined);
+      return;
+    }
     this.kv.openReader().then(
       (reader) => {
-        const pieces = this.kv.snapshotPieces(reader);
-        const step = (): void => {
-          if (this.halted) {
-            reader.close();
-            finish();
-            return;
-          }
-          let next: IteratorResult<void, { index: number; parts: Uint8Array[]; digest: string }>;
-          try {
-            next = pieces.next();
-          } catch (error) {
-            reader.close();
-            finish();
-            this.fail(error as Error);
-            return;
-          }
-          if (!next.done) {
-            this.runtime.defer(step);
-            return;
-          }
+        let source: { index: number; chunks: Iterator<Uint8Array> };
+        try {
+          source = this.kv.snapshotChunks(reader);
+        } catch (error) {
           reader.close();
-          finish();
-          // A snapshot installed meanwhile may already cover this one.
-          if (next.value.index > Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex)) this.snapshotTaken(next.value.index, next.value.parts, started);
-          this.afterInput();
-        };
-        step();
+          this.snapshotting = false;
+          this.fail(error as Error);
+          return;
+        }
+        this.writeSnapshot(source.index, source.chunks, started, () => reader.close());
       },
       (error: unknown) => {
-        finish();
+        this.snapshotting = false;
         this.fail(error instanceof Error ? error : new Error(String(error)));
       },
     );
   }
 
-  private snapshotTaken(index: number, parts: readonly Uint8Array[], started: number): void {
-    const meta = this.raft.compact(index, this.options.snapshotKeepEntries, this.snapshotEveryBytes / 4);
+  /**
+   * Writes the snapshot of the state at `index` to disk as it is built: a chunk is built, written,
+   * and dropped before the next is built (one chunk per turn of the event loop at least, so a
+   * large state does not hold the node and its heartbeats for seconds, nor sit in memory). Once it
+   * is durable the log is compacted to it. A snapshot installed meanwhile that covers it makes it
+   * moot: it is given up. `release` lets go of what the chunks are read from.
+   */
+  private writeSnapshot(index: number, chunks: Iterator<Uint8Array>, started: number, release: () => void): void {
+    const covered = (): boolean => index <= Math.max(this.latestSnapshot?.meta.index ?? 0, this.raft.snapshotIndex);
+    const end = (error: Error | null): void => {
+      release();
+      this.snapshotting = false;
+      if (error !== null) this.fail(error);
+      else this.afterInput();
+    };
+    if (covered()) {
+      end(null);
+      return;
+    }
+    const meta = this.raft.snapshotMetaAt(index);
+    const sink = this.storage.createSnapshot(meta);
     let bytes = 0;
-    for (const part of parts) bytes += part.length;
+    const step = (): void => {
+      if (this.halted || covered()) {
+        sink.abort();
+        if (this.halted) release();
+        else end(null);
+        return;
+      }
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = chunks.next();
+      } catch (error) {
+        sink.abort();
+        end(error as Error);
+        return;
+      }
+      if (next.done === true) {
+        sink.finish((error) => {
+          if (this.halted) return release();
+          if (error === null && !covered()) this.snapshotTaken(meta, bytes, started);
+          end(error);
+        });
+        return;
+      }
+      bytes += next.value.length;
+      sink.write(next.value, (error) => {
+        if (this.halted) return release();
+        if (error !== null) {
+          sink.abort();
+          end(error);
+          return;
+        }
+        this.runtime.defer(step);
+      });
+    };
+    step();
+  }
+
+  /** A snapshot this node took is durable: the log is compacted to it, on disk by the next write. */
+  private snapshotTaken(meta: SnapshotMeta, bytes: number, started: number): void {
+    this.raft.compact(meta.index, this.options.snapshotKeepEntries, this.snapshotEveryBytes / 4, meta);
     this.observer.snapshotTaken?.(meta, bytes, this.runtime.now() - started);
-    this.latestSnapshot = { meta, bytes, data: parts };
-    this.snapshotToSave = { snapshot: { meta, parts }, compactTo: this.raft.log.snapshotIndex };
+    this.latestSnapshot = { meta, bytes, data: null };
+    this.compactionDue = Math.max(this.compactionDue ?? 0, this.raft.log.snapshotIndex);
   }
 
   /** A snapshot is on disk: the newest one's bytes are read from there from now on. */

@@ -10,19 +10,12 @@ export interface Runtime {
   setTimeout(fn: () => void, ms: number): () => void;
 }
 
-/** A snapshot this node took: its state bytes in the pieces they were built in, never joined into one buffer. */
-export interface SnapshotParts {
-  readonly meta: SnapshotMeta;
-  readonly parts: readonly Uint8Array[];
-}
-
-/** One unit of durable work, applied in this order: hard state, snapshots, truncation, append, fsync. */
+/** One unit of durable work, applied in this order: hard state, snapshot, compaction, truncation, append, fsync. */
 export interface PersistWork {
   readonly hardState: HardState | null;
   /** A snapshot received from the leader: it replaces the whole log. */
   readonly installSnapshot: Snapshot | null;
-  /** A snapshot this node took; after saving it, drop log entries up to `compactTo`. */
-  readonly saveSnapshot: SnapshotParts | null;
+  /** Log entries up to here may go: a snapshot this node took covers them, and it is durable. */
   readonly compactTo: number | null;
   readonly truncateFrom: number | null;
   readonly entries: readonly Entry[];
@@ -50,6 +43,22 @@ export interface SnapshotReader {
   close(): void;
 }
 
+/**
+ * A snapshot this node takes, written to disk a piece at a time as it is built: no more than the
+ * piece being written is in memory. Calls come in order: each after the last one's `done`.
+ */
+export interface SnapshotSink {
+  /** Appends the next piece of the state bytes. */
+  write(piece: Uint8Array, done: (error: Error | null) => void): void;
+  /**
+   * Makes the snapshot durable: from then on it is the newest snapshot on disk, unless a newer
+   * one got there first (then it is dropped).
+   */
+  finish(done: (error: Error | null) => void): void;
+  /** Gives the snapshot up: nothing of it stays. */
+  abort(): void;
+}
+
 /** The durable log, hard state and snapshots of one node. */
 export interface Storage {
   /** Does `work` and calls `done` once it is durable (or with the error that stopped it). */
@@ -59,6 +68,8 @@ export interface Storage {
    * is none), once every snapshot given to `persist` before is written.
    */
   openSnapshot(index: number, done: (error: Error | null, reader: SnapshotReader | null) => void): void;
+  /** Starts writing the snapshot `meta` that this node takes (see SnapshotSink). */
+  createSnapshot(meta: SnapshotMeta): SnapshotSink;
   /** Removes a snapshot a transport staged in a file that will not be installed. */
   discardStaged(staged: StagedSnapshot): void;
   /**

@@ -318,38 +318,33 @@ export class KvStateMachine {
   }
 
   /**
-   * Builds a snapshot from `reader` a piece at a time: each `next()` adds about `pieceBytes` of
-   * pairs, and the last returns the snapshot — of the state at the applied index that committed
-   * state records — as its parts, in order (their concatenation is what `snapshot()` gives). They
-   * are never joined: that was a second copy of the whole state, held beside the parts. The
-   * caller yields the event loop between pieces and closes the reader.
+   * The snapshot of the committed state `reader` sees: the applied index and digest that state
+   * records, and its bytes as a generator of chunks of about `pieceBytes` of pairs each (their
+   * concatenation is what `snapshot()` gives at that index). Each `next()` reads one chunk's
+   * pairs: the caller does what it will with a chunk (writes it) before it asks for the next, and
+   * closes the reader once done.
    */
-  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; parts: Uint8Array[]; digest: string }> {
+  snapshotChunks(reader: StoreReader, pieceBytes = 1024 * 1024): { index: number; digest: string; chunks: Generator<Uint8Array, void> } {
     const meta = reader.get('meta', 'state');
     if (meta === undefined) throw new TandemError(ErrorCode.corrupt, 'snapshot: the store has no state record');
     const { index, digest } = readStateRecord(meta);
     if (digest === null) throw new TandemError(ErrorCode.corrupt, 'snapshot: the committed state record has no digest');
-    // Each piece is its own chunk of about `pieceBytes`: no buffer that doubles (and copies and
-    // zeroes hundreds of megabytes at once).
-    const chunks: Uint8Array[] = [new ByteWriter(32).u8(snapshotVersion).u64(index).u32(digest.a).u32(digest.b).finish()];
-    let pairs = 0;
-    let pairBytes = 0;
-    for (const space of ['data', 'session'] as const) {
-      chunks.push(new ByteWriter(4).u32(reader.count(space)).finish());
-      let after: Uint8Array | null = null;
-      do {
-        const count = pairs === 0 ? 64 : Math.max(16, Math.min(5000, Math.floor(pieceBytes / (pairBytes / pairs))));
-        const w = new ByteWriter(pieceBytes);
-        after = reader.forEachRawFrom(space, after, count, (key, value) => {
-          w.bytes(key).bytes(value);
-          pairs++;
-          pairBytes += key.length + value.length + 8;
-        });
-        chunks.push(w.finish());
-        yield;
-      } while (after !== null);
+    const head = new ByteWriter(32).u8(snapshotVersion).u64(index).u32(digest.a).u32(digest.b).finish();
+    return { index, digest: digest.hex(), chunks: pairChunks(reader, head, pieceBytes) };
+  }
+
+  /**
+   * Builds a snapshot from `reader` a piece at a time (see snapshotChunks): each `next()` adds a
+   * chunk, and the last returns them all, in order (the caller yields the event loop between pieces).
+   */
+  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; parts: Uint8Array[]; digest: string }> {
+    const { index, digest, chunks } = this.snapshotChunks(reader, pieceBytes);
+    const parts: Uint8Array[] = [];
+    for (const chunk of chunks) {
+      parts.push(chunk);
+      yield;
     }
-    return { index, parts: chunks, digest: digest.hex() };
+    return { index, parts, digest };
   }
 
   /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */
@@ -423,4 +418,29 @@ function sameValue(a: Uint8Array | null, b: Uint8Array | null): boolean {
 /** The reply to bytes that are not a command. */
 function badRequest(error: unknown): Reply {
   return { kind: 'error', code: ErrorCode.badRequest, message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * The snapshot's bytes: `head`, then for each space its pair count and its pairs in chunks of
+ * about `pieceBytes`, each its own buffer (no buffer that doubles, copying and zeroing hundreds of
+ * megabytes at once). The count of pairs a chunk reads adapts to the pairs seen so far.
+ */
+function* pairChunks(reader: StoreReader, head: Uint8Array, pieceBytes: number): Generator<Uint8Array, void> {
+  yield head;
+  let pairs = 0;
+  let pairBytes = 0;
+  for (const space of ['data', 'session'] as const) {
+    yield new ByteWriter(4).u32(reader.count(space)).finish();
+    let after: Uint8Array | null = null;
+    do {
+      const batch = pairs === 0 ? 64 : Math.max(16, Math.min(5000, Math.floor(pieceBytes / (pairBytes / pairs))));
+      const w = new ByteWriter(pieceBytes);
+      after = reader.forEachRawFrom(space, after, batch, (key, value) => {
+        w.bytes(key).bytes(value);
+        pairs++;
+        pairBytes += key.length + value.length + 8;
+      });
+      yield w.finish();
+    } while (after !== null);
+  }
 }

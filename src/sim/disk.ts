@@ -1,7 +1,7 @@
 import { decodeLog, encodeRecord } from '../codec/log-record.js';
-import { snapshotDataBytes, type Entry, type HardState, type Snapshot, type SnapshotData } from '../core/types.js';
+import { snapshotDataBytes, type Entry, type HardState, type Snapshot, type SnapshotData, type SnapshotMeta } from '../core/types.js';
 import { assert } from '../shared/assert.js';
-import type { PersistWork, Recovered, SnapshotReader, Storage } from '../engine/interfaces.js';
+import type { PersistWork, Recovered, SnapshotReader, SnapshotSink, Storage } from '../engine/interfaces.js';
 import { memorySnapshotReader } from '../engine/snapshot-reader.js';
 import type { Prng } from '../shared/prng.js';
 
@@ -37,6 +37,8 @@ export interface DiskTiming {
 export class SimDisk implements Storage {
   private durable: DurableState = { hardState: { term: 0, votedFor: null }, snapshot: null, records: [], rollback: [] };
   private inflight: PersistWork | null = null;
+  /** Counts crashes: a snapshot still being written when the node died never lands. */
+  private lives = 0;
   /** Torn tails cut at recovery, for the checkers and the trace. */
   tornTailsCut = 0;
   /** Snapshots read back from this disk to be sent (the engine no longer held their bytes). */
@@ -101,13 +103,41 @@ export class SimDisk implements Storage {
     assert(false, 'the simulator staged a snapshot in a file');
   }
 
+  /**
+   * A snapshot the node takes: its pieces are kept as they are written, and it becomes durable
+   * whole when finished (as the real file is renamed into place), unless the node died first.
+   */
+  createSnapshot(meta: SnapshotMeta): SnapshotSink {
+    const parts: Uint8Array[] = [];
+    const life = this.lives;
+    const later = (fn: () => void): void => this.schedule(this.timing.minMs + this.prng.float() * (this.timing.maxMs - this.timing.minMs), fn);
+    return {
+      write: (piece, done) => {
+        parts.push(piece);
+        later(() => done(null));
+      },
+      finish: (done) => {
+        later(() => {
+          if (life !== this.lives) return;
+          const d = this.durable;
+          if (d.snapshot === null || d.snapshot.meta.index < meta.index) d.snapshot = { meta, data: parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts) };
+          done(null);
+        });
+      },
+      abort: () => {
+        parts.length = 0;
+      },
+    };
+  }
+
   /** The node died: unsynced work survives only in part. */
   crash(): void {
     const work = this.inflight;
     this.inflight = null;
+    this.lives++;
     if (work === null || this.prng.chance(0.4)) return;
     if (work.hardState !== null && this.prng.chance(0.5)) this.durable.hardState = work.hardState;
-    if ((work.installSnapshot !== null || work.saveSnapshot !== null) && this.prng.chance(0.5)) return;
+    if (work.installSnapshot !== null && this.prng.chance(0.5)) return;
     const kept = this.prng.int(0, work.entries.length);
     this.apply({ ...work, hardState: null }, kept);
     const torn = work.entries[kept];
@@ -154,10 +184,9 @@ export class SimDisk implements Storage {
       d.snapshot = work.installSnapshot;
       d.records = [];
     }
-    if (work.saveSnapshot !== null) {
-      const { meta, parts } = work.saveSnapshot;
-      if (d.snapshot === null || d.snapshot.meta.index < meta.index) d.snapshot = { meta, data: parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts) };
-      const compactTo = work.compactTo ?? 0;
+    if (work.compactTo !== null) {
+      const compactTo = work.compactTo;
+      assert(d.snapshot !== null && d.snapshot.meta.index >= compactTo, `sim-disk: compacting to ${compactTo} past the durable snapshot`);
       d.records = d.records.filter((r) => r.index > compactTo);
     }
     const firstNew = work.entries[0];

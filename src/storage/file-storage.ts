@@ -1,15 +1,14 @@
 import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, decodeRecord, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
 import type { Entry, HardState, Snapshot, SnapshotMeta, StagedSnapshot } from '../core/types.js';
-import { crc32c } from '../codec/crc32c.js';
-import type { PersistWork, Recovered, RecoveredSnapshot, SnapshotParts, SnapshotReader, Storage } from '../engine/interfaces.js';
+import type { PersistWork, Recovered, RecoveredSnapshot, SnapshotReader, SnapshotSink, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { fsyncDir, fsyncDirSync, writeFileAtomic, writeFileAtomicSync } from './files.js';
-import { recoverSnapshotFile, SnapshotFileReader } from './snapshot-file.js';
+import { FileSnapshotSink, recoverSnapshotFile, SnapshotFileReader, SnapshotFileWriter } from './snapshot-file.js';
 import { stagedSnapshotPattern } from '../shared/staged-snapshots.js';
-import { decodeHardState, encodeHardState, encodeSnapshot, encodeSnapshotInPieces, snapshotLead, snapshotSeal } from './meta-files.js';
+import { decodeHardState, encodeHardState, encodeSnapshot } from './meta-files.js';
 
 /** Settings of the on-disk log. */
 export interface FileStorageOptions {
@@ -78,12 +77,6 @@ export class FileStorage implements Storage {
   private segments: Segment[];
   private active: FileHandle | null = null;
   private busy = false;
-  /** The snapshot files being written in the background, in order. */
-  private snapshotWrite: Promise<void> = Promise.resolve();
-  /** Segments up to here may go: a snapshot covering them is durable. */
-  private compactionDue: number | null = null;
-  /** A background snapshot write failed: the next persist reports it. */
-  private snapshotFailure: Error | null = null;
   /** A truncation of the active segment not yet synced (O_DSYNC covers writes, not ftruncate). */
   private truncatedUnsynced = false;
   /** Zeros being written ahead of the active segment's end (see zeroAhead), or null. */
@@ -141,9 +134,8 @@ export class FileStorage implements Storage {
     );
   }
 
-  /** Closes the active segment (after any snapshot being written). */
+  /** Closes the active segment. */
   async close(): Promise<void> {
-    await this.snapshotWrite;
     await this.zeroing;
     await this.active?.close();
     this.active = null;
@@ -158,13 +150,7 @@ export class FileStorage implements Storage {
     if (work.hardState !== null) await writeFileAtomic(join(this.dir, 'hardstate'), encodeHardState(work.hardState));
     if (work.rollback.length > 0) await this.writeRollback(work.rollback);
     if (work.installSnapshot !== null) await this.installSnapshot(work.installSnapshot);
-    if (this.snapshotFailure !== null) throw this.snapshotFailure;
-    if (this.compactionDue !== null) {
-      const compactTo = this.compactionDue;
-      this.compactionDue = null;
-      await this.compactSegments(compactTo);
-    }
-    if (work.saveSnapshot !== null) this.saveSnapshotInBackground(work.saveSnapshot, work.compactTo ?? 0);
+    if (work.compactTo !== null) await this.compactSegments(work.compactTo);
     const first = work.entries[0];
     const cutFrom = Math.min(work.truncateFrom ?? Infinity, first?.index ?? Infinity);
     if (cutFrom !== Infinity) await this.cutFrom(cutFrom);
@@ -192,28 +178,23 @@ export class FileStorage implements Storage {
   }
 
   private async installSnapshot(snapshot: Snapshot): Promise<void> {
-    if (snapshot.data instanceof Uint8Array) await this.writeSnapshotFile(snapshot.meta, [snapshot.data]);
+    if (snapshot.data instanceof Uint8Array) await this.writeSnapshotFile(snapshot.meta, snapshot.data);
     else await this.writeSnapshotFileFromStaged(snapshot.meta, snapshot.data);
     await this.dropSegments(this.segments);
     await this.startSegment(snapshot.meta.index + 1);
   }
 
   /**
-   * A snapshot this node took is written beside the log, not in the persist path: writing tens
-   * of megabytes must not stop the node from writing and sending its entries (and heartbeats).
-   * Once the file is durable, the segments it covers are dropped by the next persist.
+   * A snapshot this node takes is written beside the log as it is built, not in the persist path:
+   * writing hundreds of megabytes must not stop the node from writing and sending its entries
+   * (and heartbeats). The engine compacts the log once it is durable (PersistWork.compactTo).
    */
-  private saveSnapshotInBackground(snapshot: SnapshotParts, compactTo: number): void {
-    this.snapshotWrite = this.snapshotWrite.then(() =>
-      this.writeSnapshotFile(snapshot.meta, snapshot.parts).then(
-        () => {
-          this.compactionDue = Math.max(this.compactionDue ?? 0, compactTo);
-        },
-        (error: unknown) => {
-          this.snapshotFailure = error instanceof Error ? error : new Error(String(error));
-        },
-      ),
-    );
+  createSnapshot(meta: SnapshotMeta): SnapshotSink {
+    return new FileSnapshotSink(this.snapshotPath(meta.index), meta, () => this.removeReplacedSnapshots());
+  }
+
+  private snapshotPath(index: number): string {
+    return join(this.dir, 'snapshots', `snapshot-${pad(index)}.snap`);
   }
 
   discardStaged(staged: StagedSnapshot): void {
@@ -232,7 +213,6 @@ export class FileStorage implements Storage {
    * and the open (a newer snapshot replaced it) sends it to the listing again.
    */
   private async openNewestSnapshot(index: number): Promise<SnapshotFileReader | null> {
-    await this.snapshotWrite;
     const dir = join(this.dir, 'snapshots');
     for (let attempt = 1; ; attempt++) {
       const newest = newestSnapshotName(dir);
@@ -293,28 +273,31 @@ export class FileStorage implements Storage {
     return entries;
   }
 
-  /** Resolves once every snapshot file handed to a persist so far is written (for tests). */
-  whenSnapshotsWritten(): Promise<void> {
-    return this.snapshotWrite;
-  }
-
   /** Drops whole segments that end at or before `compactTo`; the active one stays. */
   private async compactSegments(compactTo: number): Promise<void> {
     const doomed = this.segments.filter((s, k) => k < this.segments.length - 1 && lastIndexOf(s) <= compactTo);
     await this.dropSegments(doomed);
   }
 
-  private async writeSnapshotFile(meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<void> {
-    const dir = join(this.dir, 'snapshots');
-    await writeFileAtomic(join(dir, `snapshot-${pad(meta.index)}.snap`), await encodeSnapshotInPieces(meta, parts));
-    await this.removeSnapshotsBefore(meta.index);
+  /** Writes a received snapshot's file from its bytes in memory (8 MiB of the checksum at a time). */
+  private async writeSnapshotFile(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+    const writer = await SnapshotFileWriter.create(this.snapshotPath(meta.index), meta);
+    try {
+      for (let offset = 0; offset < data.length; offset += stagedCopyBytes) await writer.append(data.subarray(offset, offset + stagedCopyBytes));
+    } catch (error) {
+      await writer.abandon();
+      throw error;
+    }
+    await writer.seal();
+    await this.removeReplacedSnapshots();
   }
 
-  private async removeSnapshotsBefore(index: number): Promise<void> {
+  /** Removes every snapshot file but the newest (a reader still open on one keeps reading it). */
+  private async removeReplacedSnapshots(): Promise<void> {
     const dir = join(this.dir, 'snapshots');
+    const newest = newestSnapshotName(dir);
     for (const name of readdirSync(dir)) {
-      const match = snapshotPattern.exec(name);
-      if (match !== null && Number(match[1]) < index) await rm(join(dir, name));
+      if (snapshotPattern.test(name) && name !== newest) await rm(join(dir, name), { force: true });
     }
   }
 
@@ -324,37 +307,27 @@ export class FileStorage implements Storage {
    * file removed. No more than a piece of it is in memory at once.
    */
   private async writeSnapshotFileFromStaged(meta: SnapshotMeta, staged: StagedSnapshot): Promise<void> {
-    const dir = join(this.dir, 'snapshots');
-    const path = join(dir, `snapshot-${pad(meta.index)}.snap`);
-    const temp = `${path}.tmp`;
-    const lead = snapshotLead(meta);
     const source = await open(staged.path, 'r');
-    const out = await open(temp, 'w').catch(async (error: unknown) => {
-      await source.close();
-      throw error;
-    });
     try {
-      await out.write(lead, 0, lead.length, 8);
-      let crc = crc32c(lead);
-      const piece = Buffer.allocUnsafe(stagedCopyBytes);
-      for (let offset = 0; offset < staged.bytes; ) {
-        const { bytesRead } = await source.read(piece, 0, Math.min(piece.length, staged.bytes - offset), offset);
-        if (bytesRead === 0) throw new TandemError(ErrorCode.corrupt, `${staged.path}: ends at ${offset}, before the ${staged.bytes} bytes received`, { file: staged.path, offset });
-        const bytes = piece.subarray(0, bytesRead);
-        crc = crc32c(bytes, crc);
-        await out.write(bytes, 0, bytesRead, 8 + lead.length + offset);
-        offset += bytesRead;
+      const writer = await SnapshotFileWriter.create(this.snapshotPath(meta.index), meta);
+      try {
+        const piece = Buffer.allocUnsafe(stagedCopyBytes);
+        for (let offset = 0; offset < staged.bytes; ) {
+          const { bytesRead } = await source.read(piece, 0, Math.min(piece.length, staged.bytes - offset), offset);
+          if (bytesRead === 0) throw new TandemError(ErrorCode.corrupt, `${staged.path}: ends at ${offset}, before the ${staged.bytes} bytes received`, { file: staged.path, offset });
+          await writer.append(piece.subarray(0, bytesRead));
+          offset += bytesRead;
+        }
+      } catch (error) {
+        await writer.abandon();
+        throw error;
       }
-      await out.write(snapshotSeal(crc), 0, 8, 0);
-      await out.sync();
+      await writer.seal();
     } finally {
       await source.close();
-      await out.close();
     }
-    await rename(temp, path);
-    await fsyncDir(dir);
     await rm(staged.path, { force: true });
-    await this.removeSnapshotsBefore(meta.index);
+    await this.removeReplacedSnapshots();
   }
 
   private async dropSegments(doomed: readonly Segment[]): Promise<void> {

@@ -1,13 +1,117 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { crc32c } from '../codec/crc32c.js';
 import type { SnapshotMeta } from '../core/types.js';
-import type { RecoveredSnapshot, SnapshotReader } from '../engine/interfaces.js';
+import type { RecoveredSnapshot, SnapshotReader, SnapshotSink } from '../engine/interfaces.js';
 import type { SnapshotSource } from '../kv/snapshot-format.js';
 import type { SnapshotFile } from '../kv/store.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
-import { decodeSnapshotHead, decodeSnapshotMeta, snapshotHeadBytes } from './meta-files.js';
+import { fsyncDir } from './files.js';
+import { decodeSnapshotHead, decodeSnapshotMeta, snapshotHeadBytes, snapshotLead, snapshotSeal } from './meta-files.js';
+
+/**
+ * Writes a snapshot file a piece at a time: the metadata, then the state bytes as they come, to
+ * `<path>.tmp`, the checksum taken as they pass; `seal` writes the magic word and checksum at the
+ * front, makes the file durable and renames it into place (a crash before leaves only the
+ * temporary file, which start-up removes). Nothing but the piece being written is held.
+ */
+export class SnapshotFileWriter {
+  private crc: number;
+  private offset: number;
+
+  private constructor(
+    private readonly path: string,
+    private readonly handle: FileHandle,
+    lead: Uint8Array,
+  ) {
+    this.crc = crc32c(lead);
+    this.offset = 8 + lead.length;
+  }
+
+  /** Starts the file of the snapshot `meta` at `path`. */
+  static async create(path: string, meta: SnapshotMeta): Promise<SnapshotFileWriter> {
+    const lead = snapshotLead(meta);
+    const handle = await open(`${path}.tmp`, 'w');
+    const writer = new SnapshotFileWriter(path, handle, lead);
+    try {
+      await writeFully(handle, lead, 8);
+    } catch (error) {
+      await writer.abandon();
+      throw error;
+    }
+    return writer;
+  }
+
+  /** Appends the next state bytes. */
+  async append(piece: Uint8Array): Promise<void> {
+    this.crc = crc32c(piece, this.crc);
+    await writeFully(this.handle, piece, this.offset);
+    this.offset += piece.length;
+  }
+
+  /** Writes the seal, makes the file durable, and moves it to its name. */
+  async seal(): Promise<void> {
+    try {
+      await writeFully(this.handle, snapshotSeal(this.crc), 0);
+      await this.handle.sync();
+    } catch (error) {
+      await this.abandon();
+      throw error;
+    }
+    await this.handle.close();
+    await rename(`${this.path}.tmp`, this.path);
+    await fsyncDir(dirname(this.path));
+  }
+
+  /** Closes and removes the temporary file. */
+  async abandon(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await rm(`${this.path}.tmp`, { force: true });
+  }
+}
+
+/** Writes all of `bytes` at `position` (a write may take fewer bytes than asked). */
+async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * A snapshot this node takes, written to its file as it is built (see SnapshotFileWriter);
+ * `sealed` runs once the file is in place (the storage removes the snapshots it replaced).
+ */
+export class FileSnapshotSink implements SnapshotSink {
+  private readonly writer: Promise<SnapshotFileWriter>;
+
+  constructor(path: string, meta: SnapshotMeta, private readonly sealed: () => Promise<void>) {
+    this.writer = SnapshotFileWriter.create(path, meta);
+    // A failure to create is reported by the first write or the finish.
+    this.writer.catch(() => undefined);
+  }
+
+  write(piece: Uint8Array, done: (error: Error | null) => void): void {
+    report(this.writer.then((writer) => writer.append(piece)), done);
+  }
+
+  finish(done: (error: Error | null) => void): void {
+    report(this.writer.then((writer) => writer.seal()).then(this.sealed), done);
+  }
+
+  abort(): void {
+    this.writer.then((writer) => writer.abandon()).catch(() => undefined);
+  }
+}
+
+function report(work: Promise<unknown>, done: (error: Error | null) => void): void {
+  work.then(
+    () => done(null),
+    (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+  );
+}
 
 /**
  * Reads a snapshot file's state bytes a piece at a time. The file's checksum covers its metadata
