@@ -268,7 +268,7 @@ describe('a follower behind the entries the leader keeps in memory', () => {
     let read = 0;
     for (const id of cluster.ids) {
       const metrics = await (await cluster.request(id, 'GET', '/metrics')).text();
-      read += Number(/^tandem_log_entries_read_from_disk_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+      read += Number(/^tandem_log_entries_read_from_disk_total\{for="follower"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
     }
     const missed = (await cluster.status(leader)).lastIndex - before;
     console.log(`# the follower missed ${missed} entries; ${read} entries were read from disk for it`);

@@ -412,6 +412,26 @@ describe('entries no longer in memory', () => {
     assert.deepEqual(text(c.applied.get('n3') ?? []), text(c.durable.get('n1')?.entries.slice(0) ?? []), 'n3 applied exactly the leader log');
   });
 
+  it('a node whose state store is behind holds committed entries in the log, and reads them back from disk to apply them', () => {
+    const c = electedCluster(['n1', 'n2', 'n3'], { logCacheBytes: 0 });
+    c.core('n2').holdApply(true);
+    for (let i = 0; i < 10; i++) c.core('n1').propose(payload(`held-${i}`), 'majority');
+    c.deliver();
+    c.heartbeat();
+    const n2 = c.core('n2');
+    assert.equal(n2.commitIndex, 11);
+    assert.equal(n2.appliedIndex, 1, 'nothing handed while held');
+    assert.equal(n2.log.coldThrough, 11, 'committed and on disk: out of memory, though not applied');
+    const loadedBefore = c.entriesLoaded;
+    n2.holdApply(false);
+    c.flush('n2');
+    c.serveLoads();
+    const text = (entries: Entry[] | undefined): string[] => (entries ?? []).map((e) => `${e.index}:${e.term}:${new TextDecoder().decode(e.data)}`);
+    assert.equal(c.entriesLoaded - loadedBefore, 10, 'the ten held entries came back from disk');
+    assert.equal(n2.appliedIndex, 11);
+    assert.deepEqual(text(c.applied.get('n2')), text(c.applied.get('n1')), 'n2 applied what the leader applied, in order');
+  });
+
   it('a read overtaken by a snapshot sends the snapshot, and one for an old term is ignored', () => {
     const c = electedCluster(['n1', 'n2', 'n3'], { logCacheBytes: 0 });
     c.crash('n3');

@@ -42,6 +42,14 @@ describe('the state store backlog bound', () => {
       // flight) and the encoding's overhead. Unbounded, groups are handed over at 8 MiB and the
       // next one fills while the writer commits.
       assert.ok(storeBacklog.bytesMax <= limitMiB * 1024 * 1024 + 2 * 1024 * 1024, `at most the bound and what was in flight: ${storeBacklog.bytesMax}`);
+      // Followers hold committed entries in the log while their store is over the bound, so
+      // their backlog is bounded too: by the bound and one turn's entries (the leader sends at most
+      // 2 MiB in flight to each) or one read of held entries back from disk (4 MiB).
+      for (const id of cluster.ids.filter((id) => id !== leader)) {
+        const { storeBacklog: theirs, memory } = await cluster.status(id);
+        console.log(`# follower ${id}'s store backlog: ${JSON.stringify(theirs)}, memory ${JSON.stringify(memory)}`);
+        assert.ok(theirs.bytesMax <= limitMiB * 1024 * 1024 + 6 * 1024 * 1024, `follower ${id}: at most the bound and one batch: ${theirs.bytesMax}`);
+      }
       const follower = cluster.ids.find((id) => id !== leader) as string;
       const reader = new Redis({ port: cluster.respPort(follower), lazyConnect: true, maxRetriesPerRequest: 0 });
       try {

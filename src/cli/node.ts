@@ -302,9 +302,9 @@ export async function startNode(config: NodeConfig, log: Logger, onFatal: (error
       snapshotTaken(meta, bytes, ms) {
         log('info', 'snapshot taken', { index: meta.index, bytes, ms: Math.round(ms) });
       },
-      entriesLoaded(count, bytes) {
-        metrics.entriesReadFromDisk.inc(count);
-        metrics.entryBytesReadFromDisk.inc(bytes);
+      entriesLoaded(count, bytes, purpose) {
+        metrics.entriesReadFromDisk.inc({ for: purpose }, count);
+        metrics.entryBytesReadFromDisk.inc({ for: purpose }, bytes);
       },
       snapshotInstalled(meta, _digest, staged) {
         log('info', 'snapshot installed', { index: meta.index, term: meta.term, restoredFrom: staged ? 'file' : 'memory' });

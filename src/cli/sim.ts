@@ -117,7 +117,7 @@ function report(summary: BatchSummary, seconds: number, bug: string | undefined)
   const opsPerSecond = Math.round(summary.opsChecked / seconds);
   const speedup = summary.simulatedMs / 1000 / seconds;
   process.stdout.write(
-    `faults ${summary.faults}, leader changes ${summary.leaderChanges}, entries applied ${summary.entriesApplied} (writes that shared an entry ${summary.batchedWrites}), torn tails cut ${summary.tornTailsCut}, snapshots installed ${summary.snapshotsInstalled} (sent from disk ${summary.snapshotsSentFromDisk}), log entries read from disk for followers ${summary.entriesReadFromDisk}, lost leader-ack writes found in rollback/ ${summary.lostLeaderAckWritesRecorded}\n`,
+    `faults ${summary.faults}, leader changes ${summary.leaderChanges}, entries applied ${summary.entriesApplied} (writes that shared an entry ${summary.batchedWrites}), torn tails cut ${summary.tornTailsCut}, snapshots installed ${summary.snapshotsInstalled} (sent from disk ${summary.snapshotsSentFromDisk}), log entries read back from disk ${summary.entriesReadFromDisk} (to apply ${summary.entriesReadToApply}), lost leader-ack writes found in rollback/ ${summary.lostLeaderAckWritesRecorded}\n`,
   );
   process.stdout.write(
     `sim: ${summary.seeds} seeds, ${summary.failedSeeds.length} violations, ${summary.opsChecked} ops checked, ${seconds.toFixed(1)} s wall, ${opsPerSecond} simulated ops/s, ${speedup.toFixed(0)}x real time\n`,

@@ -35,7 +35,7 @@ export class Progress {
   commitSent = 0;
   /** The highest read round this follower has confirmed. */
   readRoundAcked = 0;
-  /** The first index of entries being read from disk for this follower, or null. */
+  /** The id of the load of entries being read from disk for this follower, or null. */
   loading: number | null = null;
 
   constructor(id: NodeId, next: number) {

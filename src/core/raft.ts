@@ -162,6 +162,14 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private readonly logCacheBytes: number;
+  /** Loads are numbered, so a late answer is never taken for a newer one. */
+  private nextLoadId = 1;
+  /** The engine holds the handing of committed entries (see holdApply). */
+  private applyHeld = false;
+  /** The load of committed entries for the state machine under way, or null. */
+  private applyLoading: number | null = null;
+  /** Committed entries read back for the state machine, to hand in the next ready. */
+  private loadedForApply: Entry[] | null = null;
   private votes = new Map<NodeId, boolean>();
   private campaignIsTransfer = false;
 
@@ -469,8 +477,46 @@ export class Raft {
    */
   private evictApplied(): void {
     if (this.log.payloadBytes <= this.logCacheBytes) return;
-    const through = this.log.evictionPoint(this.logCacheBytes, this.appliedHanded);
+    const through = this.log.evictionPoint(this.logCacheBytes, Math.min(this.commitValue, this.persistedIndex));
     if (through > this.log.coldThrough) this.log.evictThrough(through);
+  }
+
+  /**
+   * The engine holds the handing of committed entries to the state machine (its store is too far
+   * behind) or lets it go on. Held entries wait in the log (on disk, beyond logCacheBytes).
+   */
+  holdApply(held: boolean): void {
+    this.applyHeld = held;
+  }
+
+  /** True when committed entries can be handed to the state machine now. */
+  private hasCommittedToHand(): boolean {
+    return this.loadedForApply !== null || (!this.applyHeld && this.applyLoading === null && this.appliedHanded < this.applyLimit());
+  }
+
+  /**
+   * The committed entries to hand to the state machine now: those read back from disk for it, or
+   * those in memory up to the apply limit. Entries no longer in memory are asked of the engine
+   * (a load for the state machine), and nothing more is handed until they come.
+   */
+  private takeCommitted(): Entry[] {
+    const loaded = this.loadedForApply;
+    if (loaded !== null) {
+      this.loadedForApply = null;
+      this.appliedHanded = (loaded[loaded.length - 1] as Entry).index;
+      return loaded;
+    }
+    const applyTo = this.applyLimit();
+    if (this.applyHeld || this.applyLoading !== null || this.appliedHanded >= applyTo) return [];
+    const from = this.appliedHanded + 1;
+    if (from <= this.log.coldThrough) {
+      const load: EntryLoad = { id: this.nextLoadId++, peer: null, term: this.termValue, lo: from, hi: Math.min(applyTo, this.log.coldThrough), entriesMax: limits.applyReadEntriesMax, bytesMax: limits.applyReadBytesMax };
+      this.applyLoading = load.id;
+      this.out.loads.push(load);
+      return [];
+    }
+    this.appliedHanded = applyTo;
+    return this.log.slice(from, applyTo);
   }
 
   /** True when there is anything for the engine to do. */
@@ -486,7 +532,7 @@ export class Raft {
     const o = this.out;
     if (this.hardStateDirty || this.snapshotToInstall !== null || this.truncateFromOut !== null || o.truncated.length > 0) return false;
     return (
-      this.appliedHanded < this.applyLimit() ||
+      this.hasCommittedToHand() ||
       o.messagesNow.length + o.acked.length + o.abandoned.length + o.reads.length + o.failedReads.length + o.loads.length > 0 ||
       (this.roleValue === 'leader' && (this.canStartReadRound() || this.hasEntriesToSend() || this.hasCommitToSend()))
     );
@@ -528,8 +574,7 @@ export class Raft {
     const entries = withWrite && this.unstableFrom <= this.log.lastIndex() ? this.log.slice(this.unstableFrom, this.log.lastIndex()) : [];
     const snapshot = withWrite ? this.snapshotToInstall : null;
     const truncateFrom = withWrite ? this.truncateFromOut : null;
-    const applyTo = this.applyLimit();
-    const committed = this.appliedHanded < applyTo ? this.log.slice(this.appliedHanded + 1, applyTo) : [];
+    const committed = this.takeCommitted();
     const o = this.out;
     const ready: Ready = {
       hardState,
@@ -554,7 +599,6 @@ export class Raft {
       this.truncateFromOut = null;
       this.unstableFrom = this.log.lastIndex() + 1;
     }
-    this.appliedHanded = Math.max(this.appliedHanded, applyTo);
     this.evictApplied();
     this.out = { messagesNow: [], messages: withWrite ? [] : o.messages, truncated: [], acked: [], abandoned: [], reads: [], failedReads: [], loads: [] };
     return ready;
@@ -830,8 +874,9 @@ export class Raft {
   /** Asks the engine for the follower's next entries from disk, unless a read for it is under way. */
   private requestLoad(p: Progress): void {
     if (p.loading !== null) return;
-    p.loading = p.next;
-    this.out.loads.push({ peer: p.id, term: this.termValue, lo: p.next, hi: this.log.coldThrough, entriesMax: this.appendEntriesMax, bytesMax: this.appendBytesMax });
+    const load: EntryLoad = { id: this.nextLoadId++, peer: p.id, term: this.termValue, lo: p.next, hi: this.log.coldThrough, entriesMax: this.appendEntriesMax, bytesMax: this.appendBytesMax };
+    p.loading = load.id;
+    this.out.loads.push(load);
   }
 
   /**
@@ -840,25 +885,45 @@ export class Raft {
    * covered it, or the leadership changed).
    */
   loadWanted(load: EntryLoad): boolean {
+    if (load.peer === null) return this.applyLoading === load.id && load.lo === this.appliedHanded + 1;
     const p = this.progress.get(load.peer);
-    return this.roleValue === 'leader' && load.term === this.termValue && p !== undefined && p.loading === load.lo && p.next === load.lo && load.lo > this.log.snapshotIndex;
+    return this.roleValue === 'leader' && load.term === this.termValue && p !== undefined && p.loading === load.id && p.next === load.lo && load.lo > this.log.snapshotIndex;
   }
 
-  /** The engine read `load` from disk: the follower gets them if it still needs them. */
+  /** The engine read `load` from disk: the follower (or the state machine) gets them if it still needs them. */
   entriesLoaded(load: EntryLoad, entries: readonly Entry[]): void {
+    if (load.peer === null) {
+      this.loadedToApply(load, entries);
+      return;
+    }
     const p = this.progress.get(load.peer);
-    if (this.roleValue !== 'leader' || load.term !== this.termValue || p === undefined || p.loading !== load.lo) return;
+    if (this.roleValue !== 'leader' || load.term !== this.termValue || p === undefined || p.loading !== load.id) return;
     const wanted = this.loadWanted(load);
     p.loading = null;
     if (wanted && !(p.state === 'probe' && p.probeSent) && p.state !== 'snapshot' && !(p.state === 'replicate' && this.pipelineFull(p))) {
-      assert(entries.length > 0 && (entries[0] as Entry).index === load.lo, `loaded entries from ${(entries[0] as Entry | undefined)?.index} for a load from ${load.lo}`);
-      for (const [k, entry] of entries.entries()) {
-        assert(entry.index === load.lo + k && entry.term === this.log.termAt(entry.index), `loaded entry ${entry.index} (term ${entry.term}) disagrees with the log`);
-      }
+      this.checkLoaded(load, entries);
       this.sendEntries(p, load.lo - 1, this.log.termAt(load.lo - 1) as number, entries);
     }
     while (p.next <= this.log.lastIndex() && this.sendAppend(p)) {
       if (p.state !== 'replicate') break;
+    }
+  }
+
+  /** Committed entries read back for the state machine: handed in the next ready, if still next. */
+  private loadedToApply(load: EntryLoad, entries: readonly Entry[]): void {
+    if (this.applyLoading !== load.id) return;
+    const wanted = this.loadWanted(load);
+    this.applyLoading = null;
+    if (!wanted || entries.length === 0) return;
+    this.checkLoaded(load, entries);
+    this.loadedForApply = entries.slice();
+  }
+
+  /** Entries read from disk must be the log's own, in order from the load's first index. */
+  private checkLoaded(load: EntryLoad, entries: readonly Entry[]): void {
+    assert(entries.length > 0 && (entries[0] as Entry).index === load.lo, `loaded entries from ${(entries[0] as Entry | undefined)?.index} for a load from ${load.lo}`);
+    for (const [k, entry] of entries.entries()) {
+      assert(entry.index === load.lo + k && entry.term === this.log.termAt(entry.index), `loaded entry ${entry.index} (term ${entry.term}) disagrees with the log`);
     }
   }
 
@@ -1097,6 +1162,8 @@ export class Raft {
     this.snapshotToInstall = { meta, data: m.data };
     this.commitValue = meta.index;
     this.appliedHanded = meta.index;
+    this.applyLoading = null;
+    this.loadedForApply = null;
     this.persistedIndex = Math.min(this.persistedIndex, meta.index);
     this.unstableFrom = meta.index + 1;
     this.truncateFromOut = null;

@@ -210,13 +210,15 @@ export interface FailedRead {
 }
 
 /**
- * Entries a leader needs for a follower that are no longer in memory: the engine reads them from
+ * Entries a leader needs for a follower, or the state machine needs, that are no longer in memory: the engine reads them from
  * its disk (lo.., up to `hi`, at most `entriesMax` entries and, past the first, `bytesMax` payload
  * bytes) and hands them to `Raft.entriesLoaded` — or, when the read fails, asks
  * `Raft.loadWanted` whether the failure matters (a snapshot may have covered them meanwhile).
  */
 export interface EntryLoad {
-  readonly peer: NodeId;
+  readonly id: number;
+  /** The follower the entries are for, or null for this node's own state machine (committed entries it has not applied). */
+  readonly peer: NodeId | null;
   readonly term: number;
   readonly lo: number;
   readonly hi: number;

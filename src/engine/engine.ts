@@ -67,8 +67,8 @@ export interface EngineObserver {
   /** The state machine was ahead of the recovered log and is being rebuilt from snapshot and log. */
   stateRebuilt?(applied: number, logEnd: number): void;
   persisted?(work: PersistWork): void;
-  /** Log entries a follower needed were read back from disk (they were no longer in memory). */
-  entriesLoaded?(count: number, bytes: number): void;
+  /** Log entries a follower or the state machine needed were read back from disk (they were no longer in memory). */
+  entriesLoaded?(count: number, bytes: number, purpose: 'follower' | 'apply'): void;
   fatal?(error: Error): void;
   /** A write failed for want of space; nothing is acknowledged until a retry succeeds. */
   storageStalled?(error: Error): void;
@@ -146,6 +146,8 @@ export class Engine {
   private stalled = false;
   /** A snapshot is being built in pieces. */
   private snapshotting = false;
+  /** Committed entries wait: the state store is too far behind (see holdApplyWhileStoreBehind). */
+  private applyHeld = false;
   private readyScheduled = false;
   private halted = false;
   private cancelTick: (() => void) | null = null;
@@ -416,13 +418,13 @@ export class Engine {
         if (this.halted) return;
         if (error !== null && this.raft.loadWanted(load)) {
           const code = error instanceof TandemError ? error.code : ErrorCode.corrupt;
-          this.fail(new TandemError(code, `reading log entries from ${load.lo} for ${load.peer} failed: ${error.message}`, { index: load.lo }, error));
+          this.fail(new TandemError(code, `reading log entries from ${load.lo} for ${load.peer ?? 'the state machine'} failed: ${error.message}`, { index: load.lo }, error));
           return;
         }
         if (entries.length > 0) {
           let bytes = 0;
           for (const entry of entries) bytes += entry.data.length;
-          this.observer.entriesLoaded?.(entries.length, bytes);
+          this.observer.entriesLoaded?.(entries.length, bytes, load.peer === null ? 'apply' : 'follower');
         }
         this.raft.entriesLoaded(load, entries);
         this.afterInput();
@@ -527,6 +529,7 @@ export class Engine {
   /** Applies a ready's committed entries and answers its reads and writes. */
   private answer(ready: Ready): void {
     this.applyCommitted(ready.committed);
+    this.holdApplyWhileStoreBehind();
     for (const read of ready.reads) this.finishRead(read.requestId, { ok: true, appliedIndex: this.kv.appliedIndex });
     for (const failed of ready.failedReads) {
       const message = failed.code === 'NOT_LEADER' ? `node ${this.id} cannot confirm a leader for this read` : `node ${this.id} is not caught up within the bound`;
@@ -547,6 +550,24 @@ export class Engine {
     }
     this.raft.applied(this.kv.appliedIndex);
     this.maybeSnapshot();
+  }
+
+  /**
+   * While the state store's uncommitted bytes are over its bound, committed entries wait in the
+   * log (which keeps only logCacheBytes of them in memory, the rest on disk) instead of in the
+   * store's queue: on a follower nothing else bounded that queue (a leader also holds new writes).
+   */
+  private holdApplyWhileStoreBehind(): void {
+    const backlog = this.kv.storeBacklog;
+    if (backlog === null || this.applyHeld || !backlog.holding()) return;
+    this.applyHeld = true;
+    this.raft.holdApply(true);
+    backlog.afterDrain(() => {
+      if (this.halted) return;
+      this.applyHeld = false;
+      this.raft.holdApply(false);
+      this.afterInput();
+    });
   }
 
   private applyCommitted(entries: readonly Entry[]): void {

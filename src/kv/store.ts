@@ -41,6 +41,11 @@ export interface StoreBacklog {
    * them within the bound (or calls `fn` with the store's failure).
    */
   admit(fn: (error: Error | null) => void): void;
+  /**
+   * Calls `fn(null)` once the uncommitted bytes are within the bound (at once if they are), in
+   * order with held writes; not counted as a held write (the state machine waits, not a client).
+   */
+  afterDrain(fn: (error: Error | null) => void): void;
 }
 
 /** A synchronous key-value store with named spaces and atomic batches. */

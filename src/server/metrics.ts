@@ -23,8 +23,8 @@ export class Metrics {
   readonly elections = new Counter({ name: 'tandem_elections_total', help: 'Elections this node started', registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'tandem_leader_changes_total', help: 'Times this node saw a new leader', registers: [this.registry] });
   readonly truncated = new Counter({ name: 'tandem_truncated_entries_total', help: 'Entries cut from the log and written to rollback/', registers: [this.registry] });
-  readonly entriesReadFromDisk = new Counter({ name: 'tandem_log_entries_read_from_disk_total', help: 'Log entries read back from disk for followers (older than the entries kept in memory)', registers: [this.registry] });
-  readonly entryBytesReadFromDisk = new Counter({ name: 'tandem_log_bytes_read_from_disk_total', help: 'Payload bytes of the log entries read back from disk for followers', registers: [this.registry] });
+  readonly entriesReadFromDisk = new Counter({ name: 'tandem_log_entries_read_from_disk_total', help: 'Log entries read back from disk (older than the entries kept in memory), for a follower or for this node\'s state machine', labelNames: ['for'], registers: [this.registry] });
+  readonly entryBytesReadFromDisk = new Counter({ name: 'tandem_log_bytes_read_from_disk_total', help: 'Payload bytes of the log entries read back from disk, for a follower or for the state machine', labelNames: ['for'], registers: [this.registry] });
   readonly bytesSent = new Gauge({ name: 'tandem_peer_bytes_sent', help: 'Bytes sent to peers since start', registers: [this.registry] });
   readonly followerLagEntries = new Gauge({ name: 'tandem_follower_lag_entries', help: "Entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });
   readonly followerLagBytes = new Gauge({ name: 'tandem_follower_lag_bytes', help: "Payload bytes of the entries a follower lacks (leader's view)", labelNames: ['follower'], registers: [this.registry] });

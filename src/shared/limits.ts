@@ -22,6 +22,9 @@ export const limits = {
    * read from disk when a follower needs them (a healthy follower is a few MiB behind at most).
    */
   logCacheBytes: 32 * 1024 * 1024,
+  /** Committed entries read back from disk for the state machine at a time, at most, and their payload bytes. */
+  applyReadEntriesMax: 10_000,
+  applyReadBytesMax: 4 * 1024 * 1024,
   /** Proposals the leader holds uncommitted before it refuses more (backpressure). */
   uncommittedEntriesMax: 10_000,
   /** Reads waiting in the core for a read index or for the apply loop. */

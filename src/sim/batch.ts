@@ -19,11 +19,12 @@ export interface BatchSummary {
   tornTailsCut: number;
   snapshotsSentFromDisk: number;
   entriesReadFromDisk: number;
+  entriesReadToApply: number;
   snapshotsInstalled: number;
 }
 
 export function emptySummary(): BatchSummary {
-  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0, entriesReadFromDisk: 0 };
+  return { seeds: 0, failedSeeds: [], opsChecked: 0, faults: 0, leaderChanges: 0, entriesApplied: 0, batchedWrites: 0, simulatedMs: 0, lostLeaderAckWritesRecorded: 0, tornTailsCut: 0, snapshotsInstalled: 0, snapshotsSentFromDisk: 0, entriesReadFromDisk: 0, entriesReadToApply: 0 };
 }
 
 /** Adds one run to the totals. */
@@ -41,6 +42,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
     tornTailsCut: result.tornTailsCut,
     snapshotsSentFromDisk: result.snapshotsSentFromDisk,
     entriesReadFromDisk: result.entriesReadFromDisk,
+    entriesReadToApply: result.entriesReadToApply,
     snapshotsInstalled: result.snapshotsInstalled,
   });
 }
@@ -48,7 +50,7 @@ export function addResult(summary: BatchSummary, result: SimResult): void {
 /** Merges totals (from another run or a worker). */
 export function mergeSummaries(into: BatchSummary, from: BatchSummary): void {
   into.failedSeeds.push(...from.failedSeeds);
-  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled', 'snapshotsSentFromDisk', 'entriesReadFromDisk'] as const) {
+  for (const key of ['seeds', 'opsChecked', 'faults', 'leaderChanges', 'entriesApplied', 'batchedWrites', 'simulatedMs', 'lostLeaderAckWritesRecorded', 'tornTailsCut', 'snapshotsInstalled', 'snapshotsSentFromDisk', 'entriesReadFromDisk', 'entriesReadToApply'] as const) {
     into[key] += from[key];
   }
 }

@@ -3,12 +3,13 @@ import { Engine, type EngineObserver, type EngineOptions } from '../engine/engin
 import type { Runtime, Transport } from '../engine/interfaces.js';
 import { readWhole } from '../engine/snapshot-reader.js';
 import { KvStateMachine } from '../kv/machine.js';
-import { MemoryStore } from '../kv/store.js';
+import { MemoryStore, type KvStore } from '../kv/store.js';
 import type { PlantedBugs } from '../core/raft.js';
 import { assert } from '../shared/assert.js';
-import type { Prng } from '../shared/prng.js';
+import { Prng } from '../shared/prng.js';
 import { SimDisk, type DiskTiming } from './disk.js';
 import type { Scheduler } from './scheduler.js';
+import { SlowBacklog } from './slow-backlog.js';
 
 /** Timing and behaviour shared by every simulated node of one run. */
 export interface SimNodeSettings {
@@ -30,6 +31,11 @@ export interface SimNodeSettings {
   readonly inflightBytesMax?: number;
   /** Payload bytes of applied entries kept in memory (undefined: the default). */
   readonly logCacheBytes?: number;
+  /**
+   * When set, each node's state store says now and then that it is too far behind (see
+   * SlowBacklog), drawn from its own PRNG seeded with this (the run's other draws stay as they were).
+   */
+  readonly slowStoreSeed?: number;
   /**
    * How long one turn of a node's event loop takes: work deferred to the end of the turn (the
    * ready loop, the proposal of the writes that arrived in it) runs this much later. On a busy
@@ -109,9 +115,18 @@ export class SimNode {
       },
     };
     const recovered = this.disk.recover();
-    const kv = new KvStateMachine(new MemoryStore());
+    const kv = new KvStateMachine(this.store());
     this.engine = new Engine(options, recovered, kv, this.disk, simTransport(this.send), runtime, this.observer);
     this.engine.start();
+  }
+
+  /** A fresh state store (the state is rebuilt from snapshot and log at each start). */
+  private store(): KvStore {
+    const seed = this.settings.slowStoreSeed;
+    if (seed === undefined) return new MemoryStore();
+    const prng = new Prng(seed * 31 + this.incarnation * 7 + Number.parseInt(this.id.replace(/\D/g, ''), 10));
+    const backlog = new SlowBacklog(prng, () => this.scheduler.now, (delay, fn) => this.scheduler.after(delay, this.guard(fn)), 0.02);
+    return Object.assign(new MemoryStore(), { backlog });
   }
 
   /** kill -9: the engine and its memory are gone; unsynced disk work survives only in part. */

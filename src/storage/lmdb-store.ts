@@ -124,18 +124,22 @@ export class LmdbStore implements KvStore {
     bytesMax: () => this.backlogMax,
     held: () => this.heldCount,
     holding: () => this.failure !== null || this.held.length > 0 || this.backlogBytes() > this.backlogBytesMax,
-    admit: (fn) => {
-      if (this.failure !== null) fn(this.failure);
-      else if (!this.backlog.holding()) fn(null);
-      else {
-        this.held.push(fn);
-        this.heldCount++;
-        // Held writes wait for a commit: the filling group goes as soon as the writer is idle.
-        this.groupDue = true;
-        this.handOver();
-      }
-    },
+    admit: (fn) => this.waitForRoom(fn, true),
+    afterDrain: (fn) => this.waitForRoom(fn, false),
   };
+
+  /** Calls `fn` once the backlog is within its bound (see StoreBacklog.admit); `isWrite` counts it as a held write. */
+  private waitForRoom(fn: (error: Error | null) => void, isWrite: boolean): void {
+    if (this.failure !== null) fn(this.failure);
+    else if (!this.backlog.holding()) fn(null);
+    else {
+      this.held.push(fn);
+      if (isWrite) this.heldCount++;
+      // Held writes wait for a commit: the filling group goes as soon as the writer is idle.
+      this.groupDue = true;
+      this.handOver();
+    }
+  }
 
   readonly digests: StoreDigests = {
     now: () => this.digestNow(),
