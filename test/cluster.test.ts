@@ -277,4 +277,21 @@ describe('a follower behind the entries the leader keeps in memory', () => {
     const response = await cluster.get(follower, 'cold-1999', 'stale');
     assert.equal(await response.text(), `1999:${payload}`);
   });
+
+  it('a restarted node keeps in memory only the entries its state machine has not applied', async () => {
+    const leader = await cluster.leader();
+    const follower = cluster.ids.find((id) => id !== leader) as string;
+    const { lastIndex } = await cluster.status(follower);
+    await cluster.kill(follower, 'SIGTERM');
+    cluster.output.set(follower, '');
+    cluster.start(follower);
+    await cluster.converged(30_000);
+    const line = (cluster.output.get(follower) ?? '').split('\n').find((l) => l.includes('"event":"recovered"'));
+    const recovered = JSON.parse(line ?? '{}') as { entries?: number; entriesInMemory?: number; applied?: number };
+    console.log(`# recovered: ${line}`);
+    assert.ok((recovered.entries ?? 0) >= lastIndex, `the whole log was read and checked (${recovered.entries} entries, log at ${lastIndex})`);
+    assert.ok((recovered.entriesInMemory ?? Infinity) < 50, `only the unapplied tail stayed in memory (${recovered.entriesInMemory})`);
+    const response = await cluster.get(follower, 'cold-0', 'stale');
+    assert.equal(await response.text(), `0:${'c'.repeat(300)}`);
+  });
 });

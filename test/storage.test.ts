@@ -85,6 +85,23 @@ describe('the durable log', () => {
     assert.ok(recovered.entries[0]!.index <= 16, 'no gap between the snapshot and the log');
   });
 
+  it('keeps in memory at start only the entries from keepEntriesFrom on; of the others, their terms and configuration entries', async () => {
+    const dir = tempDir();
+    const { storage } = FileStorage.open(dir, { segmentBytesMax: 200 });
+    const config: Entry = { index: 6, term: 2, kind: 'config', data: Buffer.from('{}'), config: { voters: ['n1', 'n2'], learners: [] } };
+    await persist(storage, { entries: [...range(1, 5, 1), config, ...range(7, 9, 2), ...range(10, 14, 4)] });
+    await storage.close();
+    const { recovered, report } = FileStorage.open(dir, { segmentBytesMax: 200, keepEntriesFrom: 12 });
+    assert.equal(report.entries, 14, 'every entry was read and checked');
+    assert.deepEqual(recovered.entries.map((e) => e.index), [12, 13, 14]);
+    assert.equal(recovered.cold?.through, 11);
+    assert.deepEqual(recovered.cold?.termStarts, [[1, 1], [2, 6], [4, 10]]);
+    assert.deepEqual(recovered.cold?.configEntries.map((e) => [e.index, e.config?.voters]), [[6, ['n1', 'n2']]]);
+    const all = FileStorage.open(dir, { segmentBytesMax: 200 }).recovered;
+    assert.equal(all.entries.length, 14, 'by default every entry');
+    assert.equal(all.cold, null);
+  });
+
   it('reports its progress through the segments while it reads the log at start', async () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir, { segmentBytesMax: 100 });

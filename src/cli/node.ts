@@ -173,21 +173,24 @@ function plantedDivergence(id: NodeId, log: Logger): number {
 export async function startNode(config: NodeConfig, log: Logger, onFatal: (error: Error) => void): Promise<RunningNode> {
   const metrics = new Metrics();
   const started = performance.now();
-  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000), faults: injectedDiskFaults(log, config.id),
-    onRecoveryProgress: (read, total) => {
-      if (total >= 4) log('info', 'reading the log', { segments: `${read}/${total}`, percent: Math.floor((100 * read) / total) });
-    },
-  });
-  if (report.tornBytesCut > 0) log('warn', 'torn tail cut at recovery', { file: report.tornFile, bytes: report.tornBytesCut });
   const store = new LmdbStore(join(config.dir, 'state'), (error) => {
     log('error', 'the state store could not commit; the node stops', { error: error.message });
     onFatal(error);
   }, config.storeBacklogBytes);
   const kv = new KvStateMachine(store, plantedDivergence(config.id, log));
+  // Entries the state machine has applied stay on disk: they are read back only for a follower.
+  const { storage, recovered, report } = FileStorage.open(config.dir, { onSync: (ms) => metrics.fsyncLatency.observe(ms / 1000), faults: injectedDiskFaults(log, config.id),
+    keepEntriesFrom: kv.appliedIndex + 1,
+    onRecoveryProgress: (read, total) => {
+      if (total >= 4) log('info', 'reading the log', { segments: `${read}/${total}`, percent: Math.floor((100 * read) / total) });
+    },
+  });
+  if (report.tornBytesCut > 0) log('warn', 'torn tail cut at recovery', { file: report.tornFile, bytes: report.tornBytesCut });
   log('info', 'recovered', {
     term: recovered.hardState.term,
     snapshot: recovered.snapshot?.meta.index ?? 0,
     entries: report.entries,
+    entriesInMemory: recovered.entries.length,
     segments: report.segments,
     applied: kv.appliedIndex,
     ms: Math.round(performance.now() - started),

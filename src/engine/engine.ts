@@ -186,7 +186,9 @@ export class Engine {
     this.runtime = runtime;
     this.observer = observer;
     this.latestSnapshot = recovered.snapshot === null ? null : { meta: recovered.snapshot.meta, bytes: recovered.snapshot.bytes, data: null };
-    const logEnd = recovered.entries[recovered.entries.length - 1]?.index ?? recovered.snapshot?.meta.index ?? 0;
+    const logEnd = recovered.entries[recovered.entries.length - 1]?.index ?? recovered.cold?.through ?? recovered.snapshot?.meta.index ?? 0;
+    // Entries left on disk at recovery must be ones the state machine applied (see keepEntriesFrom).
+    assert((recovered.cold?.through ?? 0) <= kv.appliedIndex, `recovery left entries through ${recovered.cold?.through} on disk, but the state machine applied only ${kv.appliedIndex}`);
     // A state ahead of the log (a damaged log lost entries already applied) is rebuilt: the log is
     // the record, so start again from the snapshot (or empty) and replay; peers resend the rest.
     const ahead = kv.appliedIndex > logEnd;
@@ -204,6 +206,7 @@ export class Engine {
       hardState: recovered.hardState,
       snapshot: snapshot?.meta ?? null,
       entries: recovered.entries,
+      cold: recovered.cold ?? null,
       applied: this.restoreAtStart?.index ?? kv.appliedIndex,
       bootstrap: options.bootstrap,
     });

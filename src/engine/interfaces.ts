@@ -1,3 +1,4 @@
+import type { ColdLog } from '../core/log.js';
 import type { Entry, HardState, Message, Snapshot, SnapshotMessage, SnapshotMeta, StagedSnapshot } from '../core/types.js';
 
 /** What the engine needs of time: the same interface is backed by real timers or the simulator. */
@@ -93,7 +94,10 @@ export interface RecoveredSnapshot {
 export interface Recovered {
   readonly hardState: HardState;
   readonly snapshot: RecoveredSnapshot | null;
+  /** The log's entries in memory: all of them after the snapshot, or those after `cold`. */
   readonly entries: readonly Entry[];
+  /** Entries before `entries` that recovery checked but left on disk (see FileStorageOptions.keepEntriesFrom). */
+  readonly cold?: ColdLog | null;
 }
 
 /** Sends messages to peers; delivery is best effort (the protocol retries). */

@@ -2,6 +2,7 @@ import { constants, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, c
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeLog, decodeRecord, encodeRecord, logWriteBytesMax } from '../codec/log-record.js';
+import type { ColdLog } from '../core/log.js';
 import type { Entry, HardState, Snapshot, SnapshotMeta, StagedSnapshot } from '../core/types.js';
 import type { PersistWork, Recovered, RecoveredSnapshot, SnapshotReader, SnapshotSink, Storage } from '../engine/interfaces.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
@@ -20,6 +21,12 @@ export interface FileStorageOptions {
   readonly faults?: () => DiskFaults;
   /** Called with the duration of each durable batch write (O_DSYNC), for metrics. */
   readonly onSync?: (ms: number) => void;
+  /**
+   * Recovery keeps in memory only the entries from this index on (the state machine has applied
+   * those before): the others are checked, and only their terms and configuration entries kept
+   * (Recovered.cold). Default: every entry after the snapshot.
+   */
+  readonly keepEntriesFrom?: number;
 }
 
 /** What recovery did, for the start-up log line. */
@@ -98,8 +105,8 @@ export class FileStorage implements Storage {
     removeLeftovers(join(dir, 'snapshots'));
     const hardState = readHardState(dir);
     const snapshot = readLatestSnapshot(dir);
-    const { segments, entries, report } = readSegments(dir, snapshot?.meta.index ?? 0, options.onRecoveryProgress);
-    return { storage: new FileStorage(dir, segments, options), recovered: { hardState, snapshot, entries }, report };
+    const { segments, entries, cold, report } = readSegments(dir, snapshot?.meta.index ?? 0, options.keepEntriesFrom ?? 0, options.onRecoveryProgress);
+    return { storage: new FileStorage(dir, segments, options), recovered: { hardState, snapshot, entries, cold }, report };
   }
 
   /**
@@ -509,13 +516,25 @@ function readLatestSnapshot(dir: string): RecoveredSnapshot | null {
   return newest === null ? null : recoverSnapshotFile(join(snapshots, newest));
 }
 
-/** Reads every segment, verifying each record; cuts a torn tail from the last one only. */
-function readSegments(dir: string, snapshotIndex: number, onProgress?: (segmentsRead: number, segments: number) => void): { segments: Segment[]; entries: Entry[]; report: RecoveryReport } {
+/**
+ * Reads every segment, verifying each record; cuts a torn tail from the last one only. Entries
+ * after the snapshot but before `keepFrom` are not kept: their terms and configuration entries are
+ * (the segment buffers they were read from can go).
+ */
+function readSegments(
+  dir: string,
+  snapshotIndex: number,
+  keepFrom: number,
+  onProgress?: (segmentsRead: number, segments: number) => void,
+): { segments: Segment[]; entries: Entry[]; cold: ColdLog | null; report: RecoveryReport } {
   const logDir = join(dir, 'log');
   const names = readdirSync(logDir).filter((n) => segmentPattern.test(n)).sort();
   let shownTenth = 0;
   const segments: Segment[] = [];
   const entries: Entry[] = [];
+  let previous: Entry | undefined;
+  let entriesRead = 0;
+  const cold = { through: 0, termStarts: [] as [number, number][], configEntries: [] as Entry[] };
   let tornBytesCut = 0;
   let tornFile: string | null = null;
   names.forEach((name, k) => {
@@ -544,19 +563,30 @@ function readSegments(dir: string, snapshotIndex: number, onProgress?: (segments
       shownTenth = tenth;
       onProgress(k + 1, names.length);
     }
-    const previous = entries[entries.length - 1];
     if (decoded.entries.length > 0 && previous !== undefined && firstIndex !== previous.index + 1) {
       throw new TandemError(ErrorCode.corrupt, `${path}: starts at index ${firstIndex} but the previous segment ends at ${previous.index}`, { file: path, offset: 0 });
     }
     if (decoded.entries.length > 0 && previous === undefined && firstIndex > snapshotIndex + 1) {
       throw new TandemError(ErrorCode.corrupt, `${path}: starts at index ${firstIndex}, leaving a gap after the snapshot at ${snapshotIndex}`, { file: path, offset: 0 });
     }
-    entries.push(...decoded.entries);
+    entriesRead += decoded.entries.length;
+    for (const entry of decoded.entries) {
+      if (entry.index <= snapshotIndex) continue;
+      if (entry.index >= keepFrom) {
+        entries.push(entry);
+        continue;
+      }
+      const lastStart = cold.termStarts[cold.termStarts.length - 1];
+      if (lastStart === undefined || lastStart[0] !== entry.term) cold.termStarts.push([entry.term, entry.index]);
+      if (entry.kind === 'config') cold.configEntries.push({ ...entry, data: entry.data.slice() });
+      cold.through = entry.index;
+    }
+    previous = decoded.entries[decoded.entries.length - 1] ?? previous;
     // Zeros after the records (written ahead) stay: appends overwrite them. A cut file ends at its records.
     const allocated = decoded.tornBytes > 0 ? decoded.validBytes : buffer.length;
     segments.push({ firstIndex, path, offsets: decoded.offsets, bytes: decoded.validBytes, allocated });
   });
-  return { segments, entries, report: { segments: segments.length, entries: entries.length, tornBytesCut, tornFile } };
+  return { segments, entries, cold: cold.through > 0 ? cold : null, report: { segments: segments.length, entries: entriesRead, tornBytesCut, tornFile } };
 }
 
 function cutFile(path: string, bytes: number): void {
