@@ -12,6 +12,8 @@ describe('the tandem command', () => {
       const result = run(command, '--help');
       assert.equal(result.status, 0, `${command}: ${result.stderr}`);
       assert.match(result.stdout, /--/, `${command} --help lists flags`);
+      // Every flag is set apart from its text by two spaces at least (a long one once ran into it).
+      for (const line of result.stdout.split('\n').filter((l) => l.startsWith('  --'))) assert.match(line, /^ {2}--[a-z-]+( N| VALUE)? {2,}\S/, `${command}: ${line}`);
     }
   });
 

@@ -57,11 +57,12 @@ export function parseArgs(argv: readonly string[], specs: Readonly<Record<string
 
 /** The help text of a command's flags. */
 export function flagHelp(specs: Readonly<Record<string, FlagSpec>>): string {
-  return Object.entries(specs)
-    .map(([name, spec]) => {
-      const value = spec.type === 'switch' ? '' : spec.type === 'int' ? ' N' : ' VALUE';
-      const def = spec.type !== 'switch' && spec.default !== undefined ? ` (default ${spec.default})` : '';
-      return `  --${name}${value}`.padEnd(26) + `${spec.help}${def}`;
-    })
-    .join('\n');
+  const lines = Object.entries(specs).map(([name, spec]) => {
+    const value = spec.type === 'switch' ? '' : spec.type === 'int' ? ' N' : ' VALUE';
+    const def = spec.type !== 'switch' && spec.default !== undefined ? ` (default ${spec.default})` : '';
+    return { flag: `  --${name}${value}`, text: `${spec.help}${def}` };
+  });
+  // The help column starts after the longest flag, so no flag runs into its text.
+  const width = Math.max(...lines.map((line) => line.flag.length)) + 2;
+  return lines.map((line) => line.flag.padEnd(width) + line.text).join('\n');
 }
