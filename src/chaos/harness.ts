@@ -34,6 +34,11 @@ export interface ChaosOptions {
    * message, so the snapshots the faults cause are streamed in chunks and staged in files.
    */
   readonly padBytes?: number;
+  /**
+   * The nodes' --log-cache-mb (default: theirs): at 0, a follower the faults set back is fed
+   * entries read back from the leader's disk, and held entries are read back to be applied.
+   */
+  readonly logCacheMb?: number;
   readonly log: (line: string) => void;
 }
 
@@ -61,6 +66,8 @@ export interface ChaosReport {
   readonly replicaChecks: { readonly checkpoints: number; readonly alarms: readonly string[] };
   /** Snapshots the nodes installed (from their logs), and how many came staged in a file. */
   readonly snapshots: { readonly installed: number; readonly staged: number };
+  /** Log entries the nodes read back from disk (for followers, and to apply), by their metrics at the end (a restart zeroes a node's). */
+  readonly entriesReadBack: { readonly follower: number; readonly apply: number };
   readonly violations: readonly string[];
 }
 
@@ -98,7 +105,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // With padded values, a snapshot every 200 entries (20 kept behind it), so that a follower the
   // faults set back for a few seconds catches up by a staged snapshot rather than from the log.
   const snapshotFlags = (options.padBytes ?? 0) > 0 ? ['--snapshot-every', '200', '--snapshot-every-mb', '1'] : ['--snapshot-every', '2000'];
-  const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), ...snapshotFlags, '--digest-every', '100', ...learnerFlags], env);
+  const cacheFlags = options.logCacheMb === undefined ? [] : ['--log-cache-mb', String(options.logCacheMb)];
+  const cluster = new ChaosCluster(ids, ['--request-timeout-ms', String(requestTimeoutMs), ...snapshotFlags, ...cacheFlags, '--digest-every', '100', ...learnerFlags], env);
   await cluster.init();
   for (const id of ids) cluster.start(id);
   await cluster.leader();
@@ -412,11 +420,16 @@ async function check(
   // Replica checking: a leader that compared a follower's checkpoint with its own and found them
   // different raised an alarm; after these faults, with no replica corrupted, none may have.
   const replicaChecks = { checkpoints: 0, alarms: [] as string[] };
+  const entriesReadBack = { follower: 0, apply: 0 };
   for (const id of ids) {
     try {
       const status = await cluster.status(id);
       replicaChecks.checkpoints += status.checkpoints.length;
       for (const alarm of status.alarms) replicaChecks.alarms.push(`${id} at ${alarm.index}: ${JSON.stringify(alarm.digests)}`);
+      const metrics = await (await cluster.request(id, 'GET', '/metrics')).text();
+      for (const purpose of ['follower', 'apply'] as const) {
+        entriesReadBack[purpose] += Number(new RegExp(`^tandem_log_entries_read_from_disk_total\\{for="${purpose}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+      }
     } catch (error) {
       violations.push(`could not read the status of ${id}: ${(error as Error).message}`);
     }
@@ -490,6 +503,7 @@ async function check(
     converged,
     replicaChecks,
     snapshots: snapshotsInstalled(ids.map((id) => cluster.output.get(id) ?? '')),
+    entriesReadBack,
     violations,
   };
 }
@@ -519,6 +533,7 @@ export function describeReport(report: ChaosReport): string {
     `converged: ${report.converged ? 'yes, equal digests' : 'NO'}`,
     `replica checking (checkpoints every 100 entries): ${report.replicaChecks.checkpoints} checkpoints held at the end, ${report.replicaChecks.alarms.length} alarms`,
     `snapshots installed: ${report.snapshots.installed} (${report.snapshots.staged} staged in a file)`,
+    `log entries read back from disk (by the metrics at the end): ${report.entriesReadBack.follower} for followers, ${report.entriesReadBack.apply} to apply`,
     report.violations.length === 0 ? 'RESULT: ok' : `RESULT: VIOLATIONS: ${report.violations.join('; ')}`,
     ...report.acknowledgedLost.slice(0, 10).map((line) => `  lost: ${line}`),
     ...report.rollback.violations.slice(0, 10).map((line) => `  rolled back: ${line}`),

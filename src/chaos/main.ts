@@ -15,6 +15,7 @@ const specs: Record<string, FlagSpec> = {
   runs: { type: 'int', help: 'runs, with seeds seed, seed+1, …', min: 1, max: 1000, default: 1 },
   faults: { type: 'string', help: `only these fault kinds, comma-separated (${faultKinds.join(', ')})` },
   'pad-bytes': { type: 'int', help: 'bytes of padding after each written value (2048: snapshots outgrow one message and are staged in files)', min: 0, max: 1024 * 1024, default: 0 },
+  'log-cache-mb': { type: 'int', help: "the nodes' --log-cache-mb (0: followers the faults set back are fed from the leader's disk)", min: 0, max: 1_000_000 },
   bug: { type: 'string', help: 'run the nodes with a planted bug (ack-majority, up-to-date, current-term, session, or diverge:ID for one replica dropping every 50th SET) to see the checks fail' },
   help: { type: 'switch', help: 'show this help' },
 };
@@ -44,6 +45,7 @@ for (let run = 0; run < (values['runs'] as number); run++) {
     bug: (values['bug'] as string | undefined) ?? null,
     faults: values['faults'] === undefined ? undefined : (values['faults'] as string).split(','),
     padBytes: values['pad-bytes'] as number,
+    ...(values['log-cache-mb'] === undefined ? {} : { logCacheMb: values['log-cache-mb'] as number }),
     log: (line) => process.stdout.write(`  ${line}\n`),
   });
   process.stdout.write(`${describeReport(report)}\n\n`);

@@ -333,20 +333,6 @@ export class KvStateMachine {
     return { index, digest: digest.hex(), chunks: pairChunks(reader, head, pieceBytes) };
   }
 
-  /**
-   * Builds a snapshot from `reader` a piece at a time (see snapshotChunks): each `next()` adds a
-   * chunk, and the last returns them all, in order (the caller yields the event loop between pieces).
-   */
-  *snapshotPieces(reader: StoreReader, pieceBytes = 1024 * 1024): Generator<void, { index: number; parts: Uint8Array[]; digest: string }> {
-    const { index, digest, chunks } = this.snapshotChunks(reader, pieceBytes);
-    const parts: Uint8Array[] = [];
-    for (const chunk of chunks) {
-      parts.push(chunk);
-      yield;
-    }
-    return { index, parts, digest };
-  }
-
   /** Forgets everything: the empty state at index 0 (before a replay of the whole log). */
   reset(): void {
     this.transaction(() => {

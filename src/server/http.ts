@@ -1,12 +1,13 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
-import type { Ack, Consistency, NodeId } from '../core/types.js';
+import type { Ack, Consistency, NodeId, SnapshotMeta } from '../core/types.js';
 import type { Engine } from '../engine/engine.js';
 import { encodeCommand, validateCommand, type Command, type Operation } from '../kv/commands.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { limits } from '../shared/limits.js';
 import { sameSecret, type Security } from '../shared/security.js';
-import { encodeSnapshotInPieces } from '../storage/meta-files.js';
+import { encodeSnapshotInPieces, snapshotLead, snapshotSeal } from '../storage/meta-files.js';
+import { crc32c } from '../codec/crc32c.js';
 import { httpCall } from '../net/http-call.js';
 import { dashboardHtml } from './dashboard.js';
 import { proposeOnLeader } from './propose.js';
@@ -322,40 +323,80 @@ async function clusterView(ctx: HttpContext): Promise<Record<string, unknown>> {
 /**
  * A consistent backup: after a linearizable read (so it holds every write acknowledged before
  * the request), the whole state, in the snapshot-file format (CRC32C-sealed). Over LMDB it is the
- * committed state once every write applied so far is committed, built a piece per turn of the
- * event loop as the node's own snapshots are (serializing a few hundred megabytes at once held a
- * leader's loop for 1.4 s: it lost its role), and written as the response drains.
+ * committed state one read transaction sees, read twice, a chunk per turn of the event loop as the
+ * node's own snapshots are built: once for the checksum and length the file starts with, then
+ * again as the response drains — so no more than a chunk of it is in memory (until the twelfth
+ * session the whole copy was; before the eleventh it was also built at once, and a leader
+ * serializing a few hundred megabytes held its loop for 1.4 s and lost its role).
  */
 async function backup(ctx: HttpContext, res: ServerResponse): Promise<void> {
   const engine = ctx.engine;
   await new Promise<void>((resolve, reject) => engine.read({ kind: 'linearizable' }, (result) => (result.ok ? resolve() : reject(result.error))));
-  const { index, parts, digest } = engine.kv.canSnapshotInPieces ? await committedStateInPieces(engine) : { index: engine.kv.appliedIndex, parts: [engine.kv.snapshot()], digest: engine.kv.digest() };
-  const term = engine.raft.log.termAt(index) ?? engine.raft.term;
-  const file = await encodeSnapshotInPieces({ index, term, config: engine.raft.config, termStarts: [] }, parts);
+  const metaAt = (index: number): SnapshotMeta => ({ index, term: engine.raft.log.termAt(index) ?? engine.raft.term, config: engine.raft.config, termStarts: [] });
+  if (!engine.kv.canSnapshotInPieces) {
+    const index = engine.kv.appliedIndex;
+    await sendBackup(res, index, engine.kv.digest(), await encodeSnapshotInPieces(metaAt(index), [engine.kv.snapshot()]));
+    return;
+  }
+  const reader = await engine.kv.openReader();
+  try {
+    const { index, digest, chunks } = engine.kv.snapshotChunks(reader);
+    const lead = snapshotLead(metaAt(index));
+    const sum = await checksumOf(chunks, crc32c(lead));
+    const again = engine.kv.snapshotChunks(reader).chunks;
+    const tail = (async function* (): AsyncGenerator<Uint8Array> {
+      let crc = crc32c(lead);
+      for (const chunk of again) {
+        crc = crc32c(chunk, crc);
+        yield chunk;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // One read transaction gives the same bytes twice; if not, the copy must not pass as whole.
+      if (crc !== sum.crc) throw new Error(`backup: the state read a second time differs (checksum ${crc.toString(16)}, first ${sum.crc.toString(16)})`);
+    })();
+    await sendBackup(res, index, digest, [snapshotSeal(sum.crc), lead], tail, sum.bytes);
+  } finally {
+    reader.close();
+  }
+}
+
+/** The checksum of `seed` followed by every chunk, and their length, a chunk per turn of the event loop. */
+async function checksumOf(chunks: Iterable<Uint8Array>, seed: number): Promise<{ crc: number; bytes: number }> {
+  let crc = seed;
+  let bytes = 0;
+  for (const chunk of chunks) {
+    crc = crc32c(chunk, crc);
+    bytes += chunk.length;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { crc, bytes };
+}
+
+/**
+ * Writes a backup as the response drains: `head`, then `tail`'s chunks (`tailBytes` of them in
+ * all). A failure part way destroys the response, so the client sees a body cut short, never a
+ * file that looks whole.
+ */
+async function sendBackup(res: ServerResponse, index: number, digest: string, head: readonly Uint8Array[], tail: AsyncIterable<Uint8Array> = (async function* () {})(), tailBytes = 0): Promise<void> {
   res.statusCode = 200;
   res.setHeader('content-type', 'application/octet-stream');
   res.setHeader('x-tandem-backup-index', String(index));
   res.setHeader('x-tandem-backup-digest', digest);
-  res.setHeader('content-length', String(file.reduce((sum, part) => sum + part.length, 0)));
-  for (const part of file) {
+  res.setHeader('content-length', String(head.reduce((sum, part) => sum + part.length, 0) + tailBytes));
+  const write = async (part: Uint8Array): Promise<void> => {
     if (!res.write(part)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
-    if (res.destroyed) return;
+  };
+  try {
+    for (const part of head) await write(part);
+    for await (const part of tail) {
+      if (res.destroyed) return;
+      await write(part);
+    }
+  } catch (error) {
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
+    return;
   }
   res.end();
-}
-
-async function committedStateInPieces(engine: Engine): Promise<{ index: number; parts: Uint8Array[]; digest: string }> {
-  const reader = await engine.kv.openReader();
-  try {
-    const pieces = engine.kv.snapshotPieces(reader);
-    for (;;) {
-      const next = pieces.next();
-      if (next.done) return next.value;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } finally {
-    reader.close();
-  }
 }
 
 /**
