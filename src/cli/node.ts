@@ -57,7 +57,7 @@ export interface NodeConfig {
   readonly digestEveryEntries: number;
   /** Hold new writes back while the state store holds more than this many bytes uncommitted. */
   readonly storeBacklogBytes: number;
-  /** Payload bytes of applied log entries kept in memory (older ones are read from disk when a follower needs them). */
+  /** Payload bytes of committed log entries kept in memory (older ones are read from disk when a follower needs them). */
   readonly logCacheBytes: number;
 }
 

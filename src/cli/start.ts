@@ -39,7 +39,7 @@ const flags: Record<string, FlagSpec> = {
   'request-timeout-ms': { type: 'int', help: 'how long a write or read may wait for its level', min: 10, max: 600_000, default: 5000 },
   'snapshot-every': { type: 'int', help: 'take a snapshot after this many applied entries', min: 10, max: 100_000_000, default: 100_000 },
   'snapshot-every-mb': { type: 'int', help: 'also take one once this many MiB of entries were applied since the last (or the last snapshot\'s size, if larger)', min: 1, max: 1_000_000, default: 64 },
-  'log-cache-mb': { type: 'int', help: 'keep this many MiB of applied log entries in memory; a follower further behind is sent entries read back from the log on disk', min: 0, max: 1_000_000, default: limits.logCacheBytes / (1024 * 1024) },
+  'log-cache-mb': { type: 'int', help: 'keep this many MiB of committed log entries in memory; a follower further behind is sent entries read back from the log on disk', min: 0, max: 1_000_000, default: limits.logCacheBytes / (1024 * 1024) },
   'store-backlog-mb': { type: 'int', help: 'hold new writes back while more than this many MiB of applied writes wait for the state store (LMDB) to commit them', min: 1, max: 1_000_000, default: backlogBytesMaxDefault / (1024 * 1024) },
   'digest-every': { type: 'int', help: 'record the state digest every this many entries and let the leader compare replicas (0: never; each checkpoint closes an LMDB commit group: at 1, writes ran about 7% slower)', min: 0, max: 100_000_000, default: 10_000 },
   'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },

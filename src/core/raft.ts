@@ -71,9 +71,9 @@ export interface RaftOptions {
   /** Payload bytes in flight to one follower before the leader waits (default limits.inflightBytesMax). */
   readonly inflightBytesMax?: number;
   /**
-   * Payload bytes of applied entries kept in memory (default limits.logCacheBytes); older ones
-   * are on disk only, and a leader reads them back for a follower that needs them. It bounds
-   * the log's memory however long the log since the last snapshot grows.
+   * Payload bytes of committed, durable entries kept in memory (default limits.logCacheBytes);
+   * older ones are on disk only, read back for a follower (on a leader) or the state machine that
+   * needs them. It bounds the log's memory however long the log since the last snapshot grows.
    */
   readonly logCacheBytes?: number;
   readonly bugs?: PlantedBugs;
@@ -233,7 +233,7 @@ export class Raft {
     }
     this.configValue = (this.configHistory[this.configHistory.length - 1] as { config: ClusterConfig }).config;
     this.resetElectionTimer();
-    this.evictApplied();
+    this.evictCommitted();
   }
 
   // ---- read-only views -------------------------------------------------------------------
@@ -472,10 +472,11 @@ export class Raft {
   }
 
   /**
-   * Drops from memory the payloads of entries handed to the state machine (so committed and on
-   * disk: never cut, and readable again) beyond the newest logCacheBytes of them.
+   * Drops from memory the payloads of committed entries on this node's disk (never cut, and
+   * readable again) beyond the newest logCacheBytes of them — applied or not: entries held back
+   * from the state machine (holdApply) are read back when their turn comes.
    */
-  private evictApplied(): void {
+  private evictCommitted(): void {
     if (this.log.payloadBytes <= this.logCacheBytes) return;
     const through = this.log.evictionPoint(this.logCacheBytes, Math.min(this.commitValue, this.persistedIndex));
     if (through > this.log.coldThrough) this.log.evictThrough(through);
@@ -599,7 +600,7 @@ export class Raft {
       this.truncateFromOut = null;
       this.unstableFrom = this.log.lastIndex() + 1;
     }
-    this.evictApplied();
+    this.evictCommitted();
     this.out = { messagesNow: [], messages: withWrite ? [] : o.messages, truncated: [], acked: [], abandoned: [], reads: [], failedReads: [], loads: [] };
     return ready;
   }

@@ -18,8 +18,9 @@ export const limits = {
    */
   inflightBytesMax: 2 * 1024 * 1024,
   /**
-   * Payload bytes of applied entries a node keeps in memory: older entries since the snapshot are
-   * read from disk when a follower needs them (a healthy follower is a few MiB behind at most).
+   * Payload bytes of committed, durable entries a node keeps in memory: older entries since the
+   * snapshot are read back from disk when a follower (or the state machine) needs them; a healthy
+   * follower is a few MiB behind at most.
    */
   logCacheBytes: 32 * 1024 * 1024,
   /** Committed entries read back from disk for the state machine at a time, at most, and their payload bytes. */

@@ -29,7 +29,7 @@ export interface SimNodeSettings {
   /** Byte limits of one append and of the appends in flight (undefined: the defaults). */
   readonly appendBytesMax?: number;
   readonly inflightBytesMax?: number;
-  /** Payload bytes of applied entries kept in memory (undefined: the default). */
+  /** Payload bytes of committed entries kept in memory (undefined: the default). */
   readonly logCacheBytes?: number;
   /**
    * When set, each node's state store says now and then that it is too far behind (see
