@@ -55,12 +55,19 @@ describe('a three-node cluster of real processes', () => {
 
   it('reports status with per-follower lag, and Prometheus metrics', async () => {
     const leader = await cluster.leader();
-    const status = (await (await fetch(`${cluster.http(leader)}/v1/status`)).json()) as { pid: number; followers: { id: string; lagEntries: number; lagMs: number; lastContactMs: number | null }[] };
+    const status = (await (await fetch(`${cluster.http(leader)}/v1/status`)).json()) as {
+      pid: number;
+      followers: { id: string; lagEntries: number; lagMs: number; lastContactMs: number | null }[];
+      memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number; logPayloadBytes: number };
+    };
     assert.ok(status.pid > 0);
+    const { memory } = status;
+    assert.ok(memory.rssBytes > memory.heapUsedBytes && memory.heapUsedBytes > 0 && memory.externalBytes > 0, `memory: ${JSON.stringify(memory)}`);
+    assert.ok(memory.logPayloadBytes >= 0 && memory.logPayloadBytes <= 32 * 1024 * 1024, `the log's payload in memory, within the default cache: ${memory.logPayloadBytes}`);
     assert.equal(status.followers.length, 2);
     for (const f of status.followers) assert.ok(f.lagEntries >= 0 && f.lagMs >= 0 && f.lastContactMs !== null);
     const metrics = await (await fetch(`${cluster.http(leader)}/metrics`)).text();
-    for (const name of ['tandem_writes_total', 'tandem_write_latency_seconds_bucket', 'tandem_fsync_seconds_bucket', 'tandem_elections_total', 'tandem_leader_changes_total', 'tandem_peer_bytes_sent', 'tandem_follower_lag_entries', 'tandem_truncated_entries_total', 'tandem_event_loop_delay_seconds{quantile="0.99"}']) {
+    for (const name of ['tandem_writes_total', 'tandem_log_entries_read_from_disk_total', 'tandem_log_bytes_read_from_disk_total', 'tandem_write_latency_seconds_bucket', 'tandem_fsync_seconds_bucket', 'tandem_elections_total', 'tandem_leader_changes_total', 'tandem_peer_bytes_sent', 'tandem_follower_lag_entries', 'tandem_truncated_entries_total', 'tandem_event_loop_delay_seconds{quantile="0.99"}']) {
       assert.ok(metrics.includes(name), `/metrics lacks ${name}`);
     }
     const loopLate = /tandem_event_loop_delay_seconds\{quantile="0\.99"\} (\S+)/.exec(metrics)?.[1];
