@@ -12,7 +12,7 @@ import { MemoryStore, type SnapshotFile } from '../src/kv/store.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { LmdbStore } from '../src/storage/lmdb-store.js';
 import { Engine, type WriteResult } from '../src/engine/engine.js';
-import type { Runtime } from '../src/engine/interfaces.js';
+import { realRuntime } from '../src/cli/node.js';
 import { FileStorage } from '../src/storage/file-storage.js';
 import { Prng } from '../src/shared/prng.js';
 
@@ -423,21 +423,13 @@ describe('a node whose state machine is behind its snapshot at start', () => {
     let loaded = false;
     const snapshot = recovered.snapshot!;
     const watched = { ...recovered, snapshot: { ...snapshot, load: () => ((loaded = true), snapshot.load()) } };
-    const runtime: Runtime = {
-      now: () => performance.now(),
-      defer: (fn) => setImmediate(fn),
-      setTimeout: (fn, ms) => {
-        const timer = setTimeout(fn, ms);
-        return () => clearTimeout(timer);
-      },
-    };
     const engine = new Engine(
       { raft: { id: 'n1', prng: new Prng(3), electionTimeoutTicks: 3, heartbeatTicks: 1, tickMs: 10, priority: 1 }, bootstrap: meta.config, tickMs: 10, requestTimeoutMs: 5000, snapshotEveryEntries: 100_000, snapshotKeepEntries: 0 },
       watched,
       kv,
       storage,
       { send: () => undefined, sendSnapshot: (_m, reader) => reader.close() },
-      runtime,
+      realRuntime,
     );
     try {
       engine.start();

@@ -27,16 +27,20 @@ function work(partial: Partial<PersistWork>): PersistWork {
   return { hardState: null, installSnapshot: null, compactTo: null, truncateFrom: null, entries: [], rollback: [], sync: true, ...partial };
 }
 
+/** A callback-style call as a promise. */
+function call(fn: (done: (error: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => fn((error) => (error === null ? resolve() : reject(error))));
+}
+
 /** Writes a snapshot this node takes, part by part, as the engine does, and waits until it is durable. */
 async function saveSnapshot(storage: FileStorage, meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<void> {
   const sink = storage.createSnapshot(meta);
-  const call = (fn: (done: (error: Error | null) => void) => void): Promise<void> => new Promise((resolve, reject) => fn((error) => (error === null ? resolve() : reject(error))));
   for (const part of parts) await call((done) => sink.write(part, done));
   await call((done) => sink.finish(done));
 }
 
 function persist(storage: FileStorage, w: Partial<PersistWork>): Promise<void> {
-  return new Promise((resolve, reject) => storage.persist(work(w), (error) => (error === null ? resolve() : reject(error))));
+  return call((done) => storage.persist(work(w), done));
 }
 
 describe('the durable log', () => {
@@ -315,7 +319,6 @@ describe('snapshots read back from disk', () => {
     const dir = tempDir();
     const { storage } = FileStorage.open(dir);
     await persist(storage, { entries: range(1, 30, 2) });
-    const call = (fn: (done: (error: Error | null) => void) => void): Promise<void> => new Promise((resolve, reject) => fn((error) => (error === null ? resolve() : reject(error))));
     const building = storage.createSnapshot(meta(20));
     for (const part of parts(state(4))) await call((done) => building.write(part, done));
     assert.equal(await open(storage, 1), null, 'a snapshot being written is not yet a snapshot');

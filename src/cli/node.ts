@@ -88,7 +88,7 @@ const electionsKept = 20;
 const digestPollMs = 1000;
 
 /** Real time for the engine: a monotonic clock, setImmediate for "after this turn", timers. */
-const realRuntime: Runtime = {
+export const realRuntime: Runtime = {
   now: () => performance.now(),
   defer: (fn) => setImmediate(fn),
   setTimeout: (fn, ms) => {
