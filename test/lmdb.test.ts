@@ -384,26 +384,52 @@ describe('a snapshot restored from its file by the LMDB writer thread', () => {
     assert.equal(reopened.digest(), memory.digest());
   });
 
-  it('commits nothing from a damaged snapshot: CORRUPT, and the state as it was', async () => {
+  it('commits a transaction per so many bytes of pairs, the state record last', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
     dirs.push(dir);
-    const { bytes } = source(500);
-    const store = new LmdbStore(join(dir, 'state'));
+    const { kv: memory, bytes } = source(3000);
+    // About 7 MB of pairs, 100 KB a transaction: seventy of them.
+    const store = new LmdbStore(join(dir, 'state'), () => {}, undefined, 100_000);
+    const kv = new KvStateMachine(store);
+    kv.applyBatch([put(1, 'old-key', 'old')]);
+    assert.equal(await restore(kv, written(dir, bytes)), null);
+    assert.equal(kv.appliedIndex, 3000);
+    assert.equal(kv.digest(), memory.digest());
+    assert.equal(kv.size, 3000);
+    assert.equal(kv.get('old-key'), undefined);
+    assert.equal(Buffer.from(kv.get('key-2996')!).toString(), 'x'.repeat(9000));
+    await store.close();
+    const reopened = new KvStateMachine(new LmdbStore(join(dir, 'state')));
+    assert.equal(reopened.appliedIndex, 3000);
+    assert.equal(reopened.digest(), memory.digest());
+    assert.equal(reopened.size, 3000);
+  });
+
+  it('refuses a damaged snapshot (CORRUPT) and leaves no state that passes for one: applied index 0, restored again from the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const { kv: memory, bytes } = source(500);
+    const store = new LmdbStore(join(dir, 'state'), () => {}, undefined, 10_000);
     const kv = new KvStateMachine(store);
     kv.applyBatch([put(1, 'old-key', 'old')]);
     await store.flushed();
-    const before = kv.digest();
     const flipped = Buffer.from(bytes);
     flipped[flipped.length - 2] ^= 0x01;
     const damaged = await restore(kv, written(dir, flipped));
     assert.ok(damaged instanceof TandemError && damaged.code === ErrorCode.corrupt && /digest/.test(damaged.message), String(damaged));
+    assert.equal(kv.appliedIndex, 0, 'no state record: the node is behind its snapshot and restores it again at start');
+    assert.equal(kv.get('old-key'), undefined);
     // A length that claims more than the file holds is refused before anything is read for it.
     const cut = await restore(kv, written(dir, bytes.subarray(0, bytes.length - 5000)));
     assert.ok(cut instanceof TandemError && cut.code === ErrorCode.corrupt && /needs \d+ bytes/.test(cut.message), String(cut));
-    assert.equal(kv.appliedIndex, 1);
-    assert.equal(kv.digest(), before);
-    assert.equal(Buffer.from(kv.get('old-key')!).toString(), 'old');
+    assert.equal(kv.appliedIndex, 0);
     await store.close();
+    const reopened = new KvStateMachine(new LmdbStore(join(dir, 'state')));
+    assert.equal(reopened.appliedIndex, 0, 'after a restart too');
+    assert.equal(await restore(reopened, written(dir, bytes)), null, 'the good snapshot restores over what was left');
+    assert.equal(reopened.appliedIndex, 500);
+    assert.equal(reopened.digest(), memory.digest());
+    assert.equal(reopened.size, 500);
   });
 });
 

@@ -50,14 +50,19 @@ export class KvStateMachine {
     this.store = store;
     this.kept = store.digests ?? null;
     this.plantedDropSetEvery = plantedDropSetEvery;
-    const meta = store.get('meta', 'state');
+    this.appliedValue = 0;
+    this.dataKeys = 0;
+    this.loadStateRecord();
+  }
+
+  /** Takes the applied index, digest and key count from what the store holds. */
+  private loadStateRecord(): void {
+    const meta = this.store.get('meta', 'state');
     const record = meta === undefined ? null : readStateRecord(meta);
     this.appliedValue = record?.index ?? 0;
-    if (record?.digest) {
-      this.running.a = record.digest.a;
-      this.running.b = record.digest.b;
-    }
-    this.dataKeys = this.kept === null ? store.count('data') : 0;
+    this.running.a = record?.digest?.a ?? 0;
+    this.running.b = record?.digest?.b ?? 0;
+    this.dataKeys = this.kept === null ? this.store.count('data') : 0;
   }
 
   /** The index of the last entry applied. */
@@ -353,14 +358,18 @@ export class KvStateMachine {
   /**
    * Replaces the whole state with the snapshot whose state bytes are in `file`, as `restore` does,
    * but the store reads and commits them itself, off the event loop, without holding them; `done`
-   * once the restored state is committed (CORRUPT when the digest does not match: nothing changed).
-   * Only when canRestoreFromFile; no batch may be applied until `done`.
+   * once the restored state is committed. On a failure (CORRUPT when the digest does not match)
+   * the state is gone: what the store committed part way has no applied index (0), and the node,
+   * which stops, restores again from its snapshot file at start. Only when canRestoreFromFile; no
+   * batch may be applied until `done`.
    */
   restoreFromFile(file: SnapshotFile, done: (error: Error | null) => void): void {
     const restore = this.store.restoreFromFile;
     if (restore === undefined) throw new TandemError(ErrorCode.badRequest, 'this store cannot restore from a file');
     restore.call(this.store, file, (error, state) => {
       if (error !== null || state === null) {
+        // What the store holds now: the state before (the restore never began) or none.
+        this.loadStateRecord();
         done(error ?? new Error('the store restored nothing'));
         return;
       }

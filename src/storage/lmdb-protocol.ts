@@ -32,7 +32,8 @@ export type GroupState = { readonly index: number; readonly a: number; readonly 
  */
 export type WriterRequest =
   | { readonly kind: 'commit'; readonly groups: readonly GroupChanges[] }
-  | ({ readonly kind: 'restore' } & SnapshotFile)
+  /** Restores the snapshot in the file, committing a transaction per `transactionBytes` of pairs. */
+  | ({ readonly kind: 'restore'; readonly transactionBytes: number } & SnapshotFile)
   | { readonly kind: 'close' };
 
 /**

@@ -162,6 +162,8 @@ export class LmdbStore implements KvStore {
     path: string,
     private readonly onFailure: (error: Error) => void = () => {},
     private readonly backlogBytesMax = backlogBytesMaxDefault,
+    /** Bytes of pairs a restore commits per LMDB transaction (its dirty pages are held until the commit). */
+    private readonly restoreTransactionBytes = 64 * 1024 * 1024,
   ) {
     ({ root: this.root, dbs: this.dbs } = openLmdb(path));
     this.filling = newGroup(1);
@@ -369,10 +371,11 @@ export class LmdbStore implements KvStore {
   }
 
   /**
-   * Replaces the whole state with a snapshot's state bytes in `file`, in the writer thread, in one
-   * LMDB transaction (all of it or nothing: after a crash in the middle the state is the one
-   * before, and the node restores again from its snapshot file), once every batch so far is
-   * committed. Neither thread holds the snapshot: the writer reads it a piece at a time.
+   * Replaces the whole state with a snapshot's state bytes in `file`, in the writer thread, a
+   * transaction per 64 MiB of pairs (see the writer's restore: until the last commits, the store
+   * holds no state record, so a node stopped part way restores again from its snapshot file at
+   * start), once every batch so far is committed. Neither thread holds the snapshot: the writer
+   * reads it a piece at a time.
    */
   restoreFromFile(file: SnapshotFile, done: (error: Error | null, state: { readonly index: number; readonly a: number; readonly b: number } | null) => void): void {
     this.flushed().then(
@@ -383,7 +386,7 @@ export class LmdbStore implements KvStore {
         }
         this.restoring = done;
         this.writer.ref();
-        this.writer.postMessage({ kind: 'restore', ...file } satisfies WriterRequest);
+        this.writer.postMessage({ kind: 'restore', transactionBytes: this.restoreTransactionBytes, ...file } satisfies WriterRequest);
       },
       (error: unknown) => done(error instanceof Error ? error : new Error(String(error)), null),
     );

@@ -288,7 +288,10 @@ export class FileSnapshotSource implements SnapshotSource {
     return value;
   }
 
-  /** A length-prefixed field, as a view valid until the next read. */
+  /**
+   * A length-prefixed field, as a view into the piece it was read from: each piece is a buffer of
+   * its own, so the view stays valid as long as it is held (a restore holds a transaction's worth).
+   */
   bytes(): Uint8Array {
     const length = this.u32();
     this.need(length);
