@@ -185,8 +185,19 @@ describe('the peer transport', () => {
       assert.ok(stagedSnapshotPattern.test(basename(received.data.path)) && dirname(received.data.path) === stage);
       assert.ok(readFileSync(received.data.path).equals(Buffer.from(data)));
       rmSync(received.data.path);
-      // A larger one cut off part-way: its file goes when the connection does.
-      a.transport.send({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { ...meta, index: 41 }, data: new Uint8Array(40 * 1024 * 1024) });
+      // One cut off part-way: its file goes when the connection does. Its reader gives the first
+      // chunk and holds the rest, so the stream is certainly under way and unfinished when the
+      // connection closes (a 40 MiB one sent whole could arrive complete before the close).
+      const held: SnapshotReader = {
+        meta: { ...meta, index: 41 },
+        bytes: 40 * 1024 * 1024,
+        file: null,
+        read(offset, length, done) {
+          if (offset === 0) setImmediate(() => done(null, new Uint8Array(length)));
+        },
+        close() {},
+      };
+      a.transport.sendSnapshot({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: held.meta, data: null }, held);
       await waitFor('a stream under way', 20_000, () => readdirSync(stage).length > 0);
       await a.transport.close();
       await waitFor('the partial file removed', 10_000, () => readdirSync(stage).length === 0);
