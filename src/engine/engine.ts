@@ -100,11 +100,14 @@ interface FormingEntry {
   bytes: number;
 }
 
-/** A snapshot the engine knows of: its bytes in memory (`data`, whole or in parts) until they are on disk. */
+/**
+ * A snapshot the engine knows of: a received one's bytes in memory (`data`) until they are on
+ * disk; null for one taken here (written as it was built) or staged in a file.
+ */
 interface HeldSnapshot {
   readonly meta: SnapshotMeta;
   readonly bytes: number;
-  data: Uint8Array | readonly Uint8Array[] | null;
+  data: Uint8Array | null;
 }
 
 interface PendingRead {

@@ -342,17 +342,16 @@ async function backup(ctx: HttpContext, res: ServerResponse): Promise<void> {
   try {
     const { index, digest, chunks } = engine.kv.snapshotChunks(reader);
     const lead = snapshotLead(metaAt(index));
-    const sum = await checksumOf(chunks, crc32c(lead));
-    const again = engine.kv.snapshotChunks(reader).chunks;
+    const first = paced(chunks, crc32c(lead));
+    let done = await first.next();
+    while (done.done !== true) done = await first.next();
+    const sum = done.value;
     const tail = (async function* (): AsyncGenerator<Uint8Array> {
-      let crc = crc32c(lead);
-      for (const chunk of again) {
-        crc = crc32c(chunk, crc);
-        yield chunk;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      const again = paced(engine.kv.snapshotChunks(reader).chunks, crc32c(lead));
+      let next = await again.next();
+      for (; next.done !== true; next = await again.next()) yield next.value;
       // One read transaction gives the same bytes twice; if not, the copy must not pass as whole.
-      if (crc !== sum.crc) throw new Error(`backup: the state read a second time differs (checksum ${crc.toString(16)}, first ${sum.crc.toString(16)})`);
+      if (next.value.crc !== sum.crc) throw new Error(`backup: the state read a second time differs (checksum ${next.value.crc.toString(16)}, first ${sum.crc.toString(16)})`);
     })();
     await sendBackup(res, index, digest, [snapshotSeal(sum.crc), lead], tail, sum.bytes);
   } finally {
@@ -360,13 +359,17 @@ async function backup(ctx: HttpContext, res: ServerResponse): Promise<void> {
   }
 }
 
-/** The checksum of `seed` followed by every chunk, and their length, a chunk per turn of the event loop. */
-async function checksumOf(chunks: Iterable<Uint8Array>, seed: number): Promise<{ crc: number; bytes: number }> {
+/**
+ * Yields the chunks a turn of the event loop apart, and returns the checksum of `seed` followed
+ * by them, and their length.
+ */
+async function* paced(chunks: Iterable<Uint8Array>, seed: number): AsyncGenerator<Uint8Array, { crc: number; bytes: number }> {
   let crc = seed;
   let bytes = 0;
   for (const chunk of chunks) {
     crc = crc32c(chunk, crc);
     bytes += chunk.length;
+    yield chunk;
     await new Promise((resolve) => setImmediate(resolve));
   }
   return { crc, bytes };

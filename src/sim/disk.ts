@@ -75,8 +75,7 @@ export class SimDisk implements Storage {
    * the read completes (a compaction or install meanwhile makes it fail, as a removed segment does).
    */
   readEntries(lo: number, hi: number, entriesMax: number, bytesMax: number, done: (error: Error | null, entries: readonly Entry[]) => void): void {
-    const { minMs, maxMs } = this.timing;
-    this.schedule(minMs + this.prng.float() * (maxMs - minMs), () => {
+    this.afterLatency(() => {
       const records = this.durable.records;
       const start = records.findIndex((r) => r.index === lo);
       if (start === -1) {
@@ -110,14 +109,13 @@ export class SimDisk implements Storage {
   createSnapshot(meta: SnapshotMeta): SnapshotSink {
     const parts: Uint8Array[] = [];
     const life = this.lives;
-    const later = (fn: () => void): void => this.schedule(this.timing.minMs + this.prng.float() * (this.timing.maxMs - this.timing.minMs), fn);
     return {
       write: (piece, done) => {
         parts.push(piece);
-        later(() => done(null));
+        this.afterLatency(() => done(null));
       },
       finish: (done) => {
-        later(() => {
+        this.afterLatency(() => {
           if (life !== this.lives) return;
           const d = this.durable;
           if (d.snapshot === null || d.snapshot.meta.index < meta.index) d.snapshot = { meta, data: parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts) };
@@ -128,6 +126,12 @@ export class SimDisk implements Storage {
         parts.length = 0;
       },
     };
+  }
+
+  /** Runs `fn` after a (never slow) disk operation's latency. */
+  private afterLatency(fn: () => void): void {
+    const { minMs, maxMs } = this.timing;
+    this.schedule(minMs + this.prng.float() * (maxMs - minMs), fn);
   }
 
   /** The node died: unsynced work survives only in part. */
