@@ -178,13 +178,23 @@ function splitInline(text: string): string[] | null {
 }
 
 /** Reply encoders; `resp3` switches null, maps, booleans and doubles to their RESP3 forms. */
+/** The reply to most writes, made once: replies are only ever written out or copied, never changed. */
+const okReply = Buffer.from('+OK\r\n');
+
 export const resp = {
-  simple: (text: string): Buffer => Buffer.from(`+${text}\r\n`),
+  simple: (text: string): Buffer => (text === 'OK' ? okReply : Buffer.from(`+${text}\r\n`)),
   error: (text: string): Buffer => Buffer.from(`-${text.replace(/[\r\n]/g, ' ')}\r\n`),
   integer: (n: number): Buffer => Buffer.from(`:${n}\r\n`),
   bulk: (value: Uint8Array | string): Buffer => {
-    const bytes = typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    return Buffer.concat([Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')]);
+    const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+    const head = `$${bytes.length}\r\n`;
+    // One buffer, written in place: a GET's reply costs one allocation and one copy of the value.
+    const out = Buffer.allocUnsafe(head.length + bytes.length + 2);
+    out.write(head, 0, 'latin1');
+    out.set(bytes, head.length);
+    out[out.length - 2] = 13;
+    out[out.length - 1] = 10;
+    return out;
   },
   nil: (resp3: boolean): Buffer => Buffer.from(resp3 ? '_\r\n' : '$-1\r\n'),
   nilArray: (resp3: boolean): Buffer => Buffer.from(resp3 ? '_\r\n' : '*-1\r\n'),

@@ -1,7 +1,7 @@
 import { Raft, type MembershipChange, type RaftOptions, type Role } from '../core/raft.js';
 import { snapshotDataBytes, type Ack, type ClusterConfig, type Consistency, type Entry, type EntryLoad, type Message, type NodeId, type Ready, type Snapshot, type SnapshotMeta } from '../core/types.js';
 import type { Applied, KvStateMachine } from '../kv/machine.js';
-import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Reply } from '../kv/commands.js';
+import { batchBytesMax, batchCommandHeaderBytes, batchCommandsMax, batchHeaderBytes, encodeCommandBatch, type Command, type Reply } from '../kv/commands.js';
 import { assert } from '../shared/assert.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import type { PersistWork, Recovered, Runtime, Storage, Transport } from './interfaces.js';
@@ -98,6 +98,8 @@ interface FormingEntry {
   readonly commands: Uint8Array[];
   readonly waiters: Waiter[];
   bytes: number;
+  /** Every command decoded, as its writers gave it; null once one came as bytes alone. */
+  decoded: Command[] | null;
 }
 
 /**
@@ -266,13 +268,15 @@ export class Engine {
   /**
    * Proposes an encoded command. `needsResult` keeps the reply until the entry is applied (for
    * replies that carry an outcome); otherwise an `ack` below a majority is answered once durable.
+   * `decoded`, when given, is what `data` decodes to: if every command of the entry comes with
+   * it, this node applies the entry from them without decoding its bytes again.
    *
    * Writes that arrive in the same turn of the event loop with the same ack level go into one
    * entry (in arrival order, up to batchCommandsMax commands and batchBytesMax bytes), proposed
    * at the end of the turn: the log, the peers and the state machine pay once per entry. They
    * then share an index and term, and commit or are lost together.
    */
-  write(data: Uint8Array, ack: Ack, needsResult: boolean, callback: (result: WriteResult) => void): void {
+  write(data: Uint8Array, ack: Ack, needsResult: boolean, callback: (result: WriteResult) => void, decoded: Command | null = null): void {
     if (this.halted) return;
     let forming = this.forming;
     if (forming !== null && (forming.ack !== ack || forming.commands.length >= batchCommandsMax || forming.bytes + batchCommandHeaderBytes + data.length > batchBytesMax)) {
@@ -280,10 +284,12 @@ export class Engine {
       forming = null;
     }
     if (forming === null) {
-      forming = { ack, commands: [], waiters: [], bytes: batchHeaderBytes };
+      forming = { ack, commands: [], waiters: [], bytes: batchHeaderBytes, decoded: [] };
       this.forming = forming;
     }
     forming.commands.push(data);
+    if (decoded === null) forming.decoded = null;
+    else forming.decoded?.push(decoded);
     forming.waiters.push({ needsResult, callback });
     forming.bytes += batchCommandHeaderBytes + data.length;
     this.afterInput();
@@ -295,7 +301,11 @@ export class Engine {
     if (forming === null || this.halted) return;
     this.forming = null;
     const data = forming.commands.length === 1 ? (forming.commands[0] as Uint8Array) : encodeCommandBatch(forming.commands);
-    this.propose(() => this.raft.propose(data, forming.ack), forming.waiters);
+    this.propose(() => {
+      const proposed = this.raft.propose(data, forming.ack);
+      if (forming.decoded !== null) this.kv.proposedHere(data, forming.decoded);
+      return proposed;
+    }, forming.waiters);
   }
 
   /** Proposes a one-node membership change; answered once a majority has it. */

@@ -42,6 +42,9 @@ export class KvStateMachine {
   /** How many keys the data space holds, when the digest is kept here (writes read old values then anyway). */
   private dataKeys: number;
 
+  /** Entries proposed here, by their data, with the commands they hold (see proposedHere). */
+  private readonly proposed = new WeakMap<Uint8Array, readonly Command[]>();
+
   /** Test-only: drop every Nth SET on this replica, so its state silently diverges (0: never). */
   private readonly plantedDropSetEvery: number;
   private setsSeen = 0;
@@ -152,9 +155,24 @@ export class KvStateMachine {
     return results;
   }
 
+  /**
+   * Notes that `data`, an entry's data proposed on this node, holds `commands` (what its bytes
+   * decode to): if this node applies that very entry (the same bytes, not a copy read back from
+   * disk or received from a leader), it applies them without decoding the bytes again.
+   */
+  proposedHere(data: Uint8Array, commands: readonly Command[]): void {
+    this.proposed.set(data, commands);
+  }
+
   private applyEntry(entry: Entry, results: Applied[]): void {
     if (entry.kind !== 'command') {
       results.push({ index: entry.index, position: 0, reply: null, command: null, deduplicated: false });
+      return;
+    }
+    const known = this.proposed.get(entry.data);
+    if (known !== undefined) {
+      this.proposed.delete(entry.data);
+      for (let position = 0; position < known.length; position++) results.push(this.applyDecoded(entry.index, position, known[position] as Command));
       return;
     }
     let parts: Uint8Array[];
@@ -174,6 +192,10 @@ export class KvStateMachine {
     } catch (error) {
       return { index, position, reply: badRequest(error), command: null, deduplicated: false };
     }
+    return this.applyDecoded(index, position, command);
+  }
+
+  private applyDecoded(index: number, position: number, command: Command): Applied {
     if (command.clientId !== '') {
       const previous = this.store.get('session', command.clientId);
       if (previous !== undefined) {

@@ -171,7 +171,7 @@ async function write(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   const command: Command = { clientId: headerText(req, 'x-tandem-client-id') ?? '', seq: headerNumber(req, 'x-tandem-seq') ?? 0, operation };
   validateCommand(command);
   if (ctx.engine.raft.role !== 'leader') return forward(ctx, req, res, operation);
-  const result = await proposeOnLeader(ctx.engine, ctx.metrics, encodeCommand(command), ack, needsResult);
+  const result = await proposeOnLeader(ctx.engine, ctx.metrics, encodeCommand(command), ack, needsResult, command);
   const body: Record<string, unknown> = { index: result.index, term: result.term, ack: String(ack) };
   if (result.reply?.kind === 'deleted') body['deleted'] = result.reply.count;
   if (result.reply?.kind === 'error') throw new TandemError(result.reply.code, result.reply.message);

@@ -386,7 +386,7 @@ export class RespServer {
       if (this.context.followerWrites === 'reject') return Promise.reject(new RespCommandError("READONLY You can't write against a read only replica."));
       return this.forwarder.forward(encodeCommand(command), ack, needsResult);
     }
-    return proposeOnLeader(engine, metrics, encodeCommand(command), ack, needsResult);
+    return proposeOnLeader(engine, metrics, encodeCommand(command), ack, needsResult, command);
   }
 
   /** How many followers hold `index`; waits until `wanted` do or `timeoutMs` passes (0: no limit). */

@@ -173,7 +173,9 @@ export class ByteReader {
   }
 
   string(maxBytes = Number.MAX_SAFE_INTEGER): string {
-    return fromUtf8(this.bytes(maxBytes));
+    // Decoded from a view: the string is the copy (and an empty one, a client id left out, costs nothing).
+    const length = this.fieldLength(maxBytes);
+    return length === 0 ? '' : fromUtf8(this.shared(length));
   }
 
   get remaining(): number {

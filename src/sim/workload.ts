@@ -223,7 +223,8 @@ class SimClient {
     };
     w.after(w.config.attemptTimeoutMs, onTimeout);
     // The request's bytes are fixed when it is sent, however late a paused node reads them.
-    const data = plan.kind === 'write' ? encodeCommand({ clientId: this.clientId, seq: this.seq, operation: plan.operation }) : null;
+    const command = plan.kind === 'write' ? { clientId: this.clientId, seq: this.seq, operation: plan.operation } : null;
+    const data = command === null ? null : encodeCommand(command);
     w.access.submit(node, (engine) => {
       if (plan.kind === 'write') {
         engine.write(data as Uint8Array, plan.ack, plan.needsResult, (result) => {
@@ -232,7 +233,8 @@ class SimClient {
             answered = true;
             this.onWrite(op, plan, node, result, reachedLog);
           });
-        });
+          // As the front ends do: the leader applies its own entries from these, the others decode.
+        }, command);
       } else {
         engine.read(plan.consistency, (result) => {
           const value = result.ok ? engine.kv.get(op.key) : undefined;
