@@ -12,32 +12,42 @@ import type { Metrics } from './metrics.js';
  * `decoded` is the command `data` encodes, when the caller has it (see Engine.write).
  */
 export function proposeOnLeader(engine: Engine, metrics: Metrics, data: Uint8Array, ack: Ack, needsResult: boolean, decoded: Command | null = null): Promise<WriteDone> {
+  return new Promise((resolve, reject) => proposeThen(engine, metrics, data, ack, needsResult, decoded, (error, done) => (done === null ? reject(error) : resolve(done))));
+}
+
+/** proposeOnLeader with a callback instead of a promise (the RESP front end's writes: one fewer per write). */
+export function proposeThen(engine: Engine, metrics: Metrics, data: Uint8Array, ack: Ack, needsResult: boolean, decoded: Command | null, then: WriteCallback): void {
   const started = performance.now();
-  // One promise, settled from the engine's callback (no async layers: this runs once per write).
-  return new Promise((resolve, reject) => {
-    const backlog = engine.kv.storeBacklog;
-    if (backlog === null || !backlog.holding()) {
-      propose(engine, metrics, data, decoded, ack, needsResult, started, resolve, reject);
+  const backlog = engine.kv.storeBacklog;
+  if (backlog === null || !backlog.holding()) {
+    propose(engine, metrics, data, decoded, ack, needsResult, started, then);
+    return;
+  }
+  // While the state store is too far behind, writes wait for it, in the order they came.
+  backlog.admit((error) => {
+    if (error === null) {
+      propose(engine, metrics, data, decoded, ack, needsResult, started, then);
       return;
     }
-    // While the state store is too far behind, writes wait for it, in the order they came.
-    backlog.admit((error) => {
-      if (error === null) {
-        propose(engine, metrics, data, decoded, ack, needsResult, started, resolve, reject);
-        return;
-      }
-      metrics.wrote(String(ack), ErrorCode.timeout, null);
-      reject(new TandemError(ErrorCode.timeout, `node stopped: ${error.message}`, {}, error));
-    });
+    metrics.wrote(String(ack), ErrorCode.timeout, null);
+    then(new TandemError(ErrorCode.timeout, `node stopped: ${error.message}`, {}, error), null);
   });
 }
 
 type WriteDone = { readonly index: number; readonly term: number; readonly reply: Reply | null };
+/** Called once: with the write's TandemError and null, or with null and its outcome. */
+type WriteCallback = (error: unknown, done: WriteDone | null) => void;
 
-function propose(engine: Engine, metrics: Metrics, data: Uint8Array, decoded: Command | null, ack: Ack, needsResult: boolean, started: number, resolve: (done: WriteDone) => void, reject: (error: unknown) => void): void {
-  engine.write(data, ack, needsResult, (result: WriteResult) => {
-    metrics.wrote(String(ack), result.ok ? 'ok' : result.error.code, result.ok ? (performance.now() - started) / 1000 : null);
-    if (result.ok) resolve(result);
-    else reject(result.error);
-  }, decoded);
+function propose(engine: Engine, metrics: Metrics, data: Uint8Array, decoded: Command | null, ack: Ack, needsResult: boolean, started: number, then: WriteCallback): void {
+  engine.write(
+    data,
+    ack,
+    needsResult,
+    (result: WriteResult) => {
+      metrics.wrote(String(ack), result.ok ? 'ok' : result.error.code, result.ok ? (performance.now() - started) / 1000 : null);
+      if (result.ok) then(null, result);
+      else then(result.error, null);
+    },
+    decoded,
+  );
 }

@@ -10,7 +10,7 @@ import { ErrorCode, TandemError } from '../shared/errors.js';
 import { sameSecret, type Security } from '../shared/security.js';
 import { globMatch } from './glob.js';
 import { parseAck, parseConsistency, splitAddress } from './http.js';
-import { proposeOnLeader } from './propose.js';
+import { proposeOnLeader, proposeThen } from './propose.js';
 import type { Metrics } from './metrics.js';
 import { commandDocs, commandInfo, configGetReply, helloReply, infoText, roleReply, sentinelReply, type Topology } from './resp-admin.js';
 import { integerArgument, readCommands, RespCommandError, respErrors, ScanCursors, writeCommands, type ReadPlan, type WritePlan } from './resp-commands.js';
@@ -43,9 +43,14 @@ const waitPollMs = 2;
 type JobKind = 'read' | 'write' | 'admin' | 'free';
 
 interface Job {
-  readonly slot: number;
   readonly kind: JobKind;
-  readonly run: () => Buffer | Promise<Buffer>;
+  /**
+   * Runs the command: its reply now, a promise of it, or undefined when the job hands its reply
+   * to Client.complete itself (a write: no promise per write).
+   */
+  readonly run: (job: Job) => Buffer | Promise<Buffer> | undefined;
+  /** Set once the job has finished; replies leave in the order their commands came. */
+  reply: Buffer | null;
 }
 
 /** A connection's read consistency: `session` follows its own writes and reads. */
@@ -71,13 +76,15 @@ class Client {
   lastWriteIndex = 0;
   closing = false;
   private readonly parser: RespParser;
+  /** Jobs waiting to start, in order. */
   private readonly queue: Job[] = [];
+  /** Jobs started whose replies have not left, in order from `startedHead`. */
+  private readonly started: Job[] = [];
+  private startedHead = 0;
   private readonly running: Record<JobKind, number> = { read: 0, write: 0, admin: 0, free: 0 };
-  private readonly slots = new Map<number, Buffer>();
-  private nextSlot = 0;
-  private flushedSlot = 0;
   private paused = false;
   private corked = false;
+  private completing = false;
 
   constructor(
     readonly socket: Socket,
@@ -125,8 +132,8 @@ class Client {
   }
 
   /** Queues a command to run when the ones it must follow have finished. */
-  enqueue(kind: JobKind, run: () => Buffer | Promise<Buffer>): void {
-    this.queue.push({ slot: this.nextSlot++, kind, run });
+  enqueue(kind: JobKind, run: (job: Job) => Buffer | Promise<Buffer> | undefined): void {
+    this.queue.push({ kind, run, reply: null });
   }
 
   private canStart(kind: JobKind): boolean {
@@ -149,33 +156,55 @@ class Client {
       if (!this.canStart(job.kind)) return;
       this.queue.shift();
       this.running[job.kind]++;
-      let result: Buffer | Promise<Buffer>;
+      this.started.push(job);
+      let result: Buffer | Promise<Buffer> | undefined;
       try {
-        result = job.run();
+        result = job.run(job);
       } catch (error) {
         result = this.server.errorReply(error);
       }
-      if (Buffer.isBuffer(result)) this.finish(job, result);
-      else result.then((reply) => this.finish(job, reply), (error: unknown) => this.finish(job, this.server.errorReply(error)));
+      if (result === undefined) continue;
+      if (Buffer.isBuffer(result)) this.complete(job, result);
+      else result.then((reply) => this.complete(job, reply), (error: unknown) => this.complete(job, this.server.errorReply(error)));
     }
   }
 
-  private finish(job: Job, reply: Buffer): void {
+  /**
+   * A job's reply: sent once every reply before it has been. Replies finished together (a batch
+   * of writes the engine answers in one callback) are sent, and the jobs after them started, in
+   * one microtask per connection, after the caller (the engine, mid-step) has returned.
+   */
+  complete(job: Job, reply: Buffer): void {
+    if (job.reply !== null) return;
     this.running[job.kind]--;
-    this.slots.set(job.slot, reply);
+    job.reply = reply;
+    if (this.completing) return;
+    this.completing = true;
+    queueMicrotask(this.afterComplete);
+  }
+
+  private readonly afterComplete = (): void => {
+    this.completing = false;
     this.flush();
     this.pump();
     this.maybeResume();
-  }
+  };
 
   private flush(): void {
+    const started = this.started;
     const out: Buffer[] = [];
-    for (;;) {
-      const reply = this.slots.get(this.flushedSlot);
-      if (reply === undefined) break;
-      this.slots.delete(this.flushedSlot);
-      this.flushedSlot++;
+    while (this.startedHead < started.length) {
+      const reply = (started[this.startedHead] as Job).reply;
+      if (reply === null) break;
+      this.startedHead++;
       out.push(reply);
+    }
+    if (this.startedHead === started.length) {
+      started.length = 0;
+      this.startedHead = 0;
+    } else if (this.startedHead >= 1024) {
+      started.splice(0, this.startedHead);
+      this.startedHead = 0;
     }
     if (out.length === 0 || this.socket.destroyed) return;
     // Replies finished in one callback (a batch of acks and the promise jobs it runs) leave in one
@@ -189,7 +218,7 @@ class Client {
       });
     }
     this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
-    if (this.closing && this.flushedSlot === this.nextSlot) this.socket.end();
+    if (this.closing && this.queue.length === 0 && this.started.length === 0) this.socket.end();
   }
 
   private maybeResume(): void {
@@ -338,13 +367,21 @@ export class RespServer {
       return parsed;
     });
     if (plan === null) return;
-    client.enqueue('write', () => {
+    client.enqueue('write', (job) => {
       const command: Command = { clientId: tag?.clientId ?? '', seq: tag?.seq ?? 0, operation: plan.operation };
-      return this.write(command, ack, plan.needsResult).then(({ index, reply }) => {
-        client.sessionIndex = Math.max(client.sessionIndex, index);
-        client.lastWriteIndex = index;
-        return wrap(index, plan.render(reply, client.resp3));
+      this.write(command, ack, plan.needsResult, (error, done) => {
+        let reply: Buffer;
+        try {
+          if (done === null) throw error;
+          client.sessionIndex = Math.max(client.sessionIndex, done.index);
+          client.lastWriteIndex = done.index;
+          reply = wrap(done.index, plan.render(done.reply, client.resp3));
+        } catch (failure) {
+          reply = this.errorReply(failure);
+        }
+        client.complete(job, reply);
       });
+      return undefined;
     });
   }
 
@@ -379,14 +416,21 @@ export class RespServer {
     });
   }
 
-  /** Proposes on the leader, or forwards to it from a follower. */
-  private write(command: Command, ack: Ack, needsResult: boolean): Promise<{ readonly index: number; readonly reply: Reply | null }> {
+  /** Proposes on the leader, or forwards to it from a follower; `done` gets the error or the outcome. */
+  private write(command: Command, ack: Ack, needsResult: boolean, done: (error: unknown, written: { readonly index: number; readonly reply: Reply | null } | null) => void): void {
     const { engine, metrics } = this.context;
-    if (engine.raft.role !== 'leader') {
-      if (this.context.followerWrites === 'reject') return Promise.reject(new RespCommandError("READONLY You can't write against a read only replica."));
-      return this.forwarder.forward(encodeCommand(command), ack, needsResult);
+    if (engine.raft.role === 'leader') {
+      proposeThen(engine, metrics, encodeCommand(command), ack, needsResult, command, done);
+      return;
     }
-    return proposeOnLeader(engine, metrics, encodeCommand(command), ack, needsResult, command);
+    if (this.context.followerWrites === 'reject') {
+      done(new RespCommandError("READONLY You can't write against a read only replica."), null);
+      return;
+    }
+    this.forwarder.forward(encodeCommand(command), ack, needsResult).then(
+      (written) => done(null, written),
+      (error: unknown) => done(error, null),
+    );
   }
 
   /** How many followers hold `index`; waits until `wanted` do or `timeoutMs` passes (0: no limit). */
