@@ -46,9 +46,6 @@ interface Closed {
   readonly waiters: Group['digestWaiters'];
 }
 
-/** What a change replaced in the filling group's overlay (undefined: nothing), for a failed batch. */
-type Undo = readonly [Space, string, Uint8Array | null | undefined];
-
 /** A caller of flushed() waiting for a group to be committed. */
 interface FlushWaiter {
   readonly group: number;
@@ -96,8 +93,12 @@ export class LmdbStore implements KvStore {
   private sealedBytes = 0;
   /** The group the last successful batch wrote to, until it is committed. */
   private lastBatchGroup: Group | null = null;
-  /** The running batch's undo list, in the order of its changes, and the group's counts before it. */
-  private building: { readonly undo: Undo[]; readonly keys: number; readonly bytes: number } | null = null;
+  /**
+   * The running batch's undo list — space, key and what the change replaced in the filling group's
+   * overlay (undefined: nothing) of each change, in order, flat (no array per change) — and the
+   * group's counts before it.
+   */
+  private building: { readonly undo: (Space | string | Uint8Array | null | undefined)[]; readonly keys: number; readonly bytes: number } | null = null;
   private failure: Error | null = null;
   private groupTimer: NodeJS.Timeout | null = null;
   /** The filling group's delay has passed (it is handed over as soon as the writer is idle). */
@@ -232,7 +233,7 @@ export class LmdbStore implements KvStore {
     const group = this.filling;
     const overlay = group.overlay[space];
     const previous = overlay.get(key);
-    building.undo.push([space, key, previous]);
+    building.undo.push(space, key, previous);
     overlay.set(key, value);
     if (previous === undefined) {
       group.keys++;
@@ -288,15 +289,17 @@ export class LmdbStore implements KvStore {
   batch(fn: () => void): void {
     if (this.failure !== null) throw this.failure;
     const group = this.filling;
-    const building = { undo: [] as Undo[], keys: group.keys, bytes: group.bytes };
+    const building = { undo: [] as (Space | string | Uint8Array | null | undefined)[], keys: group.keys, bytes: group.bytes };
     this.building = building;
     try {
       fn();
     } catch (error) {
       // Nothing of a failed batch may stay visible or reach LMDB.
       const { undo } = building;
-      for (let i = undo.length - 1; i >= 0; i--) {
-        const [space, key, previous] = undo[i]!;
+      for (let i = undo.length - 3; i >= 0; i -= 3) {
+        const space = undo[i] as Space;
+        const key = undo[i + 1] as string;
+        const previous = undo[i + 2] as Uint8Array | null | undefined;
         if (previous === undefined) group.overlay[space].delete(key);
         else group.overlay[space].set(key, previous);
       }
