@@ -9,7 +9,7 @@ import type { Entry } from '../src/core/types.js';
 import { decodeCommand, encodeCommand, validateCommand, type Command } from '../src/kv/commands.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { Prng } from '../src/shared/prng.js';
-import { ByteWriter } from '../src/shared/bytes.js';
+import { ByteReader, ByteWriter } from '../src/shared/bytes.js';
 import { memorySnapshotReader } from '../src/engine/snapshot-reader.js';
 
 const entry = (index: number, term: number, text = ''): Entry => ({ index, term, kind: 'command', data: new TextEncoder().encode(text) });
@@ -398,6 +398,51 @@ describe('byte writers over the shared buffer pool', () => {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       for (let at = 0; at < bytes.length; at += 4) assert.equal(view.getUint32(at, true), n, `writer ${n} at ${at}`);
     }
+  });
+});
+
+describe('the byte reader', () => {
+  it('reads back what the writer wrote: integers at every width and edge, strings, latin1 keys, views (seed 11)', () => {
+    console.log('# fast-check seed 11');
+    const field = fc.oneof(
+      fc.record({ kind: fc.constant('u8' as const), value: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant('u32' as const), value: fc.oneof(fc.constantFrom(0, 0x7fffffff, 0x80000000, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff })) }),
+      fc.record({ kind: fc.constant('u64' as const), value: fc.oneof(fc.constantFrom(0, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.maxSafeNat()) }),
+      fc.record({ kind: fc.constant('string' as const), value: fc.string({ maxLength: 8 }) }),
+      fc.record({ kind: fc.constant('latin1' as const), value: fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b).toString('latin1')) }),
+      fc.record({ kind: fc.constant('bytes' as const), value: fc.uint8Array({ maxLength: 8 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 12 }), fc.nat(16), (fields, pad) => {
+        const w = new ByteWriter(4);
+        for (let i = 0; i < pad; i++) w.u8(i);
+        for (const f of fields) {
+          if (f.kind === 'u8') w.u8(f.value);
+          else if (f.kind === 'u32') w.u32(f.value);
+          else if (f.kind === 'u64') w.u64(f.value);
+          else if (f.kind === 'string') w.string(f.value);
+          else if (f.kind === 'latin1') w.bytes(Buffer.from(f.value, 'latin1'));
+          else w.bytes(f.value);
+        }
+        // Read from a view that starts part-way into a larger buffer, as entries' commands are.
+        const whole = w.finish();
+        const r = new ByteReader(whole.subarray(pad));
+        for (const f of fields) {
+          if (f.kind === 'u8') assert.equal(r.u8(), f.value);
+          else if (f.kind === 'u32') assert.equal(r.u32(), f.value);
+          else if (f.kind === 'u64') assert.equal(r.u64(), f.value);
+          else if (f.kind === 'string') assert.equal(r.string(), f.value);
+          else if (f.kind === 'latin1') assert.equal(r.latin1(), f.value);
+          else assert.deepEqual([...r.sharedBytes()], [...f.value]);
+        }
+        r.end();
+        assert.throws(() => r.u8(), (e: unknown) => e instanceof TandemError && e.code === ErrorCode.corrupt);
+      }),
+      { seed: 11, numRuns: 500 },
+    );
+    assert.throws(() => new ByteReader(Uint8Array.of(0, 0, 0, 0, 0, 0, 0x20, 0)).u64(), /integer too large/);
+    assert.throws(() => new ByteReader(Uint8Array.of(2, 0, 0, 0, 65)).latin1(), /needs 2 bytes at offset 4, has 1/);
+    assert.throws(() => new ByteReader(Uint8Array.of(9, 0, 0, 0)).latin1(4), /field of 9 bytes exceeds the limit of 4/);
   });
 });
 

@@ -117,8 +117,7 @@ function keyOut(w: ByteWriter, key: string): void {
 }
 
 function keyIn(r: ByteReader): string {
-  const bytes = r.sharedBytes(limits.keyBytesMax);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+  return r.latin1(limits.keyBytesMax);
 }
 
 function writeOptional(w: ByteWriter, value: Uint8Array | null): void {

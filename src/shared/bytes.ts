@@ -106,11 +106,15 @@ export class ByteWriter {
 
 /** Reads what ByteWriter wrote, checking every length against what remains before allocating. */
 export class ByteReader {
-  private readonly view: DataView;
   private offset = 0;
 
-  constructor(private readonly buffer: Uint8Array, private readonly what = 'record') {
-    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  // Integers are read from the bytes directly: no DataView per reader (one per command decoded).
+  constructor(private readonly buffer: Uint8Array, private readonly what = 'record') {}
+
+  /** The little-endian u32 at `at` (bounds already checked). */
+  private u32At(at: number): number {
+    const b = this.buffer;
+    return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
   }
 
   private need(bytes: number): void {
@@ -121,20 +125,20 @@ export class ByteReader {
 
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.offset++);
+    return this.buffer[this.offset++] as number;
   }
 
   u32(): number {
     this.need(4);
-    const value = this.view.getUint32(this.offset, true);
+    const value = this.u32At(this.offset);
     this.offset += 4;
     return value;
   }
 
   u64(): number {
     this.need(8);
-    const low = this.view.getUint32(this.offset, true);
-    const high = this.view.getUint32(this.offset + 4, true);
+    const low = this.u32At(this.offset);
+    const high = this.u32At(this.offset + 4);
     this.offset += 8;
     const value = high * 0x100000000 + low;
     if (!Number.isSafeInteger(value)) throw new TandemError(ErrorCode.corrupt, `${this.what}: integer too large at offset ${this.offset - 8}`);
@@ -165,6 +169,16 @@ export class ByteReader {
     const value = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     return value;
+  }
+
+  /** A length-prefixed field as a latin1 string (one char a byte), read without a view of it kept. */
+  latin1(maxBytes = Number.MAX_SAFE_INTEGER): string {
+    const length = this.fieldLength(maxBytes);
+    this.need(length);
+    const b = this.buffer;
+    const text = Buffer.from(b.buffer, b.byteOffset + this.offset, length).toString('latin1');
+    this.offset += length;
+    return text;
   }
 
   /** Like bytes, as a view (see shared). */
