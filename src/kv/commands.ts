@@ -87,25 +87,35 @@ function valuesOf(operation: Operation): readonly (Uint8Array | null)[] {
 /** Checks a command's sizes before it is proposed; throws a TandemError naming the problem. */
 export function validateCommand(command: Command): void {
   const { operation } = command;
-  const keys = keysOf(operation);
-  if (keys.length > commandKeysMax) throw new TandemError(ErrorCode.tooLarge, `the command names ${keys.length} keys; the limit is ${commandKeysMax}`);
   let total = 0;
-  for (const key of keys) {
-    const keyBytes = Buffer.byteLength(key, 'latin1');
-    if (keyBytes === 0) throw new TandemError(ErrorCode.badRequest, 'the key is empty');
-    if (keyBytes > limits.keyBytesMax) throw new TandemError(ErrorCode.tooLarge, `the key is ${keyBytes} bytes; the limit is ${limits.keyBytesMax}`);
-    total += keyBytes + 8;
-  }
-  for (const value of valuesOf(operation)) {
-    if (value === null) continue;
-    if (value.length > limits.valueBytesMax) throw new TandemError(ErrorCode.tooLarge, `the value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
-    total += value.length + 8;
+  if (operation.op === 'put' || operation.op === 'set' || operation.op === 'append') {
+    // The common case, without the lists below: one key, one value.
+    total = checkKey(operation.key) + checkValue(operation.value);
+  } else {
+    const keys = keysOf(operation);
+    if (keys.length > commandKeysMax) throw new TandemError(ErrorCode.tooLarge, `the command names ${keys.length} keys; the limit is ${commandKeysMax}`);
+    for (const key of keys) total += checkKey(key);
+    for (const value of valuesOf(operation)) if (value !== null) total += checkValue(value);
   }
   const commandBytesMax = limits.valueBytesMax + limits.keyBytesMax;
   if (total > commandBytesMax) throw new TandemError(ErrorCode.tooLarge, `the command carries ${total} bytes of keys and values; the limit is ${commandBytesMax}`);
   if (operation.op === 'incrBy' && (operation.delta > int64Max || operation.delta < int64Min)) {
     throw new TandemError(ErrorCode.badRequest, 'value is not an integer or out of range');
   }
+}
+
+/** Throws unless the key's size is allowed; its share of the command's size. */
+function checkKey(key: string): number {
+  const keyBytes = Buffer.byteLength(key, 'latin1');
+  if (keyBytes === 0) throw new TandemError(ErrorCode.badRequest, 'the key is empty');
+  if (keyBytes > limits.keyBytesMax) throw new TandemError(ErrorCode.tooLarge, `the key is ${keyBytes} bytes; the limit is ${limits.keyBytesMax}`);
+  return keyBytes + 8;
+}
+
+/** Throws unless the value's size is allowed; its share of the command's size. */
+function checkValue(value: Uint8Array): number {
+  if (value.length > limits.valueBytesMax) throw new TandemError(ErrorCode.tooLarge, `the value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
+  return value.length + 8;
 }
 
 /** The range of a Redis integer. */

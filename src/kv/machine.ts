@@ -20,6 +20,11 @@ export interface Applied {
   readonly deduplicated: boolean;
 }
 
+/** The replies most writes get, made once (replies are read, never changed: frozen to keep it so). */
+const okReply: Reply = Object.freeze({ kind: 'ok' });
+const setWritten: Reply = Object.freeze({ kind: 'set', written: true, previous: null });
+const setRefused: Reply = Object.freeze({ kind: 'set', written: false, previous: null });
+
 /** How Redis writes an integer: no leading zeros, no plus sign, no "-0". */
 const canonicalInteger = /^(0|-?[1-9]\d{0,19})$/;
 
@@ -220,7 +225,7 @@ export class KvStateMachine {
     switch (operation.op) {
       case 'put':
         this.set('data', operation.key, operation.value);
-        return { kind: 'ok' };
+        return okReply;
       case 'del':
         return { kind: 'deleted', count: this.remove('data', operation.key) ? 1 : 0 };
       case 'cas': {
@@ -238,11 +243,12 @@ export class KvStateMachine {
         const allowed = operation.when === 'always' || (operation.when === 'nx') === !exists;
         const dropped = this.plantedDropSetEvery > 0 && ++this.setsSeen % this.plantedDropSetEvery === 0;
         if (allowed && !dropped) this.set('data', operation.key, operation.value);
+        if (previous === null) return allowed ? setWritten : setRefused;
         return { kind: 'set', written: allowed, previous };
       }
       case 'mset':
         for (const [key, value] of operation.pairs) this.set('data', key, value);
-        return { kind: 'ok' };
+        return okReply;
       case 'delKeys': {
         let count = 0;
         for (const key of operation.keys) if (this.remove('data', key)) count++;

@@ -70,6 +70,9 @@ function valueReply(value: Uint8Array | null | undefined, resp3: boolean): Buffe
   return value === null || value === undefined ? resp.nil(resp3) : resp.bulk(value);
 }
 
+/** A plain SET's reply (OK, or the state machine's error): one function for every such SET. */
+const plainSetRender = withErrors(() => ok());
+
 function parseSet(args: Buffer[]): WritePlan {
   const key = text(args[1]);
   const value = args[2] as Buffer;
@@ -85,11 +88,11 @@ function parseSet(args: Buffer[]): WritePlan {
     } else throw respErrors.syntax();
   }
   const plain = when === 'always' && !returnPrevious;
+  if (plain) return { operation: { op: 'set', key, value, when, returnPrevious }, needsResult: false, render: plainSetRender };
   return {
     operation: { op: 'set', key, value, when, returnPrevious },
-    needsResult: !plain,
+    needsResult: true,
     render: withErrors((reply, resp3) => {
-      if (plain) return ok();
       if (reply?.kind !== 'set') throw new TandemError(ErrorCode.corrupt, 'SET answered without a set reply');
       if (returnPrevious) return valueReply(reply.previous, resp3);
       return reply.written ? ok() : resp.nil(resp3);

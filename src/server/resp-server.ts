@@ -361,14 +361,16 @@ export class RespServer {
     tag: { clientId: string; seq: number } | null,
     wrap: (index: number, body: Buffer) => Buffer,
   ): void {
-    const plan = this.planOrRefuse(client, args, arity, (a) => {
-      const parsed = parse(a);
-      validateCommand({ clientId: tag?.clientId ?? '', seq: tag?.seq ?? 0, operation: parsed.operation });
-      return parsed;
-    });
+    const plan = this.planOrRefuse(client, args, arity, parse);
     if (plan === null) return;
+    const command: Command = { clientId: tag?.clientId ?? '', seq: tag?.seq ?? 0, operation: plan.operation };
+    try {
+      validateCommand(command);
+    } catch (error) {
+      client.enqueue('free', () => this.errorReply(error));
+      return;
+    }
     client.enqueue('write', (job) => {
-      const command: Command = { clientId: tag?.clientId ?? '', seq: tag?.seq ?? 0, operation: plan.operation };
       this.write(command, ack, plan.needsResult, (error, done) => {
         let reply: Buffer;
         try {
