@@ -133,6 +133,30 @@ describe('the engine gathers the writes of one turn into one entry', () => {
   });
 });
 
+describe('writes proposed with their decoded commands', () => {
+  it('are applied from those commands, unless one is over 1 KiB or comes as bytes alone', () => {
+    const cluster = leaderOfItself();
+    // The commands given differ from the bytes on purpose, to show which each apply used.
+    const propose = (writes: readonly { key: string; bytes: number; given: boolean }[]): void => {
+      let answered = 0;
+      for (const w of writes) {
+        const data = command({ op: 'put', key: w.key, value: Buffer.alloc(w.bytes, 'b') });
+        const decoded = w.given ? { clientId: '', seq: 0, operation: { op: 'put' as const, key: w.key, value: Buffer.from('given') } } : null;
+        cluster.engine.write(data, 'majority', false, () => answered++, decoded);
+      }
+      cluster.scheduler.run(cluster.scheduler.now + 500, () => answered === writes.length && cluster.engine.kv.appliedIndex === cluster.engine.raft.lastIndex);
+      assert.equal(answered, writes.length);
+    };
+    const value = (key: string): string => Buffer.from(cluster.engine.kv.get(key) as Uint8Array).toString();
+    propose([{ key: 'a', bytes: 10, given: true }, { key: 'b', bytes: 10, given: true }]);
+    assert.deepEqual([value('a'), value('b')], ['given', 'given'], 'an entry whose every command came decoded is applied from them');
+    propose([{ key: 'c', bytes: 10, given: true }, { key: 'd', bytes: 10, given: false }]);
+    assert.deepEqual([value('c'), value('d')], ['b'.repeat(10), 'b'.repeat(10)], 'one command as bytes alone: the entry is decoded');
+    propose([{ key: 'e', bytes: 10, given: true }, { key: 'f', bytes: 2000, given: true }]);
+    assert.deepEqual([value('e'), value('f')], ['b'.repeat(10), 'b'.repeat(2000)], 'a command over 1 KiB: the entry is decoded (its values stay views of its bytes)');
+  });
+});
+
 describe('snapshots by bytes', () => {
   /** Writes 100-byte values one per turn until the first snapshot; the payload bytes applied by then. */
   function bytesBeforeFirstSnapshot(stagger: number): number {

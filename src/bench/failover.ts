@@ -16,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { parseFlags } from '../cli/args.js';
 import { RespConnection } from '../net/resp-connection.js';
 import { within } from '../shared/deadline.js';
-import { LocalCluster, quantile } from './cluster.js';
+import { LocalCluster, quantile, waitFor } from './cluster.js';
 import { ensureInstalled, etcdKeys, etcdLeaderPort, etcdPut, sentinelPrimary, startEtcd, startRedis, startSentinels } from './peers.js';
 
 const flags = parseFlags(process.argv.slice(2), {
@@ -174,7 +174,10 @@ async function startEtcdSystem(): Promise<System> {
       await exited(child);
     },
     holds: async (keys) => {
-      const held = await etcdKeys(etcd.ports[(killed + 1) % etcd.ports.length] as number, 'fo:');
+      // From whichever surviving member serves the range first (a member may still be catching up).
+      const alive = etcd.ports.filter((_, i) => i !== killed);
+      let next = 0;
+      const held = await waitFor('a surviving etcd member to serve the keys written', 10_000, () => etcdKeys(alive[next++ % alive.length] as number, 'fo:'));
       return new Set(keys.filter((k) => held.has(k)));
     },
     stop: async () => {

@@ -141,7 +141,9 @@ export async function etcdKeys(port: number, prefix: string): Promise<Set<string
   end[end.length - 1] = (end[end.length - 1] as number) + 1;
   const body = JSON.stringify({ key: Buffer.from(prefix).toString('base64'), range_end: end.toString('base64'), keys_only: true });
   const response = await fetch(`http://127.0.0.1:${port}/v3/kv/range`, { method: 'POST', body, signal: AbortSignal.timeout(10_000) });
-  const answer = (await response.json()) as { kvs?: { key: string }[] };
+  const answer = (await response.json()) as { header?: { revision?: string }; kvs?: { key: string }[] };
+  // Only a served range has a header: an error answer (no leader yet, say) must not read as "no keys".
+  if (!response.ok || answer.header === undefined) throw new Error(`etcd member on port ${port} did not serve the range: HTTP ${response.status} ${JSON.stringify(answer).slice(0, 200)}`);
   return new Set((answer.kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString()));
 }
 
@@ -163,12 +165,17 @@ export async function redisReplicasCaughtUp(port: number, timeoutMs: number): Pr
 /** The client port of the member that leads. */
 export async function etcdLeaderPort(ports: readonly number[]): Promise<number> {
   // Never a guess: a member killed as "the leader" that was not would make a failover of ~0 ms.
-  return waitFor('an etcd member that is the leader', 10_000, async () => {
-    for (const port of ports) {
-      const response = await fetch(`http://127.0.0.1:${port}/v3/maintenance/status`, { method: 'POST', body: '{}' });
-      const status = (await response.json()) as { header?: { member_id?: string }; leader?: string };
-      if (status.leader !== undefined && status.leader === status.header?.member_id) return port;
-    }
-    return undefined;
+  // Every member must name the same leader (one that has just lost an election may still think
+  // it leads) and that member must say so itself.
+  return waitFor('an etcd member that every member names the leader', 10_000, async () => {
+    const statuses = await Promise.all(
+      ports.map(async (port) => {
+        const response = await fetch(`http://127.0.0.1:${port}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(2000) });
+        return { port, status: (await response.json()) as { header?: { member_id?: string }; leader?: string } };
+      }),
+    );
+    const named = new Set(statuses.map(({ status }) => status.leader));
+    if (named.size !== 1) return undefined;
+    return statuses.find(({ status }) => status.leader !== undefined && status.leader === status.header?.member_id)?.port;
   });
 }

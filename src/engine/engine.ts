@@ -75,6 +75,14 @@ export interface EngineObserver {
   storageRecovered?(): void;
 }
 
+/**
+ * The largest command applied from its decoded form (see write): a larger one is decoded from the
+ * entry as before. There its bytes, not the decoding, are the cost, and values decoded from the
+ * entry are views of its bytes, where the front end's would be second copies, held until the
+ * state store commits them.
+ */
+const decodedCommandBytesMax = 1024;
+
 /** One caller of write(), waiting for its command's outcome. */
 interface Waiter {
   readonly needsResult: boolean;
@@ -269,7 +277,8 @@ export class Engine {
    * Proposes an encoded command. `needsResult` keeps the reply until the entry is applied (for
    * replies that carry an outcome); otherwise an `ack` below a majority is answered once durable.
    * `decoded`, when given, is what `data` decodes to: if every command of the entry comes with
-   * it, this node applies the entry from them without decoding its bytes again.
+   * it (and none is over decodedCommandBytesMax), this node applies the entry from them without
+   * decoding its bytes again.
    *
    * Writes that arrive in the same turn of the event loop with the same ack level go into one
    * entry (in arrival order, up to batchCommandsMax commands and batchBytesMax bytes), proposed
@@ -288,7 +297,7 @@ export class Engine {
       this.forming = forming;
     }
     forming.commands.push(data);
-    if (decoded === null) forming.decoded = null;
+    if (decoded === null || data.length > decodedCommandBytesMax) forming.decoded = null;
     else forming.decoded?.push(decoded);
     forming.waiters.push({ needsResult, callback });
     forming.bytes += batchCommandHeaderBytes + data.length;
