@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { recordsEnd } from './support/log-files.js';
@@ -109,6 +110,17 @@ describe('a three-node cluster of real processes', () => {
     assert.equal(unknown.status, 404);
     const method = await fetch(`${cluster.http(leader)}/v1/kv/k`, { method: 'POST' });
     assert.equal(method.status, 405);
+    // A client that goes away part-way through a PUT's body: nothing is written, the node carries on.
+    const port = Number(new URL(cluster.http(leader)).port);
+    await new Promise<void>((resolve, reject) => {
+      const socket = createConnection(port, '127.0.0.1', () => {
+        socket.write('PUT /v1/kv/cut-short HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789', () => socket.end());
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve());
+      socket.resume();
+    });
+    assert.equal((await cluster.get(leader, 'cut-short')).status, 404, 'a body cut short is not written');
     const after = await cluster.status(leader);
     assert.equal(after.lastIndex, before.lastIndex, 'no bad request reached the log');
   });

@@ -150,20 +150,40 @@ function keyFromPath(encoded: string): string {
   return Buffer.from(decoded, 'utf8').toString('latin1');
 }
 
-async function readBody(req: IncomingMessage): Promise<Uint8Array> {
+/**
+ * The request's body, copied into a buffer of its own (a value may be held until LMDB commits it:
+ * it must not keep the socket's read buffer alive). Read through the stream's events, not its
+ * async iterator: a promise per request instead of several per chunk.
+ */
+function readBody(req: IncomingMessage): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limits.valueBytesMax) throw new TandemError(ErrorCode.tooLarge, `the value is ${declared} bytes; the limit is ${limits.valueBytesMax}`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > limits.valueBytesMax) {
-      req.destroy();
-      throw new TandemError(ErrorCode.tooLarge, `the value exceeds the limit of ${limits.valueBytesMax} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  if (declared > limits.valueBytesMax) return Promise.reject(new TandemError(ErrorCode.tooLarge, `the value is ${declared} bytes; the limit is ${limits.valueBytesMax}`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let ended = false;
+    req.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limits.valueBytesMax) {
+        ended = true;
+        req.destroy();
+        reject(new TandemError(ErrorCode.tooLarge, `the value exceeds the limit of ${limits.valueBytesMax} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      ended = true;
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (error) => {
+      ended = true;
+      reject(error);
+    });
+    req.on('close', () => {
+      if (!ended) reject(new TandemError(ErrorCode.badRequest, 'the request was closed before its body ended'));
+    });
+  });
 }
 
 async function write(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, url: URL, operation: Operation, needsResult: boolean): Promise<void> {
