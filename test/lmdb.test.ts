@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { anyOperation } from './support/operations.js';
 import type { Entry } from '../src/core/types.js';
-import { encodeCommand, type Operation } from '../src/kv/commands.js';
+import { encodeCommand } from '../src/kv/commands.js';
 import { ByteWriter } from '../src/shared/bytes.js';
 import { KvStateMachine } from '../src/kv/machine.js';
 import { MemoryStore, type SnapshotFile } from '../src/kv/store.js';
@@ -279,17 +280,7 @@ describe('the LMDB store', () => {
     const keys = ['a', 'b', 'c', '\u00ff\u0000k'];
     const key = fc.constantFrom(...keys);
     const value = fc.string({ maxLength: 4 }).map((text) => Buffer.from(text));
-    const operation: fc.Arbitrary<Operation> = fc.oneof(
-      fc.record({ op: fc.constant('put' as const), key, value }),
-      fc.record({ op: fc.constant('del' as const), key }),
-      fc.record({ op: fc.constant('set' as const), key, value, when: fc.constantFrom('always' as const, 'nx' as const, 'xx' as const), returnPrevious: fc.boolean() }),
-      fc.record({ op: fc.constant('mset' as const), pairs: fc.array(fc.tuple(key, value), { maxLength: 3 }) }),
-      fc.record({ op: fc.constant('delKeys' as const), keys: fc.array(key, { maxLength: 3 }) }),
-      fc.record({ op: fc.constant('cas' as const), key, expected: fc.option(value), value: fc.option(value) }),
-      fc.record({ op: fc.constant('append' as const), key, value }),
-      fc.record({ op: fc.constant('getdel' as const), key }),
-      fc.constant({ op: 'flushall' as const }),
-    );
+    const operation = anyOperation(key, value);
     // A command with a client id also writes the session space (part of the digest); a repeated
     // (client, seq) is answered from it.
     const command = fc.record({ client: fc.constantFrom('', 'c1', 'c2'), seq: fc.integer({ min: 1, max: 3 }), operation });
