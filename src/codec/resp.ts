@@ -177,10 +177,10 @@ function splitInline(text: string): string[] | null {
   return args;
 }
 
-/** Reply encoders; `resp3` switches null, maps, booleans and doubles to their RESP3 forms. */
 /** The reply to most writes, made once: replies are only ever written out or copied, never changed. */
 const okReply = Buffer.from('+OK\r\n');
 
+/** Reply encoders; `resp3` switches null, maps, booleans and doubles to their RESP3 forms. */
 export const resp = {
   simple: (text: string): Buffer => (text === 'OK' ? okReply : Buffer.from(`+${text}\r\n`)),
   error: (text: string): Buffer => Buffer.from(`-${text.replace(/[\r\n]/g, ' ')}\r\n`),
