@@ -31,7 +31,7 @@ const curveClients = [1, 4, 16, 50, 128];
 
 const flags = parseFlags(process.argv.slice(2), {
   rounds: { type: 'int', help: 'runs of each measurement', min: 1, max: 20, default: 3 },
-  requests: { type: 'int', help: 'requests per redis-benchmark run', min: 1000, max: 10_000_000, default: 100_000 },
+  requests: { type: 'int', help: 'requests per redis-benchmark run (times the pipeline depth for a pipelined one)', min: 1000, max: 10_000_000, default: 100_000 },
   seconds: { type: 'int', help: 'seconds per SET+WAIT run', min: 1, max: 600, default: 5 },
   clients: { type: 'int', help: 'concurrent clients', min: 1, max: 1000, default: 50 },
   install: { type: 'switch', help: 'apt-get install redis-server redis-tools when missing (as root)' },
@@ -52,7 +52,12 @@ if (flags['quick'] === true) {
  * Runs redis-benchmark, SET then GET, one invocation each so that each has its CPU figure (what
  * `pids`, the system's processes, used per request: see cpu.ts): one figure per test.
  */
-function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = flags['requests'] as number, tests: readonly string[] = ['set', 'get']): Map<string, Figure> {
+/**
+ * Runs redis-benchmark's `tests` against `port`. A pipelined run sends `pipeline` times the
+ * requests (as many round trips as an unpipelined one): 100,000 requests at -P 16 lasted about a
+ * second, a window a single LMDB group commit or snapshot could swing by a sixth.
+ */
+function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = (flags['requests'] as number) * pipeline, tests: readonly string[] = ['set', 'get']): Map<string, Figure> {
   const figures = new Map<string, Figure>();
   for (const test of tests) {
     const args = ['-p', String(port), '-t', test, '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline)];
@@ -69,7 +74,7 @@ async function floorRound(floor: Floor, round: number, record: (name: string, fi
   const pids = pidsOf(floor.processes);
   for (const pipeline of [1, 16]) {
     try {
-      record(`floor SET P${pipeline}`, redisBenchmark(floor.respPort, pids, pipeline, flags['clients'] as number, 100, flags['requests'] as number, ['set']).get('SET'));
+      record(`floor SET P${pipeline}`, redisBenchmark(floor.respPort, pids, pipeline, flags['clients'] as number, 100, (flags['requests'] as number) * pipeline, ['set']).get('SET'));
     } catch (error) {
       failures.push(`floor redis-benchmark -P ${pipeline} (round ${round}): ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`);
     }
@@ -282,7 +287,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const file = join('bench/results', `redis-compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, curve, settings: { clients: flags['clients'], requests: flags['requests'], seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always`, ...(floor === null ? {} : { floor: 'floor-node.ts: 3 processes, a turn\'s SETs one entry, O_DSYNC append on leader and followers, +OK after the leader\'s and one follower\'s' }) }, rows, failures }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ machine: { cores: (await import('node:os')).cpus().length }, curve, settings: { clients: flags['clients'], requests: flags['requests'], pipelinedRequests: 'requests × the pipeline depth', seconds: flags['seconds'], valueBytes: 100, tandem: '3 nodes, ack majority, consistency session', redis: `${spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim()}; primary + 2 replicas, appendonly yes, appendfsync always`, ...(floor === null ? {} : { floor: 'floor-node.ts: 3 processes, a turn\'s SETs one entry, O_DSYNC append on leader and followers, +OK after the leader\'s and one follower\'s' }) }, rows, failures }, null, 2)}\n`);
   process.stderr.write(`wrote ${file}\n`);
 }
 
