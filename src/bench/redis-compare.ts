@@ -50,15 +50,14 @@ if (flags['quick'] === true) {
 
 /**
  * Runs redis-benchmark, SET then GET, one invocation each so that each has its CPU figure (what
- * `pids`, the system's processes, used per request: see cpu.ts): one figure per test.
+ * `pids`, the system's processes, used per request: see cpu.ts): one figure per test. A pipelined
+ * run sends `pipeline` times `requests` (as many round trips as an unpipelined one): 100,000
+ * requests at -P 16 lasted about a second, a window a single LMDB group commit or snapshot could
+ * swing by a sixth.
  */
-/**
- * Runs redis-benchmark's `tests` against `port`. A pipelined run sends `pipeline` times the
- * requests (as many round trips as an unpipelined one): 100,000 requests at -P 16 lasted about a
- * second, a window a single LMDB group commit or snapshot could swing by a sixth.
- */
-function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, requests = (flags['requests'] as number) * pipeline, tests: readonly string[] = ['set', 'get']): Map<string, Figure> {
+function redisBenchmark(port: number, pids: readonly number[], pipeline: number, clients = flags['clients'] as number, valueBytes = 100, roundTrips = flags['requests'] as number, tests: readonly string[] = ['set', 'get']): Map<string, Figure> {
   const figures = new Map<string, Figure>();
+  const requests = roundTrips * pipeline;
   for (const test of tests) {
     const args = ['-p', String(port), '-t', test, '-c', String(clients), '-n', String(requests), '-d', String(valueBytes), '-r', '100000', '-P', String(pipeline)];
     const before = readCpu(pids);
@@ -74,7 +73,7 @@ async function floorRound(floor: Floor, round: number, record: (name: string, fi
   const pids = pidsOf(floor.processes);
   for (const pipeline of [1, 16]) {
     try {
-      record(`floor SET P${pipeline}`, redisBenchmark(floor.respPort, pids, pipeline, flags['clients'] as number, 100, (flags['requests'] as number) * pipeline, ['set']).get('SET'));
+      record(`floor SET P${pipeline}`, redisBenchmark(floor.respPort, pids, pipeline, flags['clients'] as number, 100, flags['requests'] as number, ['set']).get('SET'));
     } catch (error) {
       failures.push(`floor redis-benchmark -P ${pipeline} (round ${round}): ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`);
     }

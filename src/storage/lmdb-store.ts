@@ -46,6 +46,9 @@ interface Closed {
   readonly waiters: Group['digestWaiters'];
 }
 
+/** A batch's undo list: space, key and what the change replaced (undefined: nothing), three slots a change. */
+type UndoList = (Space | string | Uint8Array | null | undefined)[];
+
 /** A caller of flushed() waiting for a group to be committed. */
 interface FlushWaiter {
   readonly group: number;
@@ -98,7 +101,7 @@ export class LmdbStore implements KvStore {
    * overlay (undefined: nothing) of each change, in order, flat (no array per change) — and the
    * group's counts before it.
    */
-  private building: { readonly undo: (Space | string | Uint8Array | null | undefined)[]; readonly keys: number; readonly bytes: number } | null = null;
+  private building: { readonly undo: UndoList; readonly keys: number; readonly bytes: number } | null = null;
   private failure: Error | null = null;
   private groupTimer: NodeJS.Timeout | null = null;
   /** The filling group's delay has passed (it is handed over as soon as the writer is idle). */
@@ -289,7 +292,7 @@ export class LmdbStore implements KvStore {
   batch(fn: () => void): void {
     if (this.failure !== null) throw this.failure;
     const group = this.filling;
-    const building = { undo: [] as (Space | string | Uint8Array | null | undefined)[], keys: group.keys, bytes: group.bytes };
+    const building = { undo: [] as UndoList, keys: group.keys, bytes: group.bytes };
     this.building = building;
     try {
       fn();
