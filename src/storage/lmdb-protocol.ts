@@ -19,7 +19,7 @@ export function openLmdb(path: string): { readonly root: RootDatabase; readonly 
 /** One group of changes (see change-group.ts). */
 export interface GroupChanges {
   readonly group: number;
-  readonly changes: ArrayBuffer;
+  readonly changes: SharedArrayBuffer;
   readonly bytes: number;
 }
 

@@ -3,7 +3,8 @@ import { Worker } from 'node:worker_threads';
 import { committedState, StateDigest } from '../kv/digest.js';
 import type { KvStore, SnapshotFile, Space, StoreBacklog, StoreDigests, StoreReader } from '../kv/store.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
-import { ChangeGroupWriter, spaceCodes } from './change-group.js';
+import { spaceCodes } from './change-group.js';
+import { GroupWrites, type GroupMark, type Replaced } from './group-writes.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
@@ -24,30 +25,25 @@ const groupBytesMax = 8 * 1024 * 1024;
 /** The default bound on the bytes written and not yet committed, past which new writes wait (LmdbStore's `backlogBytesMax`). */
 export const backlogBytesMaxDefault = 64 * 1024 * 1024;
 
-/** Per space, the newest value a group wrote to each key (null: deleted). */
-type Overlay = Record<Space, Map<string, Uint8Array | null>>;
-
 /**
- * Batches committed together: the newest value per key (for reads, and what the writer is given),
- * and who waits for the digest at which of its applied indexes.
+ * Batches committed together: their writes (for reads, and what the writer is given), and who
+ * waits for the digest at which of its applied indexes.
  */
 interface Group {
   readonly number: number;
-  readonly overlay: Overlay;
-  /** How many keys the group holds (each once, with its newest value), and their bytes and their values'. */
-  keys: number;
-  bytes: number;
+  readonly writes: GroupWrites;
   readonly digestWaiters: { readonly index: number; readonly fn: (digest: string) => void }[];
 }
 
-/** A group closed for the writer: its changes encoded, and who waits for its digest (its group's list). */
+/** A group closed for the writer: its changes, its writes (read until committed), and who waits for its digest (its group's list). */
 interface Closed {
   readonly changes: GroupChanges;
+  readonly writes: GroupWrites;
   readonly waiters: Group['digestWaiters'];
 }
 
-/** A batch's undo list: space, key and what the change replaced (undefined: nothing), three slots a change. */
-type UndoList = (Space | string | Uint8Array | null | undefined)[];
+/** A batch's undo list: space, key and what the change replaced (see GroupWrites.set), three slots a change. */
+type UndoList = (Space | string | Replaced)[];
 
 /** A caller of flushed() waiting for a group to be committed. */
 interface FlushWaiter {
@@ -63,11 +59,11 @@ interface FlushWaiter {
  *
  * Groups are committed by a writer thread (lmdb-writer.ts), not on the event loop: a synchronous
  * commit waits for an fsync, and even queueing a second's writes as lmdb-js asynchronous puts
- * held the leader's event loop 15-64 ms once a second. The event loop only keeps the group's
- * newest value of each key (its overlay) and, at hand-over, encodes those for the writer: a key
- * written several times in a group is committed once. Until LMDB has committed a group, its
- * writes live in that overlay, which every read consults first, so the state machine reads its own
- * writes at once. That is safe because the log is the durable record: after a crash the node
+ * held the leader's event loop 15-64 ms once a second. The event loop encodes each change for the
+ * writer as it is applied, in memory both threads share, and keeps where each key's newest one is
+ * (GroupWrites): a key written several times in a group is committed once, and a hand-over copies
+ * nothing. Until LMDB has committed a group, its writes are read from there, before LMDB, so the
+ * state machine reads its own writes at once. That is safe because the log is the durable record: after a crash the node
  * replays the log from the applied index found here, written in the same transaction as the data.
  *
  * Invariant: the uncommitted groups are the one being filled, those closed at a checkpoint since
@@ -75,7 +71,7 @@ interface FlushWaiter {
  * has. Groups are handed over when the filling one is due (a second after its first change, or
  * full) and the writer is idle, all that are closed at once, in one LMDB transaction: a slow disk
  * makes commits larger rather than queueing them, and checkpoints, however frequent, add neither
- * commits nor hand-overs. Closed groups are read through one overlay of their newest values.
+ * commits nor hand-overs. Reads look through the groups newest first.
  *
  * The writer thread also keeps the state digest (see lmdb-writer.ts and KvStore.digests): the
  * committed state record holds the digest of the committed state, and the digest now is that one
@@ -87,21 +83,19 @@ export class LmdbStore implements KvStore {
   private readonly writer: Worker;
   /** The group batches are added to. */
   private filling: Group;
-  /** The groups the writer thread is committing, and their overlays (newest first); null when it is idle. */
-  private committing: { readonly closed: readonly Closed[]; readonly overlays: readonly Overlay[] } | null = null;
-  /** Groups closed at a checkpoint since the last hand-over, oldest first; their newest values; their size. */
+  /** The groups the writer thread is committing, and their writes (newest first); null when it is idle. */
+  private committing: { readonly closed: readonly Closed[]; readonly layers: readonly GroupWrites[] } | null = null;
+  /** Groups closed at a checkpoint since the last hand-over, oldest first; their keys (summed: a key may be in several) and bytes. */
   private sealed: Closed[] = [];
-  private sealedOverlay: Overlay = emptyOverlay();
   private sealedKeys = 0;
   private sealedBytes = 0;
   /** The group the last successful batch wrote to, until it is committed. */
   private lastBatchGroup: Group | null = null;
   /**
-   * The running batch's undo list — space, key and what the change replaced in the filling group's
-   * overlay (undefined: nothing) of each change, in order, flat (no array per change) — and the
-   * group's counts before it.
+   * The running batch's undo list — space, key and what the change replaced in the filling group
+   * of each change, in order, flat (no array per change) — and the group's counts before it.
    */
-  private building: { readonly undo: UndoList; readonly keys: number; readonly bytes: number } | null = null;
+  private building: { readonly undo: UndoList; readonly mark: GroupMark } | null = null;
   private failure: Error | null = null;
   private groupTimer: NodeJS.Timeout | null = null;
   /** The filling group's delay has passed (it is handed over as soon as the writer is idle). */
@@ -185,12 +179,14 @@ export class LmdbStore implements KvStore {
 
   /** The newest uncommitted value of a key: a value, null (deleted), or undefined (not pending). */
   private pending(space: Space, key: string): Uint8Array | null | undefined {
-    const filled = this.filling.overlay[space].get(key);
+    const filled = this.filling.writes.get(space, key);
     if (filled !== undefined) return filled;
-    const sealed = this.sealedOverlay[space].get(key);
-    if (sealed !== undefined || this.committing === null) return sealed;
-    for (const overlay of this.committing.overlays) {
-      const value = overlay[space].get(key);
+    for (let i = this.sealed.length - 1; i >= 0; i--) {
+      const value = this.sealed[i]!.writes.get(space, key);
+      if (value !== undefined) return value;
+    }
+    for (const layer of this.committing?.layers ?? []) {
+      const value = layer.get(space, key);
       if (value !== undefined) return value;
     }
     return undefined;
@@ -198,9 +194,10 @@ export class LmdbStore implements KvStore {
 
   /** Every uncommitted key of a space with its newest value (a view of every uncommitted group, not a copy). */
   private pendingAll(space: Space): PendingView {
-    const layers = [this.filling.overlay[space], this.sealedOverlay[space]];
-    for (const overlay of this.committing?.overlays ?? []) layers.push(overlay[space]);
-    return new PendingView(layers);
+    const layers = [this.filling.writes];
+    for (let i = this.sealed.length - 1; i >= 0; i--) layers.push(this.sealed[i]!.writes);
+    for (const layer of this.committing?.layers ?? []) layers.push(layer);
+    return new PendingView(space, layers);
   }
 
   private committed(space: Space, key: string): Uint8Array | undefined {
@@ -233,17 +230,7 @@ export class LmdbStore implements KvStore {
   private change(space: Space, key: string, value: Uint8Array | null): void {
     const building = this.building;
     if (building === null) throw new Error('LmdbStore: writes must happen inside batch()');
-    const group = this.filling;
-    const overlay = group.overlay[space];
-    const previous = overlay.get(key);
-    building.undo.push(space, key, previous);
-    overlay.set(key, value);
-    if (previous === undefined) {
-      group.keys++;
-      group.bytes += key.length + (value?.length ?? 0);
-    } else {
-      group.bytes += (value?.length ?? 0) - (previous?.length ?? 0);
-    }
+    building.undo.push(space, key, this.filling.writes.set(space, key, value));
   }
 
   /** Every pair of a space, committed or pending, in ascending key order. */
@@ -292,22 +279,14 @@ export class LmdbStore implements KvStore {
   batch(fn: () => void): void {
     if (this.failure !== null) throw this.failure;
     const group = this.filling;
-    const building = { undo: [] as UndoList, keys: group.keys, bytes: group.bytes };
+    const writes = group.writes;
+    const building = { undo: [] as UndoList, mark: writes.mark() };
     this.building = building;
     try {
       fn();
     } catch (error) {
       // Nothing of a failed batch may stay visible or reach LMDB.
-      const { undo } = building;
-      for (let i = undo.length - 3; i >= 0; i -= 3) {
-        const space = undo[i] as Space;
-        const key = undo[i + 1] as string;
-        const previous = undo[i + 2] as Uint8Array | null | undefined;
-        if (previous === undefined) group.overlay[space].delete(key);
-        else group.overlay[space].set(key, previous);
-      }
-      group.keys = building.keys;
-      group.bytes = building.bytes;
+      writes.rollBack(building.mark, building.undo);
       throw error;
     } finally {
       this.building = null;
@@ -315,10 +294,10 @@ export class LmdbStore implements KvStore {
     // Batches are committed together, a group at a time: each LMDB commit rewrites the B-tree's
     // upper pages and the meta page and syncs them, so one commit per applied batch (hundreds a
     // second) cost more disk writes and kernel time than the data itself.
-    if (group.keys === 0) return;
+    if (writes.keys === 0) return;
     this.backlogMax = Math.max(this.backlogMax, this.backlogBytes());
     this.lastBatchGroup = group;
-    if (group.keys + this.sealedKeys >= groupKeysMax || group.bytes + this.sealedBytes >= groupBytesMax || this.held.length > 0) this.groupDue = true;
+    if (writes.keys + this.sealedKeys >= groupKeysMax || writes.bytes + this.sealedBytes >= groupBytesMax || this.held.length > 0) this.groupDue = true;
     else if (this.groupTimer === null) {
       this.groupTimer = setTimeout(() => {
         this.groupTimer = null;
@@ -332,15 +311,14 @@ export class LmdbStore implements KvStore {
   /**
    * Closes the filling group after the batch that reached a checkpoint: the writer commits each
    * key's newest value, so it can tell the digest only at a group's end. The group waits for the
-   * next hand-over; its values join the closed groups' overlay. The group's delay goes on running.
+   * next hand-over, read as it is (nothing copied). The group's delay goes on running.
    */
   private seal(): void {
     const group = this.filling;
-    if (group.keys === 0) return;
+    if (group.writes.keys === 0) return;
     this.sealed.push(close(group));
-    for (const space of spaceCodes) for (const [key, value] of group.overlay[space]) this.sealedOverlay[space].set(key, value);
-    this.sealedKeys += group.keys;
-    this.sealedBytes += group.bytes;
+    this.sealedKeys += group.writes.keys;
+    this.sealedBytes += group.writes.bytes;
     this.filling = newGroup(group.number + 1);
   }
 
@@ -357,23 +335,20 @@ export class LmdbStore implements KvStore {
     this.groupTimer = null;
     this.groupDue = false;
     const closed = this.sealed;
-    const overlays = closed.length > 0 ? [this.sealedOverlay] : [];
-    if (filling.keys > 0) {
+    if (filling.writes.keys > 0) {
       closed.push(close(filling));
-      overlays.unshift(filling.overlay);
       this.filling = newGroup(filling.number + 1);
     }
     if (closed.length === 0) return;
-    this.committing = { closed, overlays };
+    this.committing = { closed, layers: closed.map((c) => c.writes).reverse() };
     this.committingBytes = closed.reduce((sum, c) => sum + c.changes.bytes, 0);
     this.sealed = [];
-    this.sealedOverlay = emptyOverlay();
     this.sealedKeys = 0;
     this.sealedBytes = 0;
     const groups = closed.map((c) => c.changes);
     // Held while the thread has work, so that a process waiting only for this commit does not exit.
     this.writer.ref();
-    this.writer.postMessage({ kind: 'commit', groups } satisfies WriterRequest, groups.map((group) => group.changes));
+    this.writer.postMessage({ kind: 'commit', groups } satisfies WriterRequest);
   }
 
   /**
@@ -433,7 +408,7 @@ export class LmdbStore implements KvStore {
   }
 
   private backlogBytes(): number {
-    return this.filling.bytes + this.sealedBytes + this.committingBytes;
+    return this.filling.writes.bytes + this.sealedBytes + this.committingBytes;
   }
 
   /** Answers each waiter of a committed group with the digest of its state record (the group's last). */
@@ -510,7 +485,7 @@ export class LmdbStore implements KvStore {
     const committing = this.committing?.closed ?? [];
     const committedThrough = (committing[0]?.changes.group ?? this.sealed[0]?.changes.group ?? this.filling.number) - 1;
     const newest = (this.sealed[this.sealed.length - 1] ?? committing[committing.length - 1])?.changes.group;
-    const group = this.filling.keys > 0 ? this.filling.number : (newest ?? committedThrough);
+    const group = this.filling.writes.keys > 0 ? this.filling.number : (newest ?? committedThrough);
     if (group <= committedThrough) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ group, resolve, reject });
@@ -543,50 +518,38 @@ export class LmdbStore implements KvStore {
  * newest value winning: what a scan merges with LMDB's keys. `size` is an upper bound.
  */
 class PendingView {
-  constructor(private readonly layers: readonly ReadonlyMap<string, Uint8Array | null>[]) {}
+  constructor(
+    private readonly space: Space,
+    private readonly layers: readonly GroupWrites[],
+  ) {}
 
   get size(): number {
     let size = 0;
-    for (const layer of this.layers) size += layer.size;
+    for (const layer of this.layers) size += layer.size(this.space);
     return size;
   }
 
   has(key: string): boolean {
-    return this.layers.some((layer) => layer.has(key));
+    return this.layers.some((layer) => layer.has(this.space, key));
   }
 
   *[Symbol.iterator](): IterableIterator<[string, Uint8Array | null]> {
     const layers = this.layers;
     for (let i = 0; i < layers.length; i++) {
-      for (const entry of layers[i]!) {
+      for (const entry of layers[i]!.entries(this.space)) {
         let shadowed = false;
-        for (let j = 0; j < i && !shadowed; j++) shadowed = layers[j]!.has(entry[0]);
+        for (let j = 0; j < i && !shadowed; j++) shadowed = layers[j]!.has(this.space, entry[0]);
         if (!shadowed) yield entry;
       }
     }
   }
 }
 
-/**
- * What the writer thread is given: the newest value of each key the group wrote (a key written
- * several times is read, hashed and put once), the state record last, so its digest covers the rest.
- */
-function encodeGroup(group: Group): { readonly changes: ArrayBuffer; readonly bytes: number } {
-  // Exactly its size: each change is 9 bytes of header, its key and its value.
-  const writer = new ChangeGroupWriter(group.bytes + 9 * group.keys);
-  for (const space of ['data', 'session', 'meta'] as const) for (const [key, value] of group.overlay[space]) writer.add(space, key, value);
-  return writer.finish();
-}
-
 /** A group as the writer takes it (its waiters are the group's own list: later ones join it). */
 function close(group: Group): Closed {
-  return { changes: { group: group.number, ...encodeGroup(group) }, waiters: group.digestWaiters };
-}
-
-function emptyOverlay(): Overlay {
-  return { data: new Map(), session: new Map(), meta: new Map() };
+  return { changes: { group: group.number, ...group.writes.close() }, writes: group.writes, waiters: group.digestWaiters };
 }
 
 function newGroup(number: number): Group {
-  return { number, overlay: emptyOverlay(), keys: 0, bytes: 0, digestWaiters: [] };
+  return { number, writes: new GroupWrites(), digestWaiters: [] };
 }
