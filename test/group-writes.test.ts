@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import type { Space } from '../src/kv/store.js';
 import { forEachChange } from '../src/storage/change-group.js';
 import { GroupWrites, type Replaced } from '../src/storage/group-writes.js';
+import { RecordIndex } from '../src/storage/record-index.js';
 
 /** What the writer thread would be given: each change it puts, in order, as text. */
 function handedOver(writes: GroupWrites): string[] {
@@ -67,6 +68,35 @@ describe("an uncommitted group's writes", () => {
         assert.deepEqual(handedOver(writes), expected.sort((x, y) => order(x) - order(y)));
       }),
       { seed: 31 },
+    );
+  });
+
+  it('finds the newest record of each key through sets, deletes and growth, as a Map does (seed 57)', () => {
+    const space = fc.constantFrom<Space>('data', 'session');
+    // Up to 300 keys: the table grows from 64 slots several times, and probe runs wrap around its end.
+    const key = fc.integer({ min: 0, max: 299 }).map((k) => `k${k}`);
+    const step = fc.oneof(fc.record({ kind: fc.constant('set' as const), space, key }), fc.record({ kind: fc.constant('delete' as const), space, key }));
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 300, maxLength: 600 }), (steps) => {
+        // Records: offset k holds the (space, key) of the k-th set.
+        const records: [Space, string][] = [];
+        const index = new RecordIndex({ keyIs: (offset, s, k) => records[offset]![0] === s && records[offset]![1] === k });
+        const model = new Map<string, number>();
+        for (const { kind, space: s, key: k } of steps) {
+          const id = `${s} ${k}`;
+          if (kind === 'set') {
+            records.push([s, k]);
+            assert.equal(index.set(s, k, records.length - 1), model.get(id), `the offset set replaced, ${id}`);
+            model.set(id, records.length - 1);
+          } else {
+            index.delete(s, k);
+            model.delete(id);
+          }
+          assert.equal(index.size, model.size);
+        }
+        for (const s of ['data', 'session'] as const) for (let k = 0; k < 300; k++) assert.equal(index.get(s, `k${k}`), model.get(`${s} k${k}`), `${s} k${k}`);
+      }),
+      { seed: 57 },
     );
   });
 });

@@ -74,6 +74,28 @@ export class ChangeGroupWriter {
     return valueBytes === deleted ? null : new Uint8Array(buffer.buffer, buffer.byteOffset + valueAt + 4, valueBytes);
   }
 
+  /** True when the record at `offset` is a change of (space, key). */
+  keyIs(offset: number, space: Space, key: string): boolean {
+    const buffer = this.buffer;
+    if (((buffer[offset] as number) & ~supersededBit) !== spaceCode[space] || buffer.readUInt32LE(offset + 1) !== key.length) return false;
+    const start = offset + 5;
+    for (let i = 0; i < key.length; i++) if (buffer[start + i] !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** Each change of a space that no later change of its key supersedes, in order: its key and value (a view; null: a delete). */
+  *live(space: Space): IterableIterator<[string, Uint8Array | null]> {
+    const buffer = this.buffer;
+    const code = spaceCode[space];
+    for (let at = 0; at < this.length; ) {
+      const keyBytes = buffer.readUInt32LE(at + 1);
+      const valueAt = at + 5 + keyBytes;
+      const valueBytes = buffer.readInt32LE(valueAt);
+      if (buffer[at] === code) yield [buffer.toString('latin1', at + 5, valueAt), this.valueAt(at)];
+      at = valueAt + 4 + Math.max(valueBytes, 0);
+    }
+  }
+
   /** The group's bytes so far: its first `bytes` bytes of `changes`, shared, not copied. */
   finish(): { readonly changes: SharedArrayBuffer; readonly bytes: number } {
     return { changes: this.buffer.buffer as SharedArrayBuffer, bytes: this.length };

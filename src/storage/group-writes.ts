@@ -1,5 +1,6 @@
 import type { Space } from '../kv/store.js';
 import { ChangeGroupWriter } from './change-group.js';
+import { RecordIndex } from './record-index.js';
 
 /** What a change replaced, for undoing it: a data or session record's offset, a meta value, or undefined (nothing). */
 export type Replaced = number | Uint8Array | null | undefined;
@@ -26,7 +27,9 @@ export interface GroupMark {
  */
 export class GroupWrites {
   private readonly records = new ChangeGroupWriter();
-  private readonly newest: Record<'data' | 'session', Map<string, number>> = { data: new Map(), session: new Map() };
+  /** Where each data and session key's newest record is, and how many keys of each space. */
+  private readonly newest = new RecordIndex(this.records);
+  private readonly counts = { data: 0, session: 0 };
   private readonly meta = new Map<string, Uint8Array | null>();
   private metaBytes = 0;
   private closed = false;
@@ -41,26 +44,22 @@ export class GroupWrites {
   /** The newest value the group wrote to a key: a value (a view of the group), null (deleted), or undefined (not written). */
   get(space: Space, key: string): Uint8Array | null | undefined {
     if (space === 'meta') return this.meta.get(key);
-    const at = this.newest[space].get(key);
+    const at = this.newest.get(space, key);
     return at === undefined ? undefined : this.records.valueAt(at);
   }
 
   has(space: Space, key: string): boolean {
-    return space === 'meta' ? this.meta.has(key) : this.newest[space].has(key);
+    return space === 'meta' ? this.meta.has(key) : this.newest.get(space, key) !== undefined;
   }
 
   /** How many keys of a space the group wrote. */
   size(space: Space): number {
-    return space === 'meta' ? this.meta.size : this.newest[space].size;
+    return space === 'meta' ? this.meta.size : this.counts[space];
   }
 
-  /** Each key of a space the group wrote, with its newest value, in the order first written. */
-  *entries(space: Space): IterableIterator<[string, Uint8Array | null]> {
-    if (space === 'meta') {
-      yield* this.meta;
-      return;
-    }
-    for (const [key, at] of this.newest[space]) yield [key, this.records.valueAt(at)];
+  /** Each key of a space the group wrote, with its newest value (data and session: in the order of their newest changes). */
+  entries(space: Space): IterableIterator<[string, Uint8Array | null]> {
+    return space === 'meta' ? this.meta.entries() : this.records.live(space);
   }
 
   /** Writes `value` (null: a delete) to a key; returns what it replaced in the group, for undo. The value is copied. */
@@ -73,11 +72,12 @@ export class GroupWrites {
       if (previous === undefined) this.keys++;
       return previous;
     }
-    const newest = this.newest[space];
-    const previous = newest.get(key);
-    if (previous === undefined) this.keys++;
-    else this.records.supersede(previous);
-    newest.set(key, this.records.add(space, key, value));
+    // Added first, then indexed: the index compares keys against the records.
+    const previous = this.newest.set(space, key, this.records.add(space, key, value));
+    if (previous === undefined) {
+      this.keys++;
+      this.counts[space]++;
+    } else this.records.supersede(previous);
     return previous;
   }
 
@@ -98,9 +98,11 @@ export class GroupWrites {
       if (space === 'meta') {
         if (previous === undefined) this.meta.delete(key);
         else this.meta.set(key, previous as Uint8Array | null);
-      } else if (previous === undefined) this.newest[space].delete(key);
-      else {
-        this.newest[space].set(key, previous as number);
+      } else if (previous === undefined) {
+        this.newest.delete(space, key);
+        this.counts[space]--;
+      } else {
+        this.newest.set(space, key, previous as number);
         this.records.reinstate(previous as number);
       }
     }
