@@ -70,8 +70,7 @@ export class ChangeGroupWriter {
   valueAt(offset: number): Uint8Array | null {
     const buffer = this.buffer;
     const valueAt = offset + 5 + buffer.readUInt32LE(offset + 1);
-    const valueBytes = buffer.readInt32LE(valueAt);
-    return valueBytes === deleted ? null : new Uint8Array(buffer.buffer, buffer.byteOffset + valueAt + 4, valueBytes);
+    return valueView(buffer, valueAt + 4, buffer.readInt32LE(valueAt));
   }
 
   /** True when the record at `offset` is a change of (space, key). */
@@ -84,16 +83,13 @@ export class ChangeGroupWriter {
   }
 
   /** Each change of a space that no later change of its key supersedes, in order: its key and value (a view; null: a delete). */
-  *live(space: Space): IterableIterator<[string, Uint8Array | null]> {
+  live(space: Space): [string, Uint8Array | null][] {
     const buffer = this.buffer;
-    const code = spaceCode[space];
-    for (let at = 0; at < this.length; ) {
-      const keyBytes = buffer.readUInt32LE(at + 1);
-      const valueAt = at + 5 + keyBytes;
-      const valueBytes = buffer.readInt32LE(valueAt);
-      if (buffer[at] === code) yield [buffer.toString('latin1', at + 5, valueAt), this.valueAt(at)];
-      at = valueAt + 4 + Math.max(valueBytes, 0);
-    }
+    const out: [string, Uint8Array | null][] = [];
+    forEachLiveRecord(buffer, this.length, (of, keyStart, valueStart, valueBytes) => {
+      if (of === space) out.push([buffer.toString('latin1', keyStart, valueStart - 4), valueView(buffer, valueStart, valueBytes)]);
+    });
+    return out;
   }
 
   /** The group's bytes so far: its first `bytes` bytes of `changes`, shared, not copied. */
@@ -112,30 +108,38 @@ export class ChangeGroupWriter {
   }
 }
 
+/** A record's value as a plain view of the group's bytes (null: a delete). */
+function valueView(buffer: Buffer, valueStart: number, valueBytes: number): Uint8Array | null {
+  return valueBytes === deleted ? null : new Uint8Array(buffer.buffer, buffer.byteOffset + valueStart, valueBytes);
+}
+
+/**
+ * Calls `fn` for each record of `buffer`'s first `length` bytes that no later record supersedes,
+ * in order, with where its key and value start and the value's length (-1: a delete); checks
+ * every length against the bytes there are.
+ */
+function forEachLiveRecord(buffer: Buffer, length: number, fn: (space: Space, keyStart: number, valueStart: number, valueBytes: number) => void): void {
+  for (let at = 0; at < length; ) {
+    const code = buffer[at]!;
+    const space = spaceCodes[code & ~supersededBit];
+    const keyBytes = buffer.readUInt32LE(at + 1);
+    if (space === undefined || at + 9 + keyBytes > length) throw new Error(`change group: bad change at byte ${at}`);
+    const valueAt = at + 5 + keyBytes;
+    const valueBytes = buffer.readInt32LE(valueAt);
+    if (valueBytes !== deleted && (valueBytes < 0 || valueAt + 4 + valueBytes > length)) throw new Error(`change group: bad value length ${valueBytes} at byte ${valueAt}`);
+    if ((code & supersededBit) === 0) fn(space, at + 5, valueAt + 4, valueBytes);
+    at = valueAt + 4 + Math.max(valueBytes, 0);
+  }
+}
+
 /**
  * Calls `fn` for each change of a group (its first `bytes` bytes) that no later change of its key
- * supersedes, in order; keys and values are views into it.
+ * supersedes, in order; keys and values are views into a copy of it.
  */
 export function forEachChange(group: SharedArrayBuffer, bytes: number, fn: (space: Space, key: Buffer, value: Buffer | null) => void): void {
   // A copy, in memory of this thread's own: lmdb-js stored zeros for keys and values that were views of a SharedArrayBuffer.
   const buffer = Buffer.from(new Uint8Array(group, 0, bytes));
-  let at = 0;
-  while (at < buffer.length) {
-    const code = buffer[at]!;
-    const space = spaceCodes[code & ~supersededBit];
-    const keyBytes = buffer.readUInt32LE(at + 1);
-    if (space === undefined || at + 9 + keyBytes > buffer.length) throw new Error(`change group: bad change at byte ${at}`);
-    const live = (code & supersededBit) === 0;
-    const key = live ? buffer.subarray(at + 5, at + 5 + keyBytes) : null;
-    at += 5 + keyBytes;
-    const valueBytes = buffer.readInt32LE(at);
-    at += 4;
-    if (valueBytes === deleted) {
-      if (key !== null) fn(space, key, null);
-      continue;
-    }
-    if (valueBytes < 0 || at + valueBytes > buffer.length) throw new Error(`change group: bad value length ${valueBytes} at byte ${at - 4}`);
-    if (key !== null) fn(space, key, buffer.subarray(at, at + valueBytes));
-    at += valueBytes;
-  }
+  forEachLiveRecord(buffer, buffer.length, (space, keyStart, valueStart, valueBytes) => {
+    fn(space, buffer.subarray(keyStart, valueStart - 4), valueBytes === deleted ? null : buffer.subarray(valueStart, valueStart + valueBytes));
+  });
 }

@@ -58,7 +58,7 @@ export class GroupWrites {
   }
 
   /** Each key of a space the group wrote, with its newest value (data and session: in the order of their newest changes). */
-  entries(space: Space): IterableIterator<[string, Uint8Array | null]> {
+  entries(space: Space): Iterable<[string, Uint8Array | null]> {
     return space === 'meta' ? this.meta.entries() : this.records.live(space);
   }
 
