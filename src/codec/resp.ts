@@ -16,7 +16,12 @@ export interface RespLimits {
 
 export const defaultRespLimits: RespLimits = { bulkBytesMax: 512 * 1024 * 1024, argumentsMax: 1024 * 1024, inlineBytesMax: 64 * 1024 };
 
-/** What the parser produced: a command (its arguments as bytes) or a protocol error (close after replying). */
+/**
+ * What the parser produced: a command or a protocol error (close after replying). A command's
+ * arguments are views of the bytes read, not copies: one that is kept past its command (beyond
+ * applying a write, which copies its values into the state store) must be copied by its keeper,
+ * or it keeps the whole read alive.
+ */
 export type RespRequest = { readonly kind: 'command'; readonly args: Buffer[] } | { readonly kind: 'error'; readonly message: string };
 
 const CR = 13;
@@ -109,10 +114,7 @@ export class RespParser {
       const start = this.lineEnd;
       if (buffer.length < start + length + 2) return null;
       if (buffer[start + length] !== CR || buffer[start + length + 1] !== LF) return this.fail('bulk string not terminated by CRLF');
-      // A copy: an argument may outlive the request, and must not keep the whole read alive.
-      const arg = Buffer.allocUnsafe(length);
-      buffer.copy(arg, 0, start, start + length);
-      args.push(arg);
+      args.push(buffer.subarray(start, start + length));
       offset = start + length + 2;
     }
     this.buffer = buffer.subarray(offset);

@@ -658,7 +658,8 @@ export class RespServer {
     if (engine.raft.role !== 'leader') throw new TandemError(ErrorCode.notLeader, `node ${this.context.nodeId} is not the leader (forwarded once already)`, { leader: engine.raft.leader });
     const ack = parseAck(text(args[1]), this.context.defaultAck);
     const needsResult = text(args[2]) === '1';
-    const data = args[3] as Buffer;
+    // A copy: the entry's bytes stay in the log cache, and must not keep the whole read alive.
+    const data = Buffer.from(args[3] as Buffer);
     decodeCommand(data);
     const result = await proposeOnLeader(engine, this.context.metrics, data, ack, needsResult);
     return resp.array([resp.integer(result.index), resp.integer(result.term), result.reply === null ? resp.nil(false) : resp.bulk(encodeReply(result.reply))]);
