@@ -22,7 +22,8 @@ export class ChangeGroupWriter {
   private buffer: Buffer;
   private length = 0;
 
-  constructor(initialBytes = 64 * 1024) {
+  // Small to start: a group closes at every checkpoint, once a batch with `--digest-every 1`.
+  constructor(initialBytes = 4 * 1024) {
     this.buffer = Buffer.from(new SharedArrayBuffer(initialBytes));
   }
 
