@@ -14,15 +14,15 @@ export interface GroupMark {
 
 /**
  * One uncommitted group's writes. Data and session changes are encoded as they are applied, in
- * order, in the bytes the writer thread takes (change-group.ts); a map per space finds each key's
- * newest record, and a key written again marks its older record superseded, so the writer still
+ * order, in the bytes the writer thread takes (change-group.ts); a table of offsets (RecordIndex)
+ * finds each key's newest record, and a key written again marks its older record superseded, so the writer still
  * reads, hashes and puts each key once. Meta changes (the state record) are kept by value and
  * appended when the group closes, so the state record is the group's last and its digest covers
  * the rest.
  *
  * Why not a map of values: a group waits about a second. Its values as objects (a view or a copy
  * per write) survived two young collections each and were promoted, and encoding tens of thousands
- * of them at hand-over held the event loop 3-15 ms once a second. Here the maps hold numbers, the
+ * of them at hand-over held the event loop 3-15 ms once a second. Here the table holds offsets, the
  * values are bytes the collector does not trace, and handing over copies nothing.
  */
 export class GroupWrites {
