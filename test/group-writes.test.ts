@@ -27,6 +27,7 @@ describe("an uncommitted group's writes", () => {
     assert.equal(writes.keys, 4);
     assert.equal(Buffer.from(writes.get('data', 'a') as Uint8Array).toString(), 'three');
     assert.deepEqual(handedOver(writes), ['data b=two', 'session c1=s', 'data a=three', 'meta state=2']);
+    assert.equal(writes.bytes, writes.close().bytes, 'once closed, its bytes are the bytes handed over (meta counted once)');
     assert.equal(Buffer.from(writes.get('data', 'b') as Uint8Array).toString(), 'two', 'still read once closed');
     assert.throws(() => writes.set('data', 'd', null), /closed group/);
   });

@@ -36,9 +36,9 @@ export class GroupWrites {
   /** How many keys the group holds (each once). */
   keys = 0;
 
-  /** The bytes the group holds: its records (superseded ones too) and its meta keys and values. */
+  /** The bytes the group holds: its records (superseded ones too) and its meta keys and values (records too, once closed). */
   get bytes(): number {
-    return this.records.bytes + this.metaBytes;
+    return this.closed ? this.records.bytes : this.records.bytes + this.metaBytes;
   }
 
   /** The newest value the group wrote to a key: a value (a view of the group), null (deleted), or undefined (not written). */
