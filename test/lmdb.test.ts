@@ -16,6 +16,7 @@ import { Engine, type WriteResult } from '../src/engine/engine.js';
 import { realRuntime } from '../src/cli/node.js';
 import { FileStorage } from '../src/storage/file-storage.js';
 import { Prng } from '../src/shared/prng.js';
+import { waitFor } from './support/process-cluster.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -142,6 +143,30 @@ describe('the LMDB store', () => {
     assert.match(failures[0]!.message, /maximum key size/);
     assert.throws(() => store.batch(() => store.put('data', 'a', Buffer.from('v'))), /LMDB could not commit/);
     await store.close();
+  });
+
+  it('paces a commit nothing waits for (the writer rests between chunks of its work), and not one a flush waits for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-lmdb-'));
+    dirs.push(dir);
+    const store = new LmdbStore(dir, () => {}, undefined, undefined, 60_000);
+    const value = Buffer.alloc(100, 7);
+    const write = (from: number): void =>
+      store.batch(() => {
+        for (let k = from; k < from + 20_000; k++) store.put('data', `k${k}`, value);
+      });
+    // Awaited: no rest.
+    write(0);
+    await store.flushed();
+    assert.equal(store.writerRestedMs, 0);
+    // Due by its delay alone: handed over a second after its first write, and paced.
+    write(20_000);
+    await waitFor('the paced commit', 30_000, () => store.backlog.bytes() === 0);
+    assert.ok(store.writerRestedMs > 0, `rested ${store.writerRestedMs} ms`);
+    assert.equal(Buffer.from(store.get('data', 'k39999')!).toString(), value.toString());
+    await store.close();
+    const reopened = new LmdbStore(dir);
+    assert.equal(reopened.count('data'), 40_000);
+    await reopened.close();
   });
 
   it('holds new writes back, in order, while more than its bound is uncommitted, until a commit; refuses them once a commit failed', async () => {

@@ -16,6 +16,15 @@ export function openLmdb(path: string): { readonly root: RootDatabase; readonly 
   return { root, dbs: dbs as Record<Space, Database<Buffer, Buffer>> };
 }
 
+/**
+ * What the writer thread is started with: the environment's path, and one 32-bit flag the store
+ * raises while something waits for the commit in progress (the writer then stops resting).
+ */
+export interface WriterData {
+  readonly path: string;
+  readonly hurry: SharedArrayBuffer;
+}
+
 /** One group of changes (see change-group.ts). */
 export interface GroupChanges {
   readonly group: number;
@@ -31,17 +40,19 @@ export type GroupState = { readonly index: number; readonly a: number; readonly 
  * snapshot's state bytes read from a file, in one transaction; or close the environment.
  */
 export type WriterRequest =
-  | { readonly kind: 'commit'; readonly groups: readonly GroupChanges[] }
+  /** `restMs`: how long the commit may rest in all between chunks of its work (see Pacer); 0 when something waits for it. */
+  | { readonly kind: 'commit'; readonly groups: readonly GroupChanges[]; readonly restMs: number }
   /** Restores the snapshot in the file, committing a transaction per `transactionBytes` of pairs. */
   | ({ readonly kind: 'restore'; readonly transactionBytes: number } & SnapshotFile)
   | { readonly kind: 'close' };
 
 /**
- * From the writer: the groups are committed and synced (`states`: each group's, in order), could
- * not be (`group`: the last of them), or the environment is closed.
+ * From the writer: the groups are committed and synced (`states`: each group's, in order;
+ * `restedMs`: how long the commit rested), could not be (`group`: the last of them), or the
+ * environment is closed.
  */
 export type WriterReply =
-  | { readonly kind: 'committed'; readonly group: number; readonly states: readonly GroupState[] }
+  | { readonly kind: 'committed'; readonly group: number; readonly states: readonly GroupState[]; readonly restedMs: number }
   | { readonly kind: 'failed'; readonly group: number; readonly message: string }
   | { readonly kind: 'restored'; readonly index: number; readonly a: number; readonly b: number }
   | { readonly kind: 'restoreFailed'; readonly message: string; readonly corrupt: boolean }

@@ -5,7 +5,7 @@ import type { KvStore, SnapshotFile, Space, StoreBacklog, StoreDigests, StoreRea
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { spaceCodes } from './change-group.js';
 import { GroupWrites, type GroupMark, type Replaced } from './group-writes.js';
-import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { openLmdb, type GroupChanges, type GroupState, type WriterData, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
 function keyBytes(key: string): Buffer {
@@ -19,6 +19,11 @@ function keyBytes(key: string): Buffer {
  * fsyncs; at 1 s, a tenth of that.
  */
 const groupDelayMs = 1000;
+/**
+ * How long the writer may rest in all while it commits groups nothing waits for (see Pacer): half
+ * the group delay, so that a paced commit ends before the next group is due.
+ */
+const commitRestMsDefault = groupDelayMs / 2;
 /** ... or until it holds this many keys, or this many bytes, wait (a bound on a group's memory and commit time). */
 const groupKeysMax = 50_000;
 const groupBytesMax = 8 * 1024 * 1024;
@@ -106,10 +111,13 @@ export class LmdbStore implements KvStore {
   /** The bytes of the groups the writer has; the most uncommitted bytes seen; writes held back, and how many ever were. */
   private committingBytes = 0;
   private backlogMax = 0;
+  /** Raised (1) while something waits for the commit in progress, so that the writer stops resting; see Pacer. */
+  private readonly hurryFlag = new Int32Array(new SharedArrayBuffer(4));
   private readonly held: ((error: Error | null) => void)[] = [];
   /** The caller of the restore the writer is running (see restoreFromFile). */
   private restoring: ((error: Error | null, state: { readonly index: number; readonly a: number; readonly b: number } | null) => void) | null = null;
   private heldCount = 0;
+  private restedMs = 0;
 
   /**
    * Nothing else stops a writer thread that commits more slowly than the node applies (large new
@@ -135,6 +143,7 @@ export class LmdbStore implements KvStore {
       if (isWrite) this.heldCount++;
       // Held writes wait for a commit: the filling group goes as soon as the writer is idle.
       this.groupDue = true;
+      this.hurry();
       this.handOver();
     }
   }
@@ -162,10 +171,12 @@ export class LmdbStore implements KvStore {
     private readonly backlogBytesMax = backlogBytesMaxDefault,
     /** Bytes of pairs a restore commits per LMDB transaction (its dirty pages are held until the commit). */
     private readonly restoreTransactionBytes = 64 * 1024 * 1024,
+    /** How long the writer may rest in all while it commits groups nothing waits for (see Pacer). */
+    private readonly commitRestMs = commitRestMsDefault,
   ) {
     ({ root: this.root, dbs: this.dbs } = openLmdb(path));
     this.filling = newGroup(1);
-    this.writer = new Worker(new URL('./lmdb-writer.js', import.meta.url), { workerData: path });
+    this.writer = new Worker(new URL('./lmdb-writer.js', import.meta.url), { workerData: { path, hurry: this.hurryFlag.buffer as SharedArrayBuffer } satisfies WriterData });
     this.writer.on('message', (reply: WriterReply) => this.onReply(reply));
     this.writer.on('error', (error) => this.fail(error));
     this.writer.on('exit', (code) => {
@@ -297,8 +308,11 @@ export class LmdbStore implements KvStore {
     if (writes.keys === 0) return;
     this.backlogMax = Math.max(this.backlogMax, this.backlogBytes());
     this.lastBatchGroup = group;
-    if (writes.keys + this.sealedKeys >= groupKeysMax || writes.bytes + this.sealedBytes >= groupBytesMax || this.held.length > 0) this.groupDue = true;
-    else if (this.groupTimer === null) {
+    if (writes.keys + this.sealedKeys >= groupKeysMax || writes.bytes + this.sealedBytes >= groupBytesMax || this.held.length > 0) {
+      this.groupDue = true;
+      // A full group waits for the commit in progress.
+      this.hurry();
+    } else if (this.groupTimer === null) {
       this.groupTimer = setTimeout(() => {
         this.groupTimer = null;
         this.groupDue = true;
@@ -330,7 +344,12 @@ export class LmdbStore implements KvStore {
     if (this.committing !== null || this.failure !== null) return;
     const filling = this.filling;
     const oldest = this.sealed[0]?.changes.group ?? filling.number;
-    if (!this.groupDue && !this.flushWaiters.some((waiter) => waiter.group >= oldest)) return;
+    const awaited = this.flushWaiters.some((waiter) => waiter.group >= oldest);
+    if (!this.groupDue && !awaited) return;
+    // Only a commit that is due by its delay alone may be paced: not one that a write, a flush, a
+    // full group or a closing store waits for.
+    const full = filling.writes.keys + this.sealedKeys >= groupKeysMax || filling.writes.bytes + this.sealedBytes >= groupBytesMax;
+    const paced = !awaited && !full && this.held.length === 0 && this.closing === null;
     if (this.groupTimer !== null) clearTimeout(this.groupTimer);
     this.groupTimer = null;
     this.groupDue = false;
@@ -348,7 +367,8 @@ export class LmdbStore implements KvStore {
     const groups = closed.map((c) => c.changes);
     // Held while the thread has work, so that a process waiting only for this commit does not exit.
     this.writer.ref();
-    this.writer.postMessage({ kind: 'commit', groups } satisfies WriterRequest);
+    Atomics.store(this.hurryFlag, 0, paced ? 0 : 1);
+    this.writer.postMessage({ kind: 'commit', groups, restMs: paced ? this.commitRestMs : 0 } satisfies WriterRequest);
   }
 
   /**
@@ -389,6 +409,7 @@ export class LmdbStore implements KvStore {
       return;
     }
     this.writer.unref();
+    this.restedMs += reply.restedMs;
     // This thread's LMDB read transaction may predate the commit: renew it before the overlay,
     // the only place these writes were visible from, goes away.
     this.root.resetReadTxn();
@@ -405,6 +426,18 @@ export class LmdbStore implements KvStore {
     }
     this.handOver();
     if (this.backlogBytes() <= this.backlogBytesMax) for (const fn of this.held.splice(0)) fn(null);
+  }
+
+  /** How long the writer thread has rested between chunks of its commits, in all (see Pacer). */
+  get writerRestedMs(): number {
+    return this.restedMs;
+  }
+
+  /** Tells the writer that something waits for the commit in progress: it stops resting (see Pacer). */
+  private hurry(): void {
+    if (Atomics.load(this.hurryFlag, 0) !== 0) return;
+    Atomics.store(this.hurryFlag, 0, 1);
+    Atomics.notify(this.hurryFlag, 0);
   }
 
   private backlogBytes(): number {
@@ -489,6 +522,7 @@ export class LmdbStore implements KvStore {
     if (group <= committedThrough) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.flushWaiters.push({ group, resolve, reject });
+      this.hurry();
       this.handOver();
     });
   }

@@ -9,6 +9,9 @@
  * group's earlier changes), its hash taken out and the new one's added. The state machine writes
  * its state record as the applied index alone (8 bytes); the digest so far is appended to it here.
  * A record that carries a digest (16 bytes: a snapshot installed, a reset) sets the digest.
+ *
+ * A commit nothing waits for is paced (see Pacer): the thread rests between chunks of its work,
+ * inside the transaction, so that it does not take a core from the event loops all at once.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync } from 'node:fs';
@@ -17,13 +20,22 @@ import { readSnapshotState } from '../kv/snapshot-format.js';
 import type { SnapshotFile, Space } from '../kv/store.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { forEachChange, spaceCodes } from './change-group.js';
-import { openLmdb, type GroupChanges, type GroupState, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { openLmdb, type GroupChanges, type GroupState, type WriterData, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { Pacer } from './pacer.js';
 import { FileSnapshotSource } from './snapshot-file.js';
 
 const port = parentPort;
 if (port === null) throw new Error('lmdb-writer runs only as a worker thread');
-const { root, dbs } = openLmdb(workerData as string);
+const { path, hurry } = workerData as WriterData;
+const { root, dbs } = openLmdb(path);
 const stateKey = Buffer.from('state', 'latin1');
+/** Raised by the store while something waits for the commit in progress (see Pacer). */
+const hurryFlag = new Int32Array(hurry);
+const pacer = new Pacer({
+  now: () => performance.now(),
+  rest: (ms) => void Atomics.wait(hurryFlag, 0, 0, ms),
+  hurried: () => Atomics.load(hurryFlag, 0) !== 0,
+});
 
 port.on('message', (request: WriterRequest) => {
   if (request.kind === 'close') {
@@ -42,11 +54,12 @@ port.on('message', (request: WriterRequest) => {
   const last = request.groups[request.groups.length - 1]?.group ?? 0;
   try {
     const states: GroupState[] = [];
+    pacer.begin(request.restMs);
     root.transactionSync(() => {
       const { digest } = committedState(dbs.meta.getBinaryFast(stateKey));
       for (const group of request.groups) states.push(writeGroup(group, digest));
     });
-    port.postMessage({ kind: 'committed', group: last, states } satisfies WriterReply);
+    port.postMessage({ kind: 'committed', group: last, states, restedMs: pacer.rested } satisfies WriterReply);
   } catch (error) {
     port.postMessage({ kind: 'failed', group: last, message: error instanceof Error ? error.message : String(error) } satisfies WriterReply);
   }
@@ -102,6 +115,7 @@ function restore(file: SnapshotFile, transactionBytes: number): { readonly index
 function writeGroup(group: GroupChanges, digest: StateDigest): GroupState {
   let state: GroupState = null;
   forEachChange(group.changes, group.bytes, (space, key, value) => {
+    pacer.step();
     let stored = value;
     if (space !== 'meta') {
       const old = dbs[space].getBinaryFast(key);
