@@ -59,10 +59,12 @@ describe('a three-node cluster of real processes', () => {
     const status = (await (await fetch(`${cluster.http(leader)}/v1/status`)).json()) as {
       pid: number;
       followers: { id: string; lagEntries: number; lagMs: number; lastContactMs: number | null }[];
-      memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number; logPayloadBytes: number };
+      memory: { rssBytes: number; heapUsedBytes: number; heapReserveBytes: number; externalBytes: number; logPayloadBytes: number };
     };
     assert.ok(status.pid > 0);
     const { memory } = status;
+    assert.equal(memory.heapReserveBytes, 64 * 1024 * 1024, 'the default heap reserve');
+    assert.ok(memory.heapUsedBytes > memory.heapReserveBytes, `the reserve is on the heap: ${JSON.stringify(memory)}`);
     assert.ok(memory.rssBytes > memory.heapUsedBytes && memory.heapUsedBytes > 0 && memory.externalBytes > 0, `memory: ${JSON.stringify(memory)}`);
     assert.ok(memory.logPayloadBytes >= 0 && memory.logPayloadBytes <= 32 * 1024 * 1024, `the log's payload in memory, within the default cache: ${memory.logPayloadBytes}`);
     assert.equal(status.followers.length, 2);

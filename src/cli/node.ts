@@ -23,6 +23,7 @@ import { LmdbStore } from '../storage/lmdb-store.js';
 import { fnv1a } from '../shared/hash.js';
 import type { Security } from '../shared/security.js';
 import type { Logger } from './log.js';
+import { heapReserveBytes } from './heap-reserve.js';
 
 /** Everything `tandem start` needs to run one node. */
 export interface NodeConfig {
@@ -64,7 +65,7 @@ export interface NodeConfig {
 /** The process's memory now, for the status (see NodeStatus.memory). */
 function memoryNow(logPayloadBytes: number): NodeStatus['memory'] {
   const usage = process.memoryUsage();
-  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, externalBytes: usage.external, logPayloadBytes };
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, heapReserveBytes: heapReserveBytes(), externalBytes: usage.external, logPayloadBytes };
 }
 
 /** A running node. */

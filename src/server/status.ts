@@ -25,11 +25,12 @@ export interface NodeStatus {
    */
   readonly storeBacklog: { readonly bytes: number; readonly bytesMax: number; readonly limit: number; readonly writesHeld: number };
   /**
-   * What the process holds in memory: its resident set, the JavaScript heap in use, buffers
-   * outside the heap (log entries, messages, snapshot pieces), and the payload bytes of the log
-   * entries held in memory (older ones are on disk only; see --log-cache-mb).
+   * What the process holds in memory: its resident set, the JavaScript heap in use (the heap
+   * reserve included: see --heap-reserve-mb), buffers outside the heap (log entries, messages,
+   * snapshot pieces), and the payload bytes of the log entries held in memory (older ones are on
+   * disk only; see --log-cache-mb).
    */
-  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number; readonly externalBytes: number; readonly logPayloadBytes: number };
+  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number; readonly heapReserveBytes: number; readonly externalBytes: number; readonly logPayloadBytes: number };
   readonly config: ClusterConfig;
   readonly members: readonly { readonly id: NodeId; readonly httpAddress: string | null }[];
   /** The leader's view of each follower (empty on other nodes). */
