@@ -199,6 +199,8 @@ class Client {
       this.startedHead++;
       out.push(reply);
     }
+    // Replies to come: commands started and not answered, or queued behind them.
+    const more = this.startedHead < started.length || this.queue.length > 0;
     if (this.startedHead === started.length) {
       started.length = 0;
       this.startedHead = 0;
@@ -208,8 +210,11 @@ class Client {
     }
     if (out.length === 0 || this.socket.destroyed) return;
     // Replies finished in one callback (a batch of acks and the promise jobs it runs) leave in one
-    // write, as soon as it returns (not a turn later: see the transport's writeFrame).
-    if (!this.corked) {
+    // write, as soon as it returns (not a turn later: see the transport's writeFrame). While
+    // more replies are to come, later ones of this turn join it (the socket is corked until the
+    // turn's next tick); a connection with nothing else in flight — a client waiting for each
+    // reply — writes at once: corking cost it a tick, a buffered write and their allocations.
+    if (more && !this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(() => {
