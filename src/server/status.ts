@@ -14,8 +14,9 @@ export interface NodeStatus {
   readonly lastIndex: number;
   /**
    * The state digest at `digestIndex`: equal on two nodes at the same `digestIndex`. That is the
-   * applied index of the state on disk, which trails `appliedIndex` by up to about a second of
-   * writes (the state machine commits LMDB a group at a time) and equals it once writes stop.
+   * applied index of the state on disk, which trails `appliedIndex` by up to about a second and a
+   * half of writes (the state machine commits LMDB a group a second, and a commit nothing waits
+   * for is paced) and equals it once writes stop.
    */
   readonly digest: string;
   readonly digestIndex: number;
