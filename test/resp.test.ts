@@ -42,6 +42,14 @@ describe('the RESP request parser', () => {
     const parser = new RespParser();
     parser.push(Buffer.from('SET k "a b\\x41\\n" \r\nPING\n\r\nGET \'x y\'\n'));
     assert.deepEqual(texts(drain(parser)), [['SET', 'k', 'a bA\n'], ['PING'], ['GET', 'x y']]);
+    // Split mid-command, after one already parsed from the same bytes; then a multibulk one.
+    const split = new RespParser();
+    split.push(Buffer.from('PING\r\nGET a'));
+    assert.deepEqual(texts(drain(split)), [['PING']]);
+    split.push(Buffer.from('b\r\n*1\r\n$4\r\nPI'));
+    assert.deepEqual(texts(drain(split)), [['GET', 'ab']]);
+    split.push(Buffer.from('NG\r\n'));
+    assert.deepEqual(texts(drain(split)), [['PING']]);
   });
 
   it('answers malformed input with Redis-style protocol errors', () => {

@@ -37,7 +37,9 @@ const lineBytesMax = 32;
  * connection must be answered and closed, as Redis does.
  */
 export class RespParser {
+  /** The bytes read and not yet parsed are `buffer` from `start` on (a cursor, not a new view per command). */
   private buffer: Buffer = Buffer.alloc(0);
+  private start = 0;
   private failed: string | null = null;
   /** The last integer integerLine read, and where its line ended. */
   private lineValue = 0;
@@ -46,13 +48,14 @@ export class RespParser {
   constructor(private readonly limits: RespLimits = defaultRespLimits) {}
 
   push(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.buffer = this.start >= this.buffer.length ? chunk : Buffer.concat([this.buffer.subarray(this.start), chunk]);
+    this.start = 0;
   }
 
   next(): RespRequest | null {
     if (this.failed !== null) return { kind: 'error', message: this.failed };
-    if (this.buffer.length === 0) return null;
-    const result = this.buffer[0] === 0x2a /* '*' */ ? this.parseMultibulk() : this.parseInline();
+    if (this.start >= this.buffer.length) return null;
+    const result = this.buffer[this.start] === 0x2a /* '*' */ ? this.parseMultibulk() : this.parseInline();
     if (result !== null && result.kind === 'error') this.failed = result.message;
     return result;
   }
@@ -91,18 +94,21 @@ export class RespParser {
   }
 
   private parseMultibulk(): RespRequest | null {
-    const header = this.integerLine(1);
+    const header = this.integerLine(this.start + 1);
     if (header === 'incomplete') return null;
     if (header === 'tooLong') return this.fail('too big mbulk count string');
     const count = this.lineValue;
     if (header === 'invalid' || count > this.limits.argumentsMax) return this.fail('invalid multibulk length');
     let offset = this.lineEnd;
     if (count <= 0) {
-      this.buffer = this.buffer.subarray(offset);
+      this.start = offset;
       return this.next();
     }
     const buffer = this.buffer;
-    const args: Buffer[] = [];
+    // Sized at once when small (a SET's three): a growing array starts with room for seventeen.
+    // Not when large: an incomplete request is parsed again as its bytes arrive.
+    const small = count <= 16;
+    const args: Buffer[] = small ? new Array<Buffer>(count) : [];
     for (let k = 0; k < count; k++) {
       if (offset >= buffer.length) return null;
       if (buffer[offset] !== 0x24 /* '$' */) return this.fail(`expected '$', got '${String.fromCharCode(buffer[offset] as number)}'`);
@@ -114,22 +120,24 @@ export class RespParser {
       const start = this.lineEnd;
       if (buffer.length < start + length + 2) return null;
       if (buffer[start + length] !== CR || buffer[start + length + 1] !== LF) return this.fail('bulk string not terminated by CRLF');
-      args.push(buffer.subarray(start, start + length));
+      const arg = buffer.subarray(start, start + length);
+      if (small) args[k] = arg;
+      else args.push(arg);
       offset = start + length + 2;
     }
-    this.buffer = buffer.subarray(offset);
+    this.start = offset;
     return { kind: 'command', args };
   }
 
   private parseInline(): RespRequest | null {
-    const newline = this.buffer.indexOf(LF);
+    const newline = this.buffer.indexOf(LF, this.start);
     if (newline === -1) {
-      if (this.buffer.length > this.limits.inlineBytesMax) return this.fail('too big inline request');
+      if (this.buffer.length - this.start > this.limits.inlineBytesMax) return this.fail('too big inline request');
       return null;
     }
-    if (newline > this.limits.inlineBytesMax) return this.fail('too big inline request');
-    const text = this.buffer.toString('latin1', 0, newline).replace(/\r$/, '');
-    this.buffer = this.buffer.subarray(newline + 1);
+    if (newline - this.start > this.limits.inlineBytesMax) return this.fail('too big inline request');
+    const text = this.buffer.toString('latin1', this.start, newline).replace(/\r$/, '');
+    this.start = newline + 1;
     const args = splitInline(text);
     if (args === null) return this.fail('unbalanced quotes in request');
     if (args.length === 0) return this.next();
