@@ -308,7 +308,7 @@ export class LmdbStore implements KvStore {
     if (writes.keys === 0) return;
     this.backlogMax = Math.max(this.backlogMax, this.backlogBytes());
     this.lastBatchGroup = group;
-    if (writes.keys + this.sealedKeys >= groupKeysMax || writes.bytes + this.sealedBytes >= groupBytesMax || this.held.length > 0) {
+    if (this.full(writes) || this.held.length > 0) {
       this.groupDue = true;
       // A full group waits for the commit in progress.
       this.hurry();
@@ -320,6 +320,11 @@ export class LmdbStore implements KvStore {
       }, groupDelayMs);
     }
     this.handOver();
+  }
+
+  /** Whether `writes` (the filling group's) and the groups sealed since the last hand-over reach a group's bound. */
+  private full(writes: GroupWrites): boolean {
+    return writes.keys + this.sealedKeys >= groupKeysMax || writes.bytes + this.sealedBytes >= groupBytesMax;
   }
 
   /**
@@ -348,8 +353,7 @@ export class LmdbStore implements KvStore {
     if (!this.groupDue && !awaited) return;
     // Only a commit that is due by its delay alone may be paced: not one that a write, a flush, a
     // full group or a closing store waits for.
-    const full = filling.writes.keys + this.sealedKeys >= groupKeysMax || filling.writes.bytes + this.sealedBytes >= groupBytesMax;
-    const paced = !awaited && !full && this.held.length === 0 && this.closing === null;
+    const paced = !awaited && !this.full(filling.writes) && this.held.length === 0 && this.closing === null;
     if (this.groupTimer !== null) clearTimeout(this.groupTimer);
     this.groupTimer = null;
     this.groupDue = false;
