@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Pacer, type PacerClock } from '../src/storage/pacer.js';
+import { Worker } from 'node:worker_threads';
+import { hurryFlagClock, Pacer, raiseHurry, type PacerClock } from '../src/storage/pacer.js';
 
 /** A clock where each step is `stepMs` of work and a rest takes what it is given (or nothing once hurried). */
 class CountedClock implements PacerClock {
@@ -77,5 +78,47 @@ describe('the LMDB writer pacer', () => {
     // 4 ms of work in all: less than one 5 ms chunk.
     run(clock, pacer, 256, 1 / 64, 1000);
     assert.deepEqual(clock.rests, []);
+  });
+
+  it("the writer thread's real clock: a rest lasts its time, and raising the flag ends one already begun", async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    // The writer's clock on a thread of its own (Atomics.wait blocks it): a short rest, then one of a minute.
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.url).then(({ hurryFlagClock }) => {
+        const clock = hurryFlagClock(new Int32Array(workerData.flag));
+        let started = clock.now();
+        clock.rest(50);
+        const shortMs = clock.now() - started;
+        parentPort.postMessage({ shortMs, hurried: clock.hurried() });
+        started = clock.now();
+        clock.rest(60000);
+        parentPort.postMessage({ longMs: clock.now() - started, hurried: clock.hurried() });
+      });`,
+      { eval: true, workerData: { url: new URL('../src/storage/pacer.js', import.meta.url).href, flag: flag.buffer } },
+    );
+    try {
+      const replies: { shortMs?: number; longMs?: number; hurried: boolean }[] = [];
+      const next = (): Promise<(typeof replies)[number]> =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no word from the resting thread within 10 s')), 10_000);
+          worker.once('message', (reply) => {
+            clearTimeout(timer);
+            resolve(reply);
+          });
+          worker.once('error', reject);
+        });
+      const short = await next();
+      assert.ok((short.shortMs ?? 0) >= 45, `a 50 ms rest lasted ${short.shortMs} ms`);
+      assert.equal(short.hurried, false);
+      // The thread is in (or about to enter) its minute's rest: the flag must end it, not the minute.
+      assert.equal(hurryFlagClock(flag).hurried(), false);
+      raiseHurry(flag);
+      const long = await next();
+      assert.ok((long.longMs ?? Infinity) < 10_000, `the rest ended after ${long.longMs} ms`);
+      assert.equal(long.hurried, true);
+    } finally {
+      await worker.terminate();
+    }
   });
 });

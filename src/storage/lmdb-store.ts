@@ -6,6 +6,7 @@ import { ErrorCode, TandemError } from '../shared/errors.js';
 import { spaceCodes } from './change-group.js';
 import { GroupWrites, type GroupMark, type Replaced } from './group-writes.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterData, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
+import { raiseHurry } from './pacer.js';
 
 /** Keys travel as latin1 strings (one char per byte); LMDB stores the bytes themselves. */
 function keyBytes(key: string): Buffer {
@@ -439,9 +440,7 @@ export class LmdbStore implements KvStore {
 
   /** Tells the writer that something waits for the commit in progress: it stops resting (see Pacer). */
   private hurry(): void {
-    if (Atomics.load(this.hurryFlag, 0) !== 0) return;
-    Atomics.store(this.hurryFlag, 0, 1);
-    Atomics.notify(this.hurryFlag, 0);
+    raiseHurry(this.hurryFlag);
   }
 
   private backlogBytes(): number {

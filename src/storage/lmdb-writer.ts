@@ -21,7 +21,7 @@ import type { SnapshotFile, Space } from '../kv/store.js';
 import { ErrorCode, TandemError } from '../shared/errors.js';
 import { forEachChange, spaceCodes } from './change-group.js';
 import { openLmdb, type GroupChanges, type GroupState, type WriterData, type WriterReply, type WriterRequest } from './lmdb-protocol.js';
-import { Pacer } from './pacer.js';
+import { hurryFlagClock, Pacer } from './pacer.js';
 import { FileSnapshotSource } from './snapshot-file.js';
 
 const port = parentPort;
@@ -31,11 +31,7 @@ const { root, dbs } = openLmdb(path);
 const stateKey = Buffer.from('state', 'latin1');
 /** Raised by the store while something waits for the commit in progress (see Pacer). */
 const hurryFlag = new Int32Array(hurry);
-const pacer = new Pacer({
-  now: () => performance.now(),
-  rest: (ms) => void Atomics.wait(hurryFlag, 0, 0, ms),
-  hurried: () => Atomics.load(hurryFlag, 0) !== 0,
-});
+const pacer = new Pacer(hurryFlagClock(hurryFlag));
 
 port.on('message', (request: WriterRequest) => {
   if (request.kind === 'close') {

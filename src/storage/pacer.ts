@@ -10,8 +10,8 @@
  * times as long, within the budget the hand-over gave it, and stops resting as soon as the
  * clock says it is hurried (a write held back, someone waiting for the commit, a full group).
  *
- * Pure but for its clock: the writer gives it the real one (performance.now, Atomics.wait on the
- * flag the store raises), the tests a counted one.
+ * Pure but for its clock: the writer gives it the real one (hurryFlagClock: performance.now,
+ * Atomics.wait on the flag the store raises with raiseHurry), the tests a counted one.
  */
 export interface PacerClock {
   now(): number;
@@ -65,4 +65,23 @@ export class Pacer {
   get rested(): number {
     return this.restedMs;
   }
+}
+
+/**
+ * The writer thread's clock over a flag it shares with the store (0: nothing waits): a rest is an
+ * Atomics.wait on the flag, which raiseHurry ends at once, even mid-rest.
+ */
+export function hurryFlagClock(flag: Int32Array): PacerClock {
+  return {
+    now: () => performance.now(),
+    rest: (ms) => void Atomics.wait(flag, 0, 0, ms),
+    hurried: () => Atomics.load(flag, 0) !== 0,
+  };
+}
+
+/** Raises the flag of a hurryFlagClock and wakes the thread resting on it. */
+export function raiseHurry(flag: Int32Array): void {
+  if (Atomics.load(flag, 0) !== 0) return;
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
 }
