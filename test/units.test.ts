@@ -11,6 +11,7 @@ import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { Prng } from '../src/shared/prng.js';
 import { ByteReader, ByteWriter } from '../src/shared/bytes.js';
 import { memorySnapshotReader } from '../src/engine/snapshot-reader.js';
+import { CommandNames } from '../src/server/resp-commands.js';
 
 const entry = (index: number, term: number, text = ''): Entry => ({ index, term, kind: 'command', data: new TextEncoder().encode(text) });
 
@@ -386,7 +387,7 @@ describe('commands', () => {
 
 describe('byte writers over the shared buffer pool', () => {
   it('hand out results that later writers and records never overwrite', () => {
-    // Results are views into Node's shared pool: each must own its bytes.
+    // Results are views of shared 8 KiB slabs: each must own its bytes.
     const written: [number, Uint8Array][] = [];
     for (let n = 0; n < 3000; n++) {
       const w = new ByteWriter(n % 7 === 0 ? 1 : 64);
@@ -400,6 +401,38 @@ describe('byte writers over the shared buffer pool', () => {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       for (let at = 0; at < bytes.length; at += 4) assert.equal(view.getUint32(at, true), n, `writer ${n} at ${at}`);
     }
+  });
+});
+
+describe('byte writers', () => {
+  it('write a latin1 key as Buffer.from(key, "latin1") does, after its length, and u64s that read back', () => {
+    const keys = ['', 'k', '\u0000\u00ff\u0080k', '\u0100\u1234\uffffz', 'x'.repeat(5000)];
+    for (const key of keys) {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(key.length);
+      assert.deepEqual(Buffer.from(new ByteWriter(2).latin1(key).finish()), Buffer.concat([length, Buffer.from(key, 'latin1')]), `key of ${key.length}`);
+    }
+    for (const value of [0, 1, 255, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
+      assert.equal(new ByteReader(new ByteWriter(1).u64(value).u32(value % 2 ** 32).finish()).u64(), value);
+    }
+  });
+});
+
+describe('command names found from their bytes', () => {
+  it('match an upper-case name whatever the ASCII case, and nothing else (seed 2027)', () => {
+    const known = ['SET', 'GET', 'MSET', 'TANDEM.EXEC', 'CLIENT', 'DEL', 'S'];
+    const names = new CommandNames(known);
+    assert.equal(names.find(Buffer.from('tAnDeM.eXeC')), 'TANDEM.EXEC');
+    assert.equal(names.find(Buffer.from('\u00dfet', 'latin1')), null, "not by JavaScript's upper case ('ß' is 'SS')");
+    assert.equal(names.find(Buffer.alloc(0)), null);
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...known, ...known.map((n) => n.toLowerCase())), fc.stringMatching(/^[a-zA-Z.\x80-\xff]{0,12}$/)), (name) => {
+        const bytes = Buffer.from(name, 'latin1');
+        const upper = [...name].map((c) => (c >= 'a' && c <= 'z' ? c.toUpperCase() : c)).join('');
+        return names.find(bytes) === (known.includes(upper) ? upper : null);
+      }),
+      { seed: 2027, numRuns: 3000 },
+    );
   });
 });
 

@@ -123,7 +123,7 @@ export const int64Max = (1n << 63n) - 1n;
 export const int64Min = -(1n << 63n);
 
 function keyOut(w: ByteWriter, key: string): void {
-  w.bytes(Buffer.from(key, 'latin1'));
+  w.latin1(key);
 }
 
 function keyIn(r: ByteReader): string {

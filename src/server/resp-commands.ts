@@ -35,6 +35,50 @@ export const respErrors = {
 const text = (arg: Buffer | undefined): string => (arg as Buffer).toString('latin1');
 const upper = (arg: Buffer | undefined): string => text(arg).toUpperCase();
 
+/** A byte's ASCII upper case (Redis compares command names as strcasecmp does: ASCII only). */
+const upperByte = (byte: number): number => (byte >= 0x61 && byte <= 0x7a ? byte - 0x20 : byte);
+
+/**
+ * Finds a command's name (upper case) from its bytes without making strings of them — the text
+ * and its upper case were two strings per command — among the names it was given (upper-case
+ * ASCII); null for any other.
+ */
+export class CommandNames {
+  private readonly byHash = new Map<number, string[]>();
+  private readonly longest: number;
+
+  constructor(names: Iterable<string>) {
+    let longest = 0;
+    for (const name of new Set(names)) {
+      const h = CommandNames.hash(Buffer.from(name, 'latin1'));
+      const same = this.byHash.get(h);
+      if (same === undefined) this.byHash.set(h, [name]);
+      else same.push(name);
+      longest = Math.max(longest, name.length);
+    }
+    this.longest = longest;
+  }
+
+  private static hash(bytes: Uint8Array): number {
+    let h = bytes.length;
+    for (let i = 0; i < bytes.length; i++) h = (Math.imul(h, 31) + upperByte(bytes[i] as number)) | 0;
+    return h;
+  }
+
+  find(bytes: Uint8Array): string | null {
+    if (bytes.length > this.longest) return null;
+    const candidates = this.byHash.get(CommandNames.hash(bytes));
+    if (candidates === undefined) return null;
+    for (const name of candidates) {
+      if (name.length !== bytes.length) continue;
+      let k = 0;
+      while (k < name.length && name.charCodeAt(k) === upperByte(bytes[k] as number)) k++;
+      if (k === name.length) return name;
+    }
+    return null;
+  }
+}
+
 /** Parses a Redis integer argument (signed 64-bit); throws Redis's error otherwise. */
 export function integerArgument(arg: Buffer | undefined): bigint {
   const s = text(arg);

@@ -13,7 +13,7 @@ import { parseAck, parseConsistency, splitAddress } from './http.js';
 import { proposeOnLeader, proposeThen } from './propose.js';
 import type { Metrics } from './metrics.js';
 import { commandDocs, commandInfo, configGetReply, helloReply, infoText, roleReply, sentinelReply, type Topology } from './resp-admin.js';
-import { integerArgument, readCommands, RespCommandError, respErrors, ScanCursors, writeCommands, type ReadPlan, type WritePlan } from './resp-commands.js';
+import { CommandNames, integerArgument, readCommands, RespCommandError, respErrors, ScanCursors, writeCommands, type ReadPlan, type WritePlan } from './resp-commands.js';
 
 /** What the RESP front end needs from the node it serves. */
 export interface RespContext {
@@ -171,8 +171,9 @@ class Client {
 
   /**
    * A job's reply: sent once every reply before it has been. Replies finished together (a batch
-   * of writes the engine answers in one callback) are sent, and the jobs after them started, in
-   * one microtask per connection, after the caller (the engine, mid-step) has returned.
+   * of writes the engine answers in one callback) are sent, and the jobs after them started, after
+   * the caller (the engine, mid-step) has returned: in one microtask for all connections (one
+   * each cost an async resource and a bound function per write).
    */
   complete(job: Job, reply: Buffer): void {
     if (job.reply !== null) return;
@@ -180,15 +181,16 @@ class Client {
     job.reply = reply;
     if (this.completing) return;
     this.completing = true;
-    queueMicrotask(this.afterComplete);
+    this.server.afterComplete(this);
   }
 
-  private readonly afterComplete = (): void => {
+  /** Sends the replies finished since the last call and starts the jobs behind them (see complete). */
+  replyAndGoOn(): void {
     this.completing = false;
     this.flush();
     this.pump();
     this.maybeResume();
-  };
+  }
 
   private flush(): void {
     const started = this.started;
@@ -254,10 +256,13 @@ export class RespServer {
   private readonly forwarder: Forwarder;
   private nextClientId = 1;
   private readonly startedAt = Date.now();
+  /** Every command name this server knows (dispatch finds them without a string per command). */
+  private readonly names: CommandNames;
 
   constructor(context: RespContext) {
     this.context = context;
     this.forwarder = new Forwarder(context);
+    this.names = new CommandNames([...writeCommands.keys(), ...readCommands.keys(), ...this.adminCommands.keys(), 'AUTH', 'HELLO', 'QUIT', 'TANDEM.EXEC', 'TANDEM.READ']);
     const accept = (socket: Socket): void => {
       const client = new Client(socket, this, this.nextClientId++);
       this.clients.add(client);
@@ -274,6 +279,22 @@ export class RespServer {
       this.server.listen(port, host, () => resolve());
     });
   }
+
+  /** Connections with replies finished, in the order they finished; their turn is one microtask. */
+  private completing: Client[] = [];
+
+  /** `client` has replies to send once the current caller returns (see Client.complete). */
+  afterComplete(client: Client): void {
+    this.completing.push(client);
+    if (this.completing.length === 1) queueMicrotask(this.replyAll);
+  }
+
+  private readonly replyAll = (): void => {
+    const clients = this.completing;
+    // A reply finished meanwhile (a read answered at once) starts the next round.
+    this.completing = [];
+    for (const client of clients) client.replyAndGoOn();
+  };
 
   /** Closes every client connection (after a leadership change, so Sentinel clients re-ask). */
   disconnectClients(): void {
@@ -302,7 +323,7 @@ export class RespServer {
 
   /** Routes one command of `client` to its handler, in the connection's order. */
   dispatch(client: Client, args: Buffer[]): void {
-    const name = (args[0] as Buffer).toString('latin1').toUpperCase();
+    const name = this.names.find(args[0] as Buffer) ?? (args[0] as Buffer).toString('latin1').toUpperCase();
     if (!client.authenticated && name !== 'AUTH' && name !== 'HELLO' && name !== 'QUIT') {
       client.enqueue('free', () => resp.error('NOAUTH Authentication required.'));
       return;

@@ -27,39 +27,62 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** Unused bytes a finished writer may keep rather than copy its contents into an exact buffer. */
 const finishSlackBytes = 64;
 
-/** Appends little-endian fields to a growing buffer. */
+/** The size of the slabs small byte arrays are cut from (as Node's Buffer pool: 8 KiB). */
+const slabBytes = 8 * 1024;
+let slab = new ArrayBuffer(slabBytes);
+let slabUsed = 0;
+
+/**
+ * `size` bytes (not zeroed), cut from a shared slab when small — one ArrayBuffer per write (or
+ * several) made V8's young-generation collections slow, each with thousands of backing stores to
+ * free — and one array object, not Buffer.allocUnsafe's Buffer and a Uint8Array view of it.
+ */
+export function allocBytes(size: number): Uint8Array {
+  if (size >= slabBytes >>> 1) return new Uint8Array(size);
+  if (slabUsed + size > slabBytes) {
+    slab = new ArrayBuffer(slabBytes);
+    slabUsed = 0;
+  }
+  const bytes = new Uint8Array(slab, slabUsed, size);
+  slabUsed = (slabUsed + size + 7) & ~7;
+  return bytes;
+}
+
+/** Appends little-endian fields to a growing buffer (one array object: no DataView, no Buffer). */
 export class ByteWriter {
   private buffer: Uint8Array;
-  private view: DataView;
   private length = 0;
 
-  // Buffers come from Node's shared pool when small: one ArrayBuffer per write (or several) made
-  // V8's young-generation collections slow, each with thousands of backing stores to free.
   constructor(initialBytes = 64) {
-    this.buffer = Buffer.allocUnsafe(initialBytes);
-    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+    this.buffer = allocBytes(initialBytes);
   }
 
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
-    let size = this.buffer.length * 2;
+    let size = Math.max(this.buffer.length * 2, 16);
     while (size < this.length + bytes) size *= 2;
-    const next = Buffer.allocUnsafe(size);
+    const next = allocBytes(size);
     next.set(this.buffer.subarray(0, this.length));
     this.buffer = next;
-    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  private u32At(at: number, value: number): void {
+    const b = this.buffer;
+    b[at] = value;
+    b[at + 1] = value >>> 8;
+    b[at + 2] = value >>> 16;
+    b[at + 3] = value >>> 24;
   }
 
   u8(value: number): this {
     this.reserve(1);
-    this.view.setUint8(this.length, value);
-    this.length += 1;
+    this.buffer[this.length++] = value;
     return this;
   }
 
   u32(value: number): this {
     this.reserve(4);
-    this.view.setUint32(this.length, value, true);
+    this.u32At(this.length, value);
     this.length += 4;
     return this;
   }
@@ -67,8 +90,8 @@ export class ByteWriter {
   /** An unsigned integer up to 2^53 - 1, as 8 bytes. */
   u64(value: number): this {
     this.reserve(8);
-    this.view.setUint32(this.length, value % 0x100000000, true);
-    this.view.setUint32(this.length + 4, Math.floor(value / 0x100000000), true);
+    this.u32At(this.length, value % 0x100000000);
+    this.u32At(this.length + 4, Math.floor(value / 0x100000000));
     this.length += 8;
     return this;
   }
@@ -92,15 +115,31 @@ export class ByteWriter {
   }
 
   /**
+   * Length-prefixed (u32) latin1 bytes of `value` (a character above 255 keeps its low byte, as
+   * Buffer.from(value, 'latin1')), written in place: no Buffer per key.
+   */
+  latin1(value: string): this {
+    const n = value.length;
+    this.u32(n);
+    this.reserve(n);
+    const b = this.buffer;
+    const at = this.length;
+    for (let i = 0; i < n; i++) b[at + i] = value.charCodeAt(i);
+    this.length += n;
+    return this;
+  }
+
+  /**
    * The bytes written; the writer is done with. When the buffer is (nearly) full, the result is
-   * a view of it, not a copy: a writer sized for its contents (a command) pays no second copy.
+   * its view (or itself), not a copy: a writer sized for its contents (a command) pays no second copy.
    */
   finish(): Uint8Array {
     const slack = this.buffer.length - this.length;
-    if (slack <= finishSlackBytes || slack * 8 <= this.length) return new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.length);
-    const out = Buffer.allocUnsafe(this.length);
+    if (slack === 0) return this.buffer;
+    if (slack <= finishSlackBytes || slack * 8 <= this.length) return this.buffer.subarray(0, this.length);
+    const out = allocBytes(this.length);
     out.set(this.buffer.subarray(0, this.length));
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    return out;
   }
 }
 
