@@ -181,6 +181,32 @@ describe('snapshots by bytes', () => {
   });
 });
 
+describe('snapshots by entries', () => {
+  it('wait, after a large snapshot, until the log since it holds a quarter of its bytes', () => {
+    const taken: { index: number; bytes: number }[] = [];
+    const cluster = leaderOfItself({ snapshotEveryEntries: 10, snapshotEveryBytes: 10_000_000 }, { snapshotTaken: (meta, bytes) => taken.push({ index: meta.index, bytes }) });
+    const logBytes = new Map<number, number>();
+    const put = (key: string, bytes: number): void => {
+      const operation: Operation = { op: 'put', key, value: Buffer.alloc(bytes, 1) };
+      const [result] = writeInOneTurn(cluster, [{ operation, needsResult: false }]);
+      logBytes.set(ok(result).index, command(operation).length);
+    };
+    // A state of 40 KB, then small writes: the first snapshot comes by entries alone (15: a leader's 10 × 1.5).
+    for (let k = 0; k < 4; k++) put(`big${k}`, 10_000);
+    for (let k = 0; taken.length === 0 && k < 100; k++) put(`a${k}`, 100);
+    const first = taken[0];
+    assert.ok(first !== undefined && first.bytes > 40_000, `the first snapshot: ${JSON.stringify(first)}`);
+    assert.ok(first.index <= 16, `taken after ${first.index} entries`);
+    // The next: not after 15 more entries of about 120 bytes, but once they hold 10 KB (a quarter of 40 KB).
+    for (let k = 0; taken.length === 1 && k < 500; k++) put(`b${k}`, 100);
+    const second = taken[1];
+    assert.ok(second !== undefined, 'a second snapshot was taken');
+    const since = [...logBytes].filter(([index]) => index > first.index && index <= second.index);
+    const bytesSince = since.reduce((sum, [, bytes]) => sum + bytes, 0);
+    assert.ok(bytesSince >= first.bytes / 4 && bytesSince < first.bytes / 4 + 200, `the second after ${since.length} entries, ${bytesSince} bytes (the first held ${first.bytes})`);
+  });
+});
+
 describe('an entry of several commands', () => {
   it('frames the commands in order and refuses a batch whose framing is wrong', () => {
     const parts = [command({ op: 'del', key: 'x' }), command({ op: 'put', key: 'y', value: Buffer.from('z') })];

@@ -38,7 +38,7 @@ const flags: Record<string, FlagSpec> = {
   'heartbeat-ticks': { type: 'int', help: 'heartbeat interval in ticks', min: 1, max: 1000, default: 2 },
   priority: { type: 'int', help: '0 = never a candidate (except as a last resort)', min: 0, max: 100, default: 1 },
   'request-timeout-ms': { type: 'int', help: 'how long a write or read may wait for its level', min: 10, max: 600_000, default: 5000 },
-  'snapshot-every': { type: 'int', help: 'take a snapshot after this many applied entries', min: 10, max: 100_000_000, default: 100_000 },
+  'snapshot-every': { type: 'int', help: 'take a snapshot after this many applied entries (once they hold a quarter of the last snapshot\'s bytes)', min: 10, max: 100_000_000, default: 100_000 },
   'snapshot-every-mb': { type: 'int', help: 'also take one once this many MiB of entries were applied since the last (or the last snapshot\'s size, if larger)', min: 1, max: 1_000_000, default: 64 },
   'log-cache-mb': { type: 'int', help: 'keep this many MiB of committed log entries in memory; a follower further behind is sent entries read back from the log on disk', min: 0, max: 1_000_000, default: limits.logCacheBytes / (1024 * 1024) },
   'store-backlog-mb': { type: 'int', help: 'hold new writes back while more than this many MiB of applied writes wait for the state store (LMDB) to commit them', min: 1, max: 1_000_000, default: backlogBytesMaxDefault / (1024 * 1024) },
