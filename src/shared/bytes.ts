@@ -38,7 +38,11 @@ let slabUsed = 0;
  * free — and one array object, not Buffer.allocUnsafe's Buffer and a Uint8Array view of it.
  */
 export function allocBytes(size: number): Uint8Array {
-  if (size >= slabBytes >>> 1) return new Uint8Array(size);
+  if (size >= slabBytes >>> 1) {
+    // Not zeroed: a snapshot's piece or a large batch is written over at once.
+    const own = Buffer.allocUnsafe(size);
+    return new Uint8Array(own.buffer, own.byteOffset, size);
+  }
   if (slabUsed + size > slabBytes) {
     slab = new ArrayBuffer(slabBytes);
     slabUsed = 0;

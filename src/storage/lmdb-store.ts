@@ -495,6 +495,15 @@ export class LmdbStore implements KvStore {
     await this.flushed();
     const transaction = this.root.useReadTransaction();
     const dbs = this.dbs;
+    // Once only: the store's close ends a reader still open (a snapshot a halted node was building).
+    let open = true;
+    const end = (): void => {
+      if (!open) return;
+      open = false;
+      this.readers.delete(end);
+      transaction.done();
+    };
+    this.readers.add(end);
     return {
       get: (space, key) => dbs[space].get(keyBytes(key), { transaction }),
       count: (space) => dbs[space].getCount({ transaction }),
@@ -509,7 +518,7 @@ export class LmdbStore implements KvStore {
         }
         return null;
       },
-      close: () => transaction.done(),
+      close: end,
     };
   }
 
@@ -530,6 +539,9 @@ export class LmdbStore implements KvStore {
     });
   }
 
+  /** Ends the readers still open (see openReader). */
+  private readonly readers = new Set<() => void>();
+
   /** Commits what is pending (if LMDB can), then closes the writer thread and the environment. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -544,6 +556,7 @@ export class LmdbStore implements KvStore {
         await Promise.race([closed, exited]);
         await this.writer.terminate();
       }
+      for (const end of [...this.readers]) end();
       await this.root.close();
     })();
     return this.closing;
