@@ -137,14 +137,6 @@ const snapshotEveryBytesDefault = 64 * 1024 * 1024;
  * event loop every few seconds under load. So snapshots write at most four times the log's bytes.
  */
 const snapshotLogShareMin = 1 / 4;
-/**
- * A snapshot is built a chunk per turn, and after each chunk the node rests this many times as
- * long as building it took (at most snapshotRestMaxMs): a 267 MB state took its node's event loop
- * for about 80% of a second, and every request through that node waited behind it. Paced, the
- * same snapshot takes about three times as long and a third of the loop.
- */
-const snapshotRestRatio = 2;
-const snapshotRestMaxMs = 20;
 
 /** How often a write that failed for want of space is tried again. */
 const storageRetryMs = 1000;
@@ -734,8 +726,7 @@ export class Engine {
   /**
    * Writes the snapshot of the state at `index` to disk as it is built: a chunk is built, written,
    * and dropped before the next is built (one chunk per turn of the event loop at least, so a
-   * large state does not hold the node and its heartbeats for seconds, nor sit in memory), with
-   * a rest after each in proportion to its work (snapshotRestRatio). Once it
+   * large state does not hold the node and its heartbeats for seconds, nor sit in memory). Once it
    * is durable the log is compacted to it. A snapshot installed meanwhile that covers it makes it
    * moot: it is given up. `release` lets go of what the chunks are read from.
    */
@@ -762,7 +753,6 @@ export class Engine {
         return;
       }
       let next: IteratorResult<Uint8Array>;
-      const began = this.runtime.now();
       try {
         next = chunks.next();
       } catch (error) {
@@ -770,7 +760,6 @@ export class Engine {
         end(error as Error);
         return;
       }
-      const restMs = Math.min((this.runtime.now() - began) * snapshotRestRatio, snapshotRestMaxMs);
       if (next.done === true) {
         sink.finish((error) => {
           if (this.halted) return release();
@@ -787,8 +776,7 @@ export class Engine {
           end(error);
           return;
         }
-        if (restMs >= 1) this.runtime.setTimeout(step, restMs);
-        else this.runtime.defer(step);
+        this.runtime.defer(step);
       });
     };
     step();

@@ -357,7 +357,7 @@ export class KvStateMachine {
    * pairs: the caller does what it will with a chunk (writes it) before it asks for the next, and
    * closes the reader once done.
    */
-  snapshotChunks(reader: StoreReader, pieceBytes = 256 * 1024): { index: number; digest: string; chunks: Generator<Uint8Array, void> } {
+  snapshotChunks(reader: StoreReader, pieceBytes = 1024 * 1024): { index: number; digest: string; chunks: Generator<Uint8Array, void> } {
     const meta = reader.get('meta', 'state');
     if (meta === undefined) throw new TandemError(ErrorCode.corrupt, 'snapshot: the store has no state record');
     const { index, digest } = readStateRecord(meta);
