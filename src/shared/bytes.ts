@@ -37,7 +37,7 @@ let slabUsed = 0;
  * several) made V8's young-generation collections slow, each with thousands of backing stores to
  * free — and one array object, not Buffer.allocUnsafe's Buffer and a Uint8Array view of it.
  */
-export function allocBytes(size: number): Uint8Array {
+function allocBytes(size: number): Uint8Array {
   if (size >= slabBytes >>> 1) {
     // Not zeroed: a snapshot's piece or a large batch is written over at once.
     const own = Buffer.allocUnsafe(size);

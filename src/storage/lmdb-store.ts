@@ -496,12 +496,8 @@ export class LmdbStore implements KvStore {
     const transaction = this.root.useReadTransaction();
     const dbs = this.dbs;
     // Once only: the store's close ends a reader still open (a snapshot a halted node was building).
-    let open = true;
     const end = (): void => {
-      if (!open) return;
-      open = false;
-      this.readers.delete(end);
-      transaction.done();
+      if (this.readers.delete(end)) transaction.done();
     };
     this.readers.add(end);
     return {
