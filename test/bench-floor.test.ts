@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -117,6 +117,41 @@ describe('the floor that bench:cpu and bench:redis measure Tandem against', () =
       await assert.rejects(Promise.race([other.answered(), deadline]), /the floor's leader exited/);
     } finally {
       other.stop();
+    }
+  });
+
+  it('is stopped and removed when the benchmark that started it is stopped by a signal', async () => {
+    // A benchmark in miniature: starts a floor, says what it started, and waits to be stopped.
+    const floorModule = new URL('../src/bench/floor.js', import.meta.url).href;
+    const bench = spawn(process.execPath, ['--input-type=module', '-e', `const f = await (await import(${JSON.stringify(floorModule)})).startFloor(); console.log(JSON.stringify({ pids: f.processes.map((p) => p.pid), dir: f.dir })); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => bench.once('exit', (_code, signal) => resolve(signal)));
+    let started: { pids: number[]; dir: string } | null = null;
+    let out = '';
+    bench.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) started ??= JSON.parse(out.split('\n')[0] as string);
+    });
+    await waitFor('the floor started by the benchmark', 20_000, () => started !== null);
+    const { pids, dir } = started as unknown as { pids: number[]; dir: string };
+    assert.equal(pids.length, 3);
+    /** Whether `pid` is still a live process (a zombie left for init to reap is not). */
+    const running = (pid: number): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    try {
+      assert.ok(pids.every(running) && existsSync(dir), 'the floor runs');
+      bench.kill('SIGTERM');
+      assert.equal(await exited, 'SIGTERM', 'the benchmark dies of the signal');
+      await waitFor("the floor's processes to stop", 10_000, () => !pids.some(running));
+      assert.ok(!existsSync(dir), `its directory ${dir} is removed`);
+    } finally {
+      // Should this fail, no process of it is left holding the test runner's output open.
+      for (const pid of pids.filter(running)) process.kill(pid, 'SIGKILL');
+      bench.kill('SIGKILL');
     }
   });
 });

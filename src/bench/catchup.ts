@@ -8,6 +8,7 @@
  * `--value-bytes 4096 --keys 400000 --snapshot-only --snapshot-every-mb 64` (the nodes' own
  * snapshot default) lets snapshots grow towards the state's size, 1.6 GB.
  */
+import { removeOnSignal } from './children.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -169,7 +170,7 @@ async function catchUp(mode: 'log' | 'snapshot'): Promise<CatchUp> {
 }
 
 async function redisResources(): Promise<{ loadSeconds: number; peakRssMiB: number[]; diskBytesPerKey: number[] }> {
-  const root = mkdtempSync(join(tmpdir(), 'tandem-bench-catchup-redis-'));
+  const root = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-bench-catchup-redis-')));
   const redis = await startRedis(root);
   try {
     const loadSeconds = await load(redis.ports[0] as number, keys);

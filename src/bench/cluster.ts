@@ -1,4 +1,5 @@
 /** Local clusters of real processes, and the small helpers that drive them. */
+import { removeOnSignal, stopOnSignal } from './children.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -78,7 +79,7 @@ export function stallsLogged(output: ReadonlyMap<string, string>): string[] {
  * under one temporary root: for the benchmark scripts and the real-process tests.
  */
 export class LocalCluster {
-  readonly root = mkdtempSync(join(tmpdir(), 'tandem-cluster-'));
+  readonly root = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-cluster-')));
   readonly processes = new Map<string, ChildProcess>();
   readonly output = new Map<string, string>();
   private peers = '';
@@ -162,7 +163,7 @@ export class LocalCluster {
   }
 
   private spawnNode(id: string, args: string[]): ChildProcess {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
+    const child = stopOnSignal(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.env }));
     this.output.set(id, '');
     const collect = (chunk: Buffer): void => {
       this.output.set(id, (this.output.get(id) ?? '') + chunk.toString());

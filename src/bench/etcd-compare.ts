@@ -6,6 +6,7 @@
  * linearizable reads and puts, reads only, and a single client; with --grpc also etcd's own
  * gRPC load tester). Rounds are interleaved; figures are medians.
  */
+import { removeOnSignal } from './children.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   }
   if (flags['grpc'] === true) ensureInstalled('bench:etcd --grpc', ['etcd', 'etcdctl'], ['etcd-server', 'etcd-client'], flags['install'] === true);
   else ensureInstalled('bench:etcd', ['etcd'], ['etcd-server'], flags['install'] === true);
-  const root = mkdtempSync(join(tmpdir(), 'tandem-bench-etcd-'));
+  const root = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-bench-etcd-')));
   const tandem = new LocalCluster(['t1', 't2', 't3']);
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);

@@ -9,6 +9,7 @@
  *   (quorum 2, down-after-milliseconds 1000); the writers ask the Sentinels for the primary.
  * - etcd 3.4: 3 members, default settings, puts through the JSON gateway, rotating members.
  */
+import { removeOnSignal } from './children.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,7 +130,7 @@ async function startTandem(): Promise<System> {
 }
 
 async function startRedisWithSentinels(): Promise<System> {
-  const root = mkdtempSync(join(tmpdir(), 'tandem-bench-failover-redis-'));
+  const root = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-bench-failover-redis-')));
   const redis = await startRedis(root);
   const sentinels = await startSentinels(root, redis.ports[0] as number);
   const writers = new RespWriters(async (_writer, attempt) => sentinelPrimary(sentinels.ports[attempt % sentinels.ports.length] as number, callTimeoutMs));
@@ -152,7 +153,7 @@ async function startRedisWithSentinels(): Promise<System> {
 }
 
 async function startEtcdSystem(): Promise<System> {
-  const root = mkdtempSync(join(tmpdir(), 'tandem-bench-failover-etcd-'));
+  const root = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-bench-failover-etcd-')));
   const etcd = await startEtcd(root);
   const member = new Map<number, number>();
   let killed = -1;

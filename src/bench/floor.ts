@@ -4,6 +4,7 @@
  * majority write costs in Node.js on this machine (`npm run bench:cpu -- --floor`,
  * `npm run bench:redis -- --floor`, `npm run bench:etcd -- --floor`).
  */
+import { removeOnSignal, stopOnSignal } from './children.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -27,17 +28,17 @@ export interface Floor {
 
 /** Starts two followers and a leader, each logging under a fresh temporary directory; resolves once the leader listens. */
 export async function startFloor(): Promise<Floor> {
-  const dir = mkdtempSync(join(tmpdir(), 'tandem-floor-'));
+  const dir = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-floor-')));
   const script = new URL('./floor-node.js', import.meta.url).pathname;
   const [respPort, httpPort, ...followerPorts] = [await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number];
-  const processes: ChildProcess[] = followerPorts.map((port) => spawn(process.execPath, [script, 'follower', String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const processes: ChildProcess[] = followerPorts.map((port) => stopOnSignal(spawn(process.execPath, [script, 'follower', String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] })));
   const stop = (): void => {
     for (const child of processes) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     await Promise.all(followerPorts.map((port) => waitFor(`the floor's follower on port ${port}`, 10_000, () => listening(port))));
-    const leader = spawn(process.execPath, [script, 'leader', String(respPort), String(httpPort), dir, ...followerPorts.map(String)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const leader = stopOnSignal(spawn(process.execPath, [script, 'leader', String(respPort), String(httpPort), dir, ...followerPorts.map(String)], { stdio: ['pipe', 'pipe', 'inherit'] }));
     processes.push(leader);
     await Promise.all([respPort, httpPort].map((port) => waitFor(`the floor's leader on port ${port}`, 10_000, () => listening(port))));
     return { processes, dir, leaderPid: leader.pid ?? -1, respPort, httpPort, answered: answeredCounter(leader), stop };

@@ -3,6 +3,7 @@
  * Redis 7 (a primary, two replicas, appendonly yes, appendfsync always; optionally three
  * Sentinels) and etcd 3.4 (three members, default settings).
  */
+import { stopOnSignal } from './children.js';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ export async function startRedis(root: string): Promise<Peers> {
     mkdirSync(dir, { recursive: true });
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
     if (k > 0) args.push('--replicaof', '127.0.0.1', String(ports[0]));
-    return spawn('redis-server', args, { stdio: 'ignore' });
+    return stopOnSignal(spawn('redis-server', args, { stdio: 'ignore' }));
   });
   const primary = ports[0] as number;
   await waitFor('Redis with two connected replicas', 20_000, async () => {
@@ -76,7 +77,7 @@ export async function startSentinels(root: string, primaryPort: number): Promise
         '',
       ].join('\n'),
     );
-    return spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
+    return stopOnSignal(spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' }));
   });
   await waitFor('every Sentinel to see the replicas and the other Sentinels', 20_000, async () => {
     for (const port of ports) {
@@ -112,16 +113,13 @@ export async function startEtcd(root: string): Promise<Peers> {
   const processes = names.map((name, k) => {
     const dir = join(root, name);
     mkdirSync(dir, { recursive: true });
-    return spawn(
-      'etcd',
-      [
-        '--name', name, '--data-dir', dir,
-        '--listen-client-urls', `http://127.0.0.1:${clientPorts[k]}`, '--advertise-client-urls', `http://127.0.0.1:${clientPorts[k]}`,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPorts[k]}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPorts[k]}`,
-        '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', `bench-${process.pid}-${clientPorts[0]}`,
-      ],
-      { stdio: 'ignore' },
-    );
+    const args = [
+      '--name', name, '--data-dir', dir,
+      '--listen-client-urls', `http://127.0.0.1:${clientPorts[k]}`, '--advertise-client-urls', `http://127.0.0.1:${clientPorts[k]}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPorts[k]}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPorts[k]}`,
+      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', `bench-${process.pid}-${clientPorts[0]}`,
+    ];
+    return stopOnSignal(spawn('etcd', args, { stdio: 'ignore' }));
   });
   await waitFor('etcd to elect a leader', 30_000, async () => (await etcdPut(clientPorts[0] as number, 'probe', Buffer.from('x'), 1000)) === 200);
   return { ports: clientPorts, processes };

@@ -8,6 +8,7 @@
  * the same SET workloads, so the report says how far Tandem is from it and where the floor stands
  * against Redis.
  */
+import { removeOnSignal } from './children.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
     return;
   }
   ensureInstalled('bench:redis', ['redis-server', 'redis-benchmark'], ['redis-server', 'redis-tools'], flags['install'] === true);
-  const root = mkdtempSync(join(tmpdir(), 'tandem-bench-redis-'));
+  const root = removeOnSignal(mkdtempSync(join(tmpdir(), 'tandem-bench-redis-')));
   const tandem = new LocalCluster(['b1', 'b2', 'b3']);
   await tandem.init();
   for (const id of tandem.ids) tandem.start(id);

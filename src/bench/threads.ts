@@ -11,6 +11,7 @@
  * Tandem's write path and nothing else) under the same load, and the report sets Tandem beside
  * it: how far Tandem is from the least a majority write costs in Node.js on this machine.
  */
+import { stopOnSignal } from './children.js';
 import { spawn } from 'node:child_process';
 import { parseFlags } from '../cli/args.js';
 import { LocalCluster, median } from './cluster.js';
@@ -50,7 +51,7 @@ interface System {
 
 /** Puts the system under redis-benchmark's SETs; after a warm-up, reads every thread's CPU over the window. */
 async function measure(system: System): Promise<Round> {
-  const load = spawn('redis-benchmark', ['-p', String(system.respPort), '-t', 'set', '-c', String(flags['clients']), '-n', '100000000', '-d', String(flags['value-bytes']), '-r', '100000', '-P', String(flags['pipeline'])], { stdio: 'ignore' });
+  const load = stopOnSignal(spawn('redis-benchmark', ['-p', String(system.respPort), '-t', 'set', '-c', String(flags['clients']), '-n', '100000000', '-d', String(flags['value-bytes']), '-r', '100000', '-P', String(flags['pipeline'])], { stdio: 'ignore' }));
   try {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const writesBefore = await system.written();
