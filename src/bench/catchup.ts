@@ -8,7 +8,6 @@
  * `--value-bytes 4096 --keys 400000 --snapshot-only --snapshot-every-mb 64` (the nodes' own
  * snapshot default) lets snapshots grow towards the state's size, 1.6 GB.
  */
-import { removeOnSignal } from './children.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +18,7 @@ import { RespConnection } from '../net/resp-connection.js';
 import { RespErrorReply } from '../codec/resp.js';
 import { LocalCluster, waitFor } from './cluster.js';
 import { ensureInstalled, redisReplicasCaughtUp, startRedis } from './peers.js';
+import { removeOnSignal } from './children.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   keys: { type: 'int', help: 'keys written while the follower is down', min: 1000, max: 100_000_000, default: 1_000_000 },

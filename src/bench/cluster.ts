@@ -1,5 +1,4 @@
 /** Local clusters of real processes, and the small helpers that drive them. */
-import { removeOnSignal, stopOnSignal } from './children.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -7,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpCall, httpFetch } from '../net/http-call.js';
 import type { NodeStatus } from '../server/status.js';
+import { removeOnSignal, stopOnSignal } from './children.js';
 
 export type { NodeStatus } from '../server/status.js';
 

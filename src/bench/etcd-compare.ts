@@ -6,7 +6,6 @@
  * linearizable reads and puts, reads only, and a single client; with --grpc also etcd's own
  * gRPC load tester). Rounds are interleaved; figures are medians.
  */
-import { removeOnSignal } from './children.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -18,6 +17,7 @@ import { ensureInstalled, etcdLeaderPort, startEtcd } from './peers.js';
 import { httpLoop, send, type LoadFigure } from './http-loop.js';
 import { startFloor, type Floor } from './floor.js';
 import { cpuCells, medianCpu, pidsOf } from './cpu.js';
+import { removeOnSignal } from './children.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   rounds: { type: 'int', help: 'interleaved rounds', min: 1, max: 20, default: 3 },

@@ -9,7 +9,6 @@
  *   (quorum 2, down-after-milliseconds 1000); the writers ask the Sentinels for the primary.
  * - etcd 3.4: 3 members, default settings, puts through the JSON gateway, rotating members.
  */
-import { removeOnSignal } from './children.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { RespConnection } from '../net/resp-connection.js';
 import { within } from '../shared/deadline.js';
 import { LocalCluster, quantile, waitFor } from './cluster.js';
 import { ensureInstalled, etcdKeys, etcdLeaderPort, etcdPut, sentinelPrimary, startEtcd, startRedis, startSentinels } from './peers.js';
+import { removeOnSignal } from './children.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   runs: { type: 'int', help: 'runs per system', min: 1, max: 200, default: 20 },

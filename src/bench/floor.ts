@@ -4,7 +4,6 @@
  * majority write costs in Node.js on this machine (`npm run bench:cpu -- --floor`,
  * `npm run bench:redis -- --floor`, `npm run bench:etcd -- --floor`).
  */
-import { removeOnSignal, stopOnSignal } from './children.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -12,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort, waitFor } from './cluster.js';
+import { removeOnSignal, stopOnSignal } from './children.js';
 
 /** A running floor: its processes (the leader last), the leader's RESP port, and a count of the SETs it answered. */
 export interface Floor {

@@ -3,12 +3,12 @@
  * Redis 7 (a primary, two replicas, appendonly yes, appendfsync always; optionally three
  * Sentinels) and etcd 3.4 (three members, default settings).
  */
-import { stopOnSignal } from './children.js';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RespConnection } from '../net/resp-connection.js';
 import { freePort, waitFor } from './cluster.js';
+import { stopOnSignal } from './children.js';
 
 export interface Peers {
   /** Client ports, the first being the primary (Redis) or any member (etcd). */

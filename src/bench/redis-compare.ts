@@ -8,7 +8,6 @@
  * the same SET workloads, so the report says how far Tandem is from it and where the floor stands
  * against Redis.
  */
-import { removeOnSignal } from './children.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import { fsyncMs } from './machine.js';
 import { figureOf, parseRedisBenchmark, type LatencyFigure } from './redis-benchmark.js';
 import { cpuCells, cpuFigure, medianCpu, pidsOf, readCpu, type CpuFigure } from './cpu.js';
 import { startFloor, type Floor } from './floor.js';
+import { removeOnSignal } from './children.js';
 
 /** A run's latency figures, and what it cost in CPU where that was read (see cpu.ts). */
 type Figure = LatencyFigure & Partial<CpuFigure>;

@@ -11,13 +11,13 @@
  * Tandem's write path and nothing else) under the same load, and the report sets Tandem beside
  * it: how far Tandem is from the least a majority write costs in Node.js on this machine.
  */
-import { stopOnSignal } from './children.js';
 import { spawn } from 'node:child_process';
 import { parseFlags } from '../cli/args.js';
 import { LocalCluster, median } from './cluster.js';
 import { startFloor } from './floor.js';
 import { pidsOf, readCpu, threadShares, writesAnswered, type NodeThreads } from './cpu.js';
 import { ensureInstalled } from './peers.js';
+import { stopOnSignal } from './children.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   rounds: { type: 'int', help: 'rounds, each on a fresh cluster', min: 1, max: 20, default: 3 },
