@@ -8,6 +8,7 @@ import { encodeRecord } from '../src/codec/log-record.js';
 import type { PersistWork, SnapshotReader } from '../src/engine/interfaces.js';
 import { ErrorCode, TandemError } from '../src/shared/errors.js';
 import { FileStorage, removeDataDir } from '../src/storage/file-storage.js';
+import { SnapshotFileReader, SnapshotFileWriter } from '../src/storage/snapshot-file.js';
 import { stagedSnapshotName } from '../src/shared/staged-snapshots.js';
 import { recordsEnd } from './support/log-files.js';
 import { waitFor } from './support/process-cluster.js';
@@ -336,6 +337,23 @@ describe('snapshots read back from disk', () => {
     assert.ok((await readAll(reader!, 70_000)).equals(state(4)));
     reader?.close();
     await storage.close();
+  });
+
+  it('syncs a snapshot file every so many bytes as it is written, not all at its seal, and it reads back whole', async () => {
+    const path = join(tempDir(), 'snapshot-00000000000000000020.snap');
+    // Every 64 KiB: 300,001 bytes in pieces of 50,000 cross it after the 2nd, 4th and 6th piece.
+    const writer = await SnapshotFileWriter.create(path, meta(20), 64 * 1024);
+    const data = state(7);
+    for (let offset = 0; offset < data.length; offset += 50_000) {
+      await writer.append(data.subarray(offset, offset + 50_000));
+      if (offset === 50_000) assert.equal(writer.syncs, 1, 'synced once 100,000 bytes were unsynced');
+    }
+    assert.equal(writer.syncs, 3);
+    await writer.seal();
+    const reader = await SnapshotFileReader.open(path);
+    assert.deepEqual(reader.meta, meta(20));
+    assert.ok((await readAll(reader, 65_536)).equals(data));
+    reader.close();
   });
 
   it('keeps reading a snapshot that a newer one replaced on disk', async () => {

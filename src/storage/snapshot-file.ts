@@ -12,29 +12,42 @@ import { fsyncDir } from './files.js';
 import { decodeSnapshotHead, decodeSnapshotMeta, snapshotHeadBytes, snapshotLead, snapshotSeal } from './meta-files.js';
 
 /**
+ * A snapshot file's bytes are synced whenever this many have been written since the last sync. A
+ * file synced only at its end reached the disk all at once: sealing a 267 MB snapshot put 265 MB
+ * on the disk in 120 ms, and the three nodes' log writes, queued behind it, answered nothing for
+ * 100 ms. Synced every 4 MiB, the disk takes a few milliseconds' writing at a time.
+ */
+export const snapshotSyncBytes = 4 * 1024 * 1024;
+
+/**
  * Writes a snapshot file a piece at a time: the metadata, then the state bytes as they come, to
- * `<path>.tmp`, the checksum taken as they pass; `seal` writes the magic word and checksum at the
- * front, makes the file durable and renames it into place (a crash before leaves only the
- * temporary file, which start-up removes). Nothing but the piece being written is held.
+ * `<path>.tmp`, the checksum taken as they pass, synced every `syncBytes` (see snapshotSyncBytes);
+ * `seal` writes the magic word and checksum at the front, makes the file durable and renames it
+ * into place (a crash before leaves only the temporary file, which start-up removes). Nothing but
+ * the piece being written is held.
  */
 export class SnapshotFileWriter {
   private crc: number;
   private offset: number;
+  private unsynced = 0;
+  /** How many times the file was synced before its seal. */
+  syncs = 0;
 
   private constructor(
     private readonly path: string,
     private readonly handle: FileHandle,
     lead: Uint8Array,
+    private readonly syncBytes: number,
   ) {
     this.crc = crc32c(lead);
     this.offset = 8 + lead.length;
   }
 
   /** Starts the file of the snapshot `meta` at `path`. */
-  static async create(path: string, meta: SnapshotMeta): Promise<SnapshotFileWriter> {
+  static async create(path: string, meta: SnapshotMeta, syncBytes = snapshotSyncBytes): Promise<SnapshotFileWriter> {
     const lead = snapshotLead(meta);
     const handle = await open(`${path}.tmp`, 'w');
-    const writer = new SnapshotFileWriter(path, handle, lead);
+    const writer = new SnapshotFileWriter(path, handle, lead, syncBytes);
     try {
       await writeFully(handle, lead, 8);
     } catch (error) {
@@ -49,6 +62,11 @@ export class SnapshotFileWriter {
     this.crc = crc32c(piece, this.crc);
     await writeFully(this.handle, piece, this.offset);
     this.offset += piece.length;
+    this.unsynced += piece.length;
+    if (this.unsynced < this.syncBytes) return;
+    this.unsynced = 0;
+    this.syncs++;
+    await this.handle.datasync();
   }
 
   /** Writes the seal, makes the file durable, and moves it to its name. */
