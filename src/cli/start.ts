@@ -7,7 +7,7 @@ import { limits } from '../shared/limits.js';
 import { backlogBytesMaxDefault } from '../storage/lmdb-store.js';
 import type { TlsMaterial } from '../shared/security.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
-import { reserveHeap } from './heap-reserve.js';
+import { reserveHeap, setHeapGrowth } from './heap-reserve.js';
 import { createLogger, type LogFormat } from './log.js';
 import { joinIfAsked } from './join.js';
 import { startNode, type NodeConfig } from './node.js';
@@ -44,6 +44,7 @@ const flags: Record<string, FlagSpec> = {
   'store-backlog-mb': { type: 'int', help: 'hold new writes back while more than this many MiB of applied writes wait for the state store (LMDB) to commit them', min: 1, max: 1_000_000, default: backlogBytesMaxDefault / (1024 * 1024) },
   'digest-every': { type: 'int', help: 'record the state digest every this many entries and let the leader compare replicas (0: never; each checkpoint closes an LMDB commit group: at 1, writes ran about 7% slower)', min: 0, max: 100_000_000, default: 10_000 },
   'heap-reserve-mb': { type: 'int', help: 'hold this many MiB of V8 heap for the life of the process, so that V8 collects the old generation less often (fewer pauses; costs as much memory; 0: none)', min: 0, max: 4096, default: 64 },
+  'heap-growth-percent': { type: 'int', help: 'let V8\'s old generation grow by this share of its live size (the reserve included) before a full collection (fewer pauses; costs up to that share in memory; 0: V8 chooses)', min: 0, max: 1000, default: 100 },
   'log-format': { type: 'string', help: 'json | pretty (default: pretty on a terminal, json otherwise)' },
   help: { type: 'switch', help: 'show this help' },
 };
@@ -207,6 +208,7 @@ export async function startCommand(argv: readonly string[]): Promise<number> {
   if (formatFlag !== undefined && formatFlag !== 'json' && formatFlag !== 'pretty') throw new UsageError(`--log-format must be json or pretty, not '${formatFlag}'`);
   const format: LogFormat = (formatFlag as LogFormat | undefined) ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const log = createLogger(config.id, format);
+  setHeapGrowth(parsed['heap-growth-percent'] as number);
   const reserveMiB = parsed['heap-reserve-mb'] as number;
   if (reserveMiB > 0) log('info', 'heap reserve held', { mib: reserveMiB, heapGrewBytes: reserveHeap(reserveMiB) });
   let failed: Error | null = null;
