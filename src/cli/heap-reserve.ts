@@ -51,7 +51,7 @@ export function heapReserveBytes(): number {
  * (V8's `--heap-growing-percent`; 0: V8 chooses). V8's own choice is small when its collections
  * are cheap (10-30%, the reserve's reason above), so even with the reserve a node's old generation
  * reached its limit soon after each collection: after a 4 KiB load, a leader under the RESP loop
- * started 11-28 full collections in 18 s and each follower 10-27, against 7 and 1-2 at 100%
+ * started 11-28 full collections in 18 s and each follower 10-26, against 7-8 and 1-3 at 100%
  * (performance item 42). Costs up to `percent` of the live heap (the reserve included) in memory.
  * Read by V8 at each collection, so it may be set after start.
  */

@@ -30,8 +30,7 @@ export class SnapshotFileWriter {
   private crc: number;
   private offset: number;
   private unsynced = 0;
-  /** How many times the file was synced before its seal. */
-  syncs = 0;
+  private synced = 0;
 
   private constructor(
     private readonly path: string,
@@ -65,8 +64,13 @@ export class SnapshotFileWriter {
     this.unsynced += piece.length;
     if (this.unsynced < this.syncBytes) return;
     this.unsynced = 0;
-    this.syncs++;
+    this.synced++;
     await this.handle.datasync();
+  }
+
+  /** How many times the file was synced before its seal. */
+  get syncs(): number {
+    return this.synced;
   }
 
   /** Writes the seal, makes the file durable, and moves it to its name. */
