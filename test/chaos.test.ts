@@ -1,12 +1,59 @@
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { describe, it } from 'node:test';
-import { describeReport, phantomReads, runChaos } from '../src/chaos/harness.js';
+import { describeReport, phantomReads, readFinalState, runChaos } from '../src/chaos/harness.js';
+import { RespParser } from '../src/codec/resp.js';
+
+/**
+ * A RESP server on a free port that closes the first `closeFirst` connections at their first
+ * bytes (as a node that lost its leadership closes its clients') and answers the others: OK to
+ * anything, and to MGET the key's own name as its value (null for a key named "missing").
+ */
+async function flakyServer(closeFirst: number): Promise<{ readonly server: Server; readonly port: number; readonly connections: () => number }> {
+  let connections = 0;
+  const server = createServer((socket) => {
+    const closes = ++connections <= closeFirst;
+    const parser = new RespParser();
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk) => {
+      if (closes) {
+        socket.destroy();
+        return;
+      }
+      parser.push(chunk);
+      for (let request = parser.next(); request !== null && request.kind !== 'error'; request = parser.next()) {
+        const [name, ...keys] = request.args.map((arg) => arg.toString('latin1'));
+        if (name !== 'MGET') socket.write('+OK\r\n');
+        else socket.write(`*${keys.length}\r\n${keys.map((key) => (key === 'missing' ? '$-1\r\n' : `$${key.length}\r\n${key}\r\n`)).join('')}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, connections: () => connections };
+}
 
 /**
  * The fault-injection harness on real processes, short: one run with every kind of fault, and
  * one with a planted bug that its checks must catch. (`npm run chaos` runs the long version.)
  */
 describe('the fault-injection harness on real processes', () => {
+  it("reads a node's final state again when its connection closes, until a deadline", async () => {
+    const twice = await flakyServer(2);
+    try {
+      const state = await readFinalState(twice.port, ['a', 'missing']);
+      assert.deepEqual([...state], [['a', 'a'], ['missing', null]]);
+      assert.equal(twice.connections(), 3, 'read on the third connection, after two were closed');
+    } finally {
+      twice.server.close();
+    }
+    const always = await flakyServer(Number.POSITIVE_INFINITY);
+    try {
+      await assert.rejects(readFinalState(always.port, ['a'], 300), /closed \(attempt ([2-9]|\d\d+)\)/);
+    } finally {
+      always.server.close();
+    }
+  });
+
   it('finds no violation in a short run with every kind of fault', async () => {
     const seed = 20261126;
     console.log(`chaos seed ${seed} (replay: npm run chaos -- --seconds 25 --seed ${seed})`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { RespErrorReply, type RespValue } from '../codec/resp.js';
 import { commandsOfEntry, decodeCommand } from '../kv/commands.js';
 import { RespConnection } from '../net/resp-connection.js';
+import { ErrorCode, TandemError } from '../shared/errors.js';
 import { Prng } from '../shared/prng.js';
 import { checkKeyValueHistory, type HistoryOp, type RegisterInput, type RegisterOutput } from '../sim/linearizability.js';
 import { quantile } from '../bench/cluster.js';
@@ -401,20 +402,15 @@ async function check(
 ): Promise<ChaosReport> {
   const violations: string[] = [];
   if (!converged) violations.push(`the nodes did not converge to one state within ${(options.convergeTimeoutMs ?? 30_000) / 1000} s of healing`);
-  // Every node's final state, read locally (stale) once all have converged.
+  // Every node's final state, read locally (stale) once all have converged. A node that could not
+  // be read is left out of the checks below (its state is unknown, not lost) and is a violation.
   const finals = new Map<string, Map<string, string | null>>();
   const keys = [...new Set([...writes.values()].map((w) => w.key))];
   for (const id of ids) {
     try {
-      const connection = await RespConnection.open('127.0.0.1', cluster.respPort(id), 2000);
-      await connection.call(['TANDEM.OPTIONS', 'CONSISTENCY', 'stale']);
-      const values = keys.length === 0 ? [] : await connection.call(['MGET', ...keys]);
-      connection.close();
-      if (!Array.isArray(values)) throw new Error(`MGET answered ${String(values)}`);
-      finals.set(id, new Map(keys.map((key, k) => [key, values[k] === null || values[k] === undefined ? null : String(values[k])])));
+      finals.set(id, await readFinalState(cluster.respPort(id), keys));
     } catch (error) {
       violations.push(`could not read the final state of ${id}: ${(error as Error).message}`);
-      finals.set(id, new Map());
     }
   }
   // Replica checking: a leader that compared a follower's checkpoint with its own and found them
@@ -441,7 +437,7 @@ async function check(
   for (const [tag, write] of writes) {
     if (write.outcome !== 'ok' || write.ack === 'leader' || !write.key.startsWith('d:')) continue;
     acknowledgedDurable++;
-    const missing = ids.filter((id) => finals.get(id)?.get(write.key) !== write.value);
+    const missing = [...finals].filter(([, state]) => state.get(write.key) !== write.value).map(([id]) => id);
     if (missing.length > 0) lost.push(`${tag} (${write.key}, ack ${write.ack}) missing on ${missing.join(', ')}`);
   }
   if (lost.length > 0) violations.push(`${lost.length} acknowledged writes lost`);
@@ -452,7 +448,7 @@ async function check(
   // state) ever saw can be dropped: placed just before the end, it explains nothing and breaks nothing.
   const seen = new Set(ops.filter((op) => op.input.op === 'get' && typeof op.output === 'string').map((op) => `${op.key}=${op.output as string}`));
   const end = now();
-  const finalReads: Op[] = [...(finals.get(ids[0] as string) ?? new Map<string, string | null>())].filter(([key]) => key.startsWith('r')).map(([key, value], k) => ({ id: 1_000_000 + k, key, call: end, ret: end, input: { op: 'get' }, output: value }));
+  const finalReads: Op[] = [...(finals.values().next().value ?? new Map<string, string | null>())].filter(([key]) => key.startsWith('r')).map(([key, value], k) => ({ id: 1_000_000 + k, key, call: end, ret: end, input: { op: 'get' }, output: value }));
   for (const read of finalReads) if (read.output !== null) seen.add(`${read.key}=${String(read.output)}`);
   const history = [...ops.filter((op) => op.input.op === 'get' || op.ret !== Number.POSITIVE_INFINITY || seen.has(`${op.key}=${(op.input as { value: string }).value}`)), ...finalReads];
   const verdict = checkKeyValueHistory(history, 2_000_000);
@@ -512,6 +508,33 @@ async function check(
 function snapshotsInstalled(logs: readonly string[]): { installed: number; staged: number } {
   const sources = logs.flatMap((log) => [...log.matchAll(/"event":"snapshot installed".*?"restoredFrom":"(\w+)"/g)].map((m) => m[1]));
   return { installed: sources.length, staged: sources.filter((source) => source === 'file').length };
+}
+
+/**
+ * The values of `keys` on the node at `port`, read at `stale` (its own state). A connection that
+ * closes is tried again until `deadlineMs`: a node that loses its leadership closes its client
+ * connections (see RespServer.disconnectClients), and a late election after the healing did that
+ * to a final read once, which then counted every write as lost on that node.
+ */
+export async function readFinalState(port: number, keys: readonly string[], deadlineMs = 10_000): Promise<Map<string, string | null>> {
+  const deadline = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const connection = await RespConnection.open('127.0.0.1', port, 2000);
+      try {
+        await connection.call(['TANDEM.OPTIONS', 'CONSISTENCY', 'stale']);
+        const values = keys.length === 0 ? [] : await connection.call(['MGET', ...keys]);
+        if (!Array.isArray(values)) throw new Error(`MGET answered ${String(values)}`);
+        return new Map(keys.map((key, k) => [key, values[k] === null || values[k] === undefined ? null : String(values[k])]));
+      } finally {
+        connection.close();
+      }
+    } catch (error) {
+      const closed = error instanceof TandemError && error.code === ErrorCode.unavailable;
+      if (!closed || Date.now() >= deadline) throw new Error(`${(error as Error).message} (attempt ${attempt})`);
+      await sleep(100);
+    }
+  }
 }
 
 function sleep(ms: number): Promise<void> {
