@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { RespErrorReply, type RespValue } from '../codec/resp.js';
 import { commandsOfEntry, decodeCommand } from '../kv/commands.js';
 import { RespConnection } from '../net/resp-connection.js';
-import { ErrorCode, TandemError } from '../shared/errors.js';
 import { Prng } from '../shared/prng.js';
 import { checkKeyValueHistory, type HistoryOp, type RegisterInput, type RegisterOutput } from '../sim/linearizability.js';
-import { quantile } from '../bench/cluster.js';
+import { quantile, waitFor } from '../bench/cluster.js';
 import { ChaosCluster } from './cluster.js';
 import { within, timedOut } from '../shared/deadline.js';
 
@@ -511,30 +510,23 @@ function snapshotsInstalled(logs: readonly string[]): { installed: number; stage
 }
 
 /**
- * The values of `keys` on the node at `port`, read at `stale` (its own state). A connection that
- * closes is tried again until `deadlineMs`: a node that loses its leadership closes its client
- * connections (see RespServer.disconnectClients), and a late election after the healing did that
- * to a final read once, which then counted every write as lost on that node.
+ * The values of `keys` on the node at `port`, read at `stale` (its own state), tried again until
+ * `deadlineMs`: a node that loses its leadership closes its client connections (see
+ * RespServer.disconnectClients), and a late election after the healing did that to a final read
+ * once, which then counted every write as lost on that node.
  */
-export async function readFinalState(port: number, keys: readonly string[], deadlineMs = 10_000): Promise<Map<string, string | null>> {
-  const deadline = Date.now() + deadlineMs;
-  for (let attempt = 1; ; attempt++) {
+export function readFinalState(port: number, keys: readonly string[], deadlineMs = 10_000): Promise<Map<string, string | null>> {
+  return waitFor(`the final state of the node at port ${port}`, deadlineMs, async () => {
+    const connection = await RespConnection.open('127.0.0.1', port, 2000);
     try {
-      const connection = await RespConnection.open('127.0.0.1', port, 2000);
-      try {
-        await connection.call(['TANDEM.OPTIONS', 'CONSISTENCY', 'stale']);
-        const values = keys.length === 0 ? [] : await connection.call(['MGET', ...keys]);
-        if (!Array.isArray(values)) throw new Error(`MGET answered ${String(values)}`);
-        return new Map(keys.map((key, k) => [key, values[k] === null || values[k] === undefined ? null : String(values[k])]));
-      } finally {
-        connection.close();
-      }
-    } catch (error) {
-      const closed = error instanceof TandemError && error.code === ErrorCode.unavailable;
-      if (!closed || Date.now() >= deadline) throw new Error(`${(error as Error).message} (attempt ${attempt})`);
-      await sleep(100);
+      await connection.call(['TANDEM.OPTIONS', 'CONSISTENCY', 'stale']);
+      const values = keys.length === 0 ? [] : await connection.call(['MGET', ...keys]);
+      if (!Array.isArray(values)) throw new Error(`MGET answered ${String(values)}`);
+      return new Map(keys.map((key, k) => [key, values[k] === null || values[k] === undefined ? null : String(values[k])]));
+    } finally {
+      connection.close();
     }
-  }
+  });
 }
 
 function sleep(ms: number): Promise<void> {
